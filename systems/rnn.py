@@ -1,0 +1,287 @@
+"""The Elman RNN of THEORY.md §1, its flat parameter vector, simulation and storage.
+
+Model (``sigma`` = identity for ``activation="linear"``, ``tanh`` otherwise)::
+
+    h_t = sigma(W_hh h_{t-1} + W_xh x_t + b_h),    y_t = W_hy h_t + b_y,    t = 1, 2, ...
+
+Shapes: ``W_hh : (n_h, n_h)``, ``W_xh : (n_h, n_x)``, ``b_h : (n_h,)``, ``W_hy : (n_y, n_h)``,
+``b_y : (n_y,)``. The flat vector ``theta`` stacks them row-major in the order
+``W_hh, W_xh, b_h, W_hy, b_y`` (DESIGN.md); biases are always part of ``theta`` (a bias-free
+model, such as the paper's synthetic one, has them at zero and a solver freezes them there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ACTIVATIONS = ("linear", "tanh")
+PARAM_NAMES = ("W_hh", "W_xh", "b_h", "W_hy", "b_y")
+
+
+def check_activation(activation: str) -> str:
+    """Return ``activation`` if it is one of :data:`ACTIVATIONS`, else raise ``ValueError``."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    return activation
+
+
+def param_shapes(n_h: int, n_x: int, n_y: int) -> dict[str, tuple[int, ...]]:
+    """Shapes of ``W_hh, W_xh, b_h, W_hy, b_y`` (the order of ``theta``)."""
+    return {
+        "W_hh": (n_h, n_h),
+        "W_xh": (n_h, n_x),
+        "b_h": (n_h,),
+        "W_hy": (n_y, n_h),
+        "b_y": (n_y,),
+    }
+
+
+def n_params(n_h: int, n_x: int, n_y: int) -> int:
+    """Length of ``theta``: ``n_h**2 + n_h n_x + n_h + n_y n_h + n_y``."""
+    return sum(int(np.prod(s)) for s in param_shapes(n_h, n_x, n_y).values())
+
+
+def param_slices(n_h: int, n_x: int, n_y: int) -> dict[str, slice]:
+    """Where each parameter lives in ``theta``."""
+    out, k = {}, 0
+    for name, shape in param_shapes(n_h, n_x, n_y).items():
+        size = int(np.prod(shape))
+        out[name] = slice(k, k + size)
+        k += size
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class ElmanRNN:
+    """Elman RNN ``h_t = sigma(W_hh h_{t-1} + W_xh x_t + b_h)``, ``y_t = W_hy h_t + b_y``.
+
+    Parameters
+    ----------
+    W_hh : (n_h, n_h)
+    W_xh : (n_h, n_x)
+    b_h : (n_h,) or None (zeros)
+    W_hy : (n_y, n_h)
+    b_y : (n_y,) or None (zeros)
+    activation : ``"tanh"`` or ``"linear"``
+
+    Examples
+    --------
+    >>> m = ElmanRNN([[0.5]], [[1.0]], None, [[2.0]], None, activation="linear")
+    >>> h, y = m.simulate(np.ones((3, 1)))
+    >>> y[:, 0].tolist()
+    [2.0, 3.0, 3.5]
+    """
+
+    W_hh: np.ndarray
+    W_xh: np.ndarray
+    b_h: np.ndarray | None
+    W_hy: np.ndarray
+    b_y: np.ndarray | None
+    activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        check_activation(self.activation)
+        W_hh = _matrix("W_hh", self.W_hh)
+        W_xh = _matrix("W_xh", self.W_xh)
+        W_hy = _matrix("W_hy", self.W_hy)
+        n_h = W_hh.shape[0]
+        if W_hh.shape != (n_h, n_h):
+            raise ValueError(f"W_hh must be square (n_h, n_h), got shape {W_hh.shape}")
+        if W_xh.shape[0] != n_h:
+            raise ValueError(f"W_xh must have shape (n_h={n_h}, n_x), got {W_xh.shape}")
+        if W_hy.shape[1] != n_h:
+            raise ValueError(f"W_hy must have shape (n_y, n_h={n_h}), got {W_hy.shape}")
+        b_h = _vector("b_h", self.b_h, n_h)
+        b_y = _vector("b_y", self.b_y, W_hy.shape[0])
+        for name, val in zip(PARAM_NAMES, (W_hh, W_xh, b_h, W_hy, b_y), strict=True):
+            object.__setattr__(self, name, val)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_h(self) -> int:
+        return self.W_hh.shape[0]
+
+    @property
+    def n_x(self) -> int:
+        return self.W_xh.shape[1]
+
+    @property
+    def n_y(self) -> int:
+        return self.W_hy.shape[0]
+
+    @property
+    def has_bias(self) -> bool:
+        """Whether any bias entry is non-zero."""
+        return bool(np.any(self.b_h) or np.any(self.b_y))
+
+    # ------------------------------------------------------------------ theta
+    @property
+    def theta(self) -> np.ndarray:
+        """Flat parameters ``(n_params,)``: ``W_hh, W_xh, b_h, W_hy, b_y`` row-major."""
+        return np.concatenate([getattr(self, k).ravel() for k in PARAM_NAMES])
+
+    @classmethod
+    def from_theta(
+        cls, theta: np.ndarray, n_h: int, n_x: int, n_y: int, activation: str = "tanh"
+    ) -> ElmanRNN:
+        """Inverse of :attr:`theta` for the given sizes."""
+        theta = np.asarray(theta, dtype=np.float64)
+        expected = n_params(n_h, n_x, n_y)
+        if theta.shape != (expected,):
+            raise ValueError(
+                f"theta must have shape ({expected},) for n_h={n_h}, n_x={n_x}, n_y={n_y}, "
+                f"got {theta.shape}"
+            )
+        shapes, slices = param_shapes(n_h, n_x, n_y), param_slices(n_h, n_x, n_y)
+        parts = {k: theta[slices[k]].reshape(shapes[k]).copy() for k in PARAM_NAMES}
+        return cls(**parts, activation=activation)
+
+    def with_theta(self, theta: np.ndarray) -> ElmanRNN:
+        """A model of the same sizes and activation with parameters ``theta``."""
+        return ElmanRNN.from_theta(theta, self.n_h, self.n_x, self.n_y, self.activation)
+
+    # ------------------------------------------------------------- simulation
+    def sigma(self, a: np.ndarray) -> np.ndarray:
+        """The activation applied elementwise."""
+        return np.tanh(a) if self.activation == "tanh" else a
+
+    def simulate(
+        self, x: np.ndarray, h0: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model from ``h0`` over ``x``.
+
+        Parameters
+        ----------
+        x : (T, n_x) for one sequence or (S, T, n_x) for a stack of windows
+        h0 : (n_h,) or (S, n_h); zeros if omitted
+
+        Returns
+        -------
+        h : (..., T + 1, n_h) with ``h[..., 0, :] = h0``
+        y : (..., T, n_y), ``y[..., t - 1, :]`` is the output at step ``t``
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim not in (2, 3) or x.shape[-1] != self.n_x:
+            raise ValueError(f"x must have shape (T, n_x={self.n_x}) or (S, T, n_x), got {x.shape}")
+        batch, T = x.shape[:-2], x.shape[-2]
+        h = np.empty((*batch, T + 1, self.n_h))
+        if h0 is None:
+            h[..., 0, :] = 0.0
+        else:
+            h0 = np.asarray(h0, dtype=np.float64)
+            if h0.shape not in ((self.n_h,), (*batch, self.n_h)):
+                raise ValueError(
+                    f"h0 must have shape (n_h={self.n_h},) or {(*batch, self.n_h)}, got {h0.shape}"
+                )
+            h[..., 0, :] = h0
+        u = x @ self.W_xh.T + self.b_h  # (..., T, n_h): input drive, one product for all t
+        for t in range(1, T + 1):
+            h[..., t, :] = self.sigma(h[..., t - 1, :] @ self.W_hh.T + u[..., t - 1, :])
+        y = h[..., 1:, :] @ self.W_hy.T + self.b_y
+        return h, y
+
+    # ---------------------------------------------------------------- storage
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` with the five arrays and the activation; returns the path."""
+        path = Path(path)
+        arrays = {k: getattr(self, k) for k in PARAM_NAMES}
+        with open(path, "wb") as f:
+            np.savez(f, **arrays, activation=np.array(self.activation))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ElmanRNN:
+        """Read a model written by :meth:`save`; malformed files raise ``ValueError``."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                contents = {k: f[k] for k in f.files}
+        except Exception as exc:  # zipfile / pickle / format errors
+            raise ValueError(f"{str(path)!r} is not a readable .npz model file: {exc}") from exc
+        missing = [k for k in (*PARAM_NAMES, "activation") if k not in contents]
+        if missing:
+            raise ValueError(
+                f"{str(path)!r} is missing the arrays {missing}; a model file holds "
+                f"{list(PARAM_NAMES) + ['activation']}"
+            )
+        activation = str(contents.pop("activation"))
+        try:
+            return cls(**{k: contents[k] for k in PARAM_NAMES}, activation=activation)
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} holds an inconsistent model: {exc}") from exc
+
+    # -------------------------------------------------------------- converter
+    @classmethod
+    def from_torch_state_dict(
+        cls,
+        rnn_state: Mapping[str, object],
+        readout: Mapping[str, object] | None = None,
+        *,
+        W_hy: np.ndarray | None = None,
+        b_y: np.ndarray | None = None,
+        activation: str = "tanh",
+    ) -> ElmanRNN:
+        """Convert a single-layer PyTorch ``nn.RNN`` state dict plus a linear readout.
+
+        ``rnn_state`` maps ``weight_ih_l0 (n_h, n_x)``, ``weight_hh_l0 (n_h, n_h)`` and
+        optionally ``bias_ih_l0``, ``bias_hh_l0 (n_h,)`` to arrays (numpy arrays or CPU
+        tensors; nothing here imports torch). The readout is an ``nn.Linear`` state dict
+        (``weight (n_y, n_h)``, optional ``bias (n_y,)``) or ``W_hy``/``b_y`` given directly.
+        ``nn.RNN(nonlinearity="tanh")`` maps to ``activation="tanh"``; torch has no linear
+        RNN, but ``activation="linear"`` is accepted for hand-built state dicts.
+        PyTorch's two biases add up: ``b_h = bias_ih_l0 + bias_hh_l0``.
+        """
+        state = {k: _to_array(v) for k, v in rnn_state.items()}
+        extra = sorted(k for k in state if k.endswith(("_l1", "_reverse")) or "_l1_" in k)
+        if extra:
+            raise ValueError(f"only single-layer unidirectional nn.RNN is supported; found {extra}")
+        for key in ("weight_ih_l0", "weight_hh_l0"):
+            if key not in state:
+                raise ValueError(f"rnn_state lacks {key!r}; keys present: {sorted(state)}")
+        W_hh_, W_xh_ = state["weight_hh_l0"], state["weight_ih_l0"]
+        b_h = np.zeros(W_hh_.shape[0])
+        for key in ("bias_ih_l0", "bias_hh_l0"):
+            if key in state:
+                b_h = b_h + state[key]
+        if readout is not None:
+            if W_hy is not None or b_y is not None:
+                raise ValueError("give the readout either as a state dict or as W_hy/b_y, not both")
+            ro = {k.split(".")[-1]: _to_array(v) for k, v in readout.items()}
+            if "weight" not in ro:
+                raise ValueError(f"readout lacks 'weight'; keys present: {sorted(readout)}")
+            W_hy, b_y = ro["weight"], ro.get("bias")
+        if W_hy is None:
+            raise ValueError("a linear readout is required: pass readout= or W_hy=")
+        return cls(W_hh_, W_xh_, b_h, W_hy, b_y, activation=activation)
+
+
+def _to_array(v: object) -> np.ndarray:
+    if hasattr(v, "detach"):  # a torch tensor, without importing torch
+        v = v.detach().cpu().numpy()  # type: ignore[attr-defined]
+    return np.asarray(v, dtype=np.float64)
+
+
+def _matrix(name: str, value: object) -> np.ndarray:
+    a = np.array(value, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return a
+
+
+def _vector(name: str, value: object, n: int) -> np.ndarray:
+    if value is None:
+        return np.zeros(n)
+    a = np.array(value, dtype=np.float64).reshape(-1) if np.ndim(value) <= 1 else None
+    if a is None or a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {np.shape(value)}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return a

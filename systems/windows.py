@@ -1,0 +1,103 @@
+"""Window geometry of THEORY.md §1: offsets, ``S``, overlaps, ``o_min``, coverage of a burn-in.
+
+Times are 1-based in the docs (``t = 1..T``) and 0-based in arrays. Window ``i`` (1-based)
+covers times ``s_i + 1 .. s_i + N`` with ``s_i = (i - 1) * stride``; its position ``j``
+(``1..N``) is time ``s_i + j``. A burn-in ``m`` leaves positions ``1..m`` unscored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _positive_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} = {value} must be >= {minimum}")
+    return int(value)
+
+
+def check_burn_in(m: object, N: int) -> int:
+    """Return ``m`` if it is an integer with ``0 <= m < N``, else raise naming the range."""
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
+        raise TypeError(f"m must be an integer, got {m!r}")
+    if not 0 <= m < N:
+        raise ValueError(f"m = {m} must satisfy 0 <= m < N = {N}")
+    return int(m)
+
+
+class Windows:
+    """Uniform-stride windows of length ``N`` over a sequence of length ``T``.
+
+    Attributes
+    ----------
+    T, N, stride : int
+    starts : (S,) int, the offsets ``s_i`` (``s_1 = 0``)
+    S : int, ``floor((T - N) / stride) + 1``
+    overlaps : (S - 1,) int, ``o_i = s_{i-1} + N - s_i`` for ``i = 2..S``
+    o_min : int, ``min_i o_i`` (``N`` when ``S == 1``: no later window needs a burn-in overlap)
+    index : (S, N) int, 0-based time index of window ``i`` at position ``j``
+
+    Examples
+    --------
+    >>> w = Windows(T=100, N=21)
+    >>> w.S, w.o_min, int(w.weights(4).sum()) == w.S * (21 - 4)
+    (80, 20, True)
+    """
+
+    def __init__(self, T: int, N: int, stride: int = 1) -> None:
+        self.T = _positive_int("T", T, 1)
+        self.N = _positive_int("N", N, 1)
+        self.stride = _positive_int("stride", stride, 1)
+        if self.N > self.T:
+            raise ValueError(f"N = {self.N} must satisfy 1 <= N <= T = {self.T}")
+        self.S = (self.T - self.N) // self.stride + 1
+        self.starts = np.arange(self.S) * self.stride
+        self.overlaps = self.starts[:-1] + self.N - self.starts[1:]
+        self.o_min = int(self.overlaps.min()) if self.S > 1 else self.N
+        self.index = self.starts[:, None] + np.arange(self.N)[None, :]
+
+    def __repr__(self) -> str:
+        return f"Windows(T={self.T}, N={self.N}, stride={self.stride}; S={self.S})"
+
+    @property
+    def end(self) -> int:
+        """Last time covered by a window, ``s_S + N`` (equals ``T`` iff the tail is covered)."""
+        return int(self.starts[-1] + self.N)
+
+    def stack(self, a: np.ndarray) -> np.ndarray:
+        """Cut a sequence ``a : (T, n)`` into windows ``(S, N, n)`` (a contiguous copy)."""
+        a = np.asarray(a)
+        if a.ndim != 2 or a.shape[0] != self.T:
+            raise ValueError(f"expected an array of shape (T={self.T}, n), got {a.shape}")
+        return np.ascontiguousarray(a[self.index])
+
+    def mask(self, m: int) -> np.ndarray:
+        """``(N,)`` bool: position ``j`` (0-based ``j - 1``) is scored under burn-in ``m``."""
+        m = check_burn_in(m, self.N)
+        return np.arange(1, self.N + 1) > m
+
+    def weights(self, m: int) -> np.ndarray:
+        """``(T,)`` float: how many windows score each time step under burn-in ``m``.
+
+        ``weights(m).sum() == S * (N - m)``; the benchmark objective weights time ``t`` by it.
+        """
+        m = check_burn_in(m, self.N)
+        w = np.zeros(self.T)
+        np.add.at(w, self.index[:, m:].ravel(), 1.0)
+        return w
+
+    def covers(self, m: int) -> bool:
+        """Whether every time ``t = m+1..T`` is scored by some window (THEORY §6's hypothesis)."""
+        return bool(np.all(self.weights(m)[m:] > 0))
+
+    def blocks(self, m: int) -> list[np.ndarray]:
+        """The blocks ``J_i`` of THEORY §6 as 1-based positions within window ``i``.
+
+        ``J_1 = {m+1..N}``, ``J_i = {o_i+1..N}`` for ``i >= 2``; when ``o_min >= m`` and the
+        windows cover the sequence, the times ``s_i + J_i`` partition ``m+1..T``.
+        """
+        m = check_burn_in(m, self.N)
+        first = [np.arange(m + 1, self.N + 1)]
+        return first + [np.arange(o + 1, self.N + 1) for o in self.overlaps]
