@@ -89,7 +89,15 @@ def _rounding_form(expr: sp.Expr) -> sp.Expr:
 
 
 def _lambdify(args: tuple, expr: sp.Expr) -> Callable:
-    return sp.lambdify(args, _rounding_form(expr), modules=_MODULES)
+    f = sp.lambdify(args, _rounding_form(expr), modules=_MODULES)
+
+    def evaluate(*values):
+        # lam**N underflowing to 0 is the correct answer to float precision
+        with np.errstate(under="ignore"):
+            return f(*values)
+
+    evaluate.__doc__ = f.__doc__
+    return evaluate
 
 
 _T1B = sy.STATEMENTS["T1b"]

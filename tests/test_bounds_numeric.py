@@ -1,0 +1,359 @@
+"""bounds.numeric against the definitions of THEORY.md §3-§6.
+
+References are the finite sums evaluated term by term with ``math.fsum`` and brute-force
+evaluations of the quantities the theorems bound (synthetic windows satisfying A1
+exactly; a scalar linear RNN for T2a), never stored numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bounds import numeric as nu
+from bounds.checks import HypothesisError
+
+# Named tolerances, in one place.
+RTOL_SUM = 1e-12  # closed-form geometric sums vs fsum of the terms
+RTOL_FORMULA = 1e-12  # lambdified statement vs the same formula typed out in the test
+RTOL_BOUND = 1e-12  # "measured <= bound * (1 + RTOL_BOUND)" for upper bounds
+
+LAM_NEAR_ONE = [1 - 1e-13, 1 - 1e-12, float(np.nextafter(1.0, 0.0))]
+lams = st.one_of(
+    st.floats(1e-3, 0.999), st.floats(0.999, 1 - 1e-12), st.sampled_from(LAM_NEAR_ONE)
+)
+
+
+@st.composite
+def windows(draw, n_max=200):
+    N = draw(st.integers(1, n_max))
+    m = draw(st.integers(0, N - 1))
+    return m, N
+
+
+def fsum_powers(lam: float, p: int, m: int, N: int) -> float:
+    return math.fsum(lam ** (p * j) for j in range(m + 1, N + 1))
+
+
+# --------------------------------------------------------------------------------------
+# Gamma_m, Lambda_m (THEORY §3)
+# --------------------------------------------------------------------------------------
+
+
+@given(lam=lams, mN=windows())
+def test_gamma_and_lambda_equal_their_sums(lam, mN):
+    m, N = mN
+    assert nu.gamma(lam, m, N) == pytest.approx(fsum_powers(lam, 2, m, N), rel=RTOL_SUM)
+    assert nu.Lambda(lam, m, N) == pytest.approx(fsum_powers(lam, 1, m, N), rel=RTOL_SUM)
+
+
+@settings(max_examples=10)
+@given(lam=st.sampled_from(LAM_NEAR_ONE + [0.9999, 0.5]), N=st.integers(50_000, 100_000),
+       frac=st.floats(0, 1))
+def test_gamma_long_windows_near_one(lam, N, frac):
+    m = int(frac * (N - 1))
+    ref = fsum_powers(lam, 2, m, N)
+    got = nu.gamma(lam, m, N)
+    if ref == 0.0:  # every term underflows
+        assert got == 0.0
+    else:
+        assert got == pytest.approx(ref, rel=RTOL_SUM)
+
+
+def test_limit_at_one_is_the_number_of_terms():
+    k = np.arange(0, 50)
+    assert np.array_equal(nu._stable_geom(1.0, 2, k), k.astype(float))
+    assert np.array_equal(nu._stable_geom(1.0, 1, k), k.astype(float))
+    lam = float(np.nextafter(1.0, 0.0))
+    ms = np.arange(0, 100)
+    assert np.allclose(nu.gamma(lam, ms, 100), 100 - ms, rtol=1e-12, atol=0)
+    assert np.allclose(nu.Lambda(lam, ms, 100), 100 - ms, rtol=1e-12, atol=0)
+
+
+def test_underflow_gives_zero_not_nan():
+    with np.errstate(all="raise"):  # no NaN/inf/overflow; underflow to 0 is correct
+        g = nu.gamma(1e-3, np.array([0, 200, 99_999]), 100_000)
+    assert np.isfinite(g).all()
+    assert g[0] == pytest.approx(1e-6 / (1 - 1e-6), rel=RTOL_SUM)
+    assert g[1] == 0.0 and g[2] == 0.0
+
+
+def test_vectorised_over_m_matches_scalar_calls():
+    ms = np.arange(0, 30)
+    vec = nu.gamma(0.9, ms, 30)
+    assert vec.shape == (30,)
+    assert np.array_equal(vec, [nu.gamma(0.9, int(m), 30) for m in ms])
+    assert np.all(np.diff(vec) < 0)  # Gamma_m decreasing in m
+
+
+def test_scalar_in_scalar_out():
+    assert np.ndim(nu.gamma(0.5, 0, 3)) == 0
+    assert np.ndim(nu.training_regret(1.0, 0.5, 1, 3, 0.1, 0.2)) == 0
+
+
+# --------------------------------------------------------------------------------------
+# T1 (THEORY §5): formula vs definition
+# --------------------------------------------------------------------------------------
+
+consts = st.floats(0.0, 10.0)
+
+
+@given(lam=lams, mN=windows(), C=st.floats(0.01, 10.0), V_inf=consts, D0=consts,
+       ratio=st.floats(0.0, 1.0), rho=consts)
+def test_t1_formulas_equal_their_definitions(lam, mN, C, V_inf, D0, ratio, rho):
+    m, N = mN
+    D01 = ratio * D0
+    gam, lmb = fsum_powers(lam, 2, m, N), fsum_powers(lam, 1, m, N)
+    c = C * D0 * math.sqrt(gam / (N - m))
+    # T1a: the definition (sqrt(V) + c)**2 - V, evaluated without cancellation
+    assert nu.t1a(C, lam, m, N, V_inf, D0) == pytest.approx(
+        2 * math.sqrt(V_inf) * c + c * c, rel=RTOL_FORMULA, abs=1e-300)
+    t1b = (2 * rho * C * D01 * lmb + C**2 * D0**2 * gam) / (N - m)
+    assert nu.t1b(C, lam, m, N, rho, D0, D01) == pytest.approx(t1b, rel=RTOL_FORMULA)
+    if lam < 0.999:  # C2 has 1/(1 - lam): keep the reference's own rounding small
+        c2 = lam * (2 * rho * C * D01 / (1 - lam) + C**2 * D0**2 * lam / (1 - lam**2))
+        assert nu.C2(C, lam, rho, D0, D01) == pytest.approx(c2, rel=1e-9)
+        assert nu.t1b_paper(C, lam, m, N, rho, D0, D01) == pytest.approx(
+            c2 * lam**m / (N - m), rel=1e-9)
+    both = nu.training_regret(C, lam, m, N, V_inf, D0, Delta_01=D01, rho=rho)
+    assert both == min(nu.t1a(C, lam, m, N, V_inf, D0), nu.t1b(C, lam, m, N, rho, D0, D01))
+    assert nu.training_regret(C, lam, m, N, V_inf, D0) == nu.t1a(C, lam, m, N, V_inf, D0)
+
+
+def test_t1a_no_cancellation_for_large_loss():
+    # (sqrt(V) + c)**2 - V with V = 1e8, c = 1e-9: naive float gives 0, true value 2e-5
+    C, lam, m, N = 1.0, 0.5, 0, 1
+    c = C * 1.0 * math.sqrt(lam**2)  # Gamma_0 = lam**2 for N = 1; Delta_0 = 1
+    D0 = 1e-9 / c
+    got = nu.t1a(C, lam, m, N, 1e8, D0)
+    assert got == pytest.approx(2 * 1e4 * 1e-9 + 1e-18, rel=RTOL_FORMULA)
+
+
+@given(lam=lams, mN=windows(), rho=consts, D0=consts, ratio=st.floats(0, 1))
+def test_t1b_below_paper_form(lam, mN, rho, D0, ratio):
+    m, N = mN
+    args = (1.7, lam, m, N, rho, D0, ratio * D0)
+    assert nu.t1b(*args) <= nu.t1b_paper(*args) * (1 + RTOL_BOUND)
+
+
+def test_t1_vectorised_over_m():
+    ms = np.arange(0, 21)
+    tr = nu.training_regret(C=1.3, lam=0.8, m=ms, N=21, V_inf=0.02, Delta_0=0.5,
+                            Delta_01=0.3, rho=0.05)
+    assert tr.shape == (21,)
+    ref = [min(nu.t1a(1.3, 0.8, m, 21, 0.02, 0.5), nu.t1b(1.3, 0.8, m, 21, 0.05, 0.5, 0.3))
+           for m in ms]
+    assert np.array_equal(tr, ref)
+
+
+@given(lam=st.floats(0.05, 0.95), mN=windows(n_max=15), S=st.integers(1, 5),
+       n_h=st.integers(1, 3), n_y=st.integers(1, 2), seed=st.integers(0, 2**32 - 1),
+       aligned=st.booleans())
+def test_t1_bounds_hold_for_synthetic_windows_satisfying_a1(lam, mN, S, n_h, n_y, seed,
+                                                             aligned):
+    """V(theta^inf; 0) - V^inf <= T1a, T1b when residuals satisfy A1 exactly (L1's proof).
+
+    r_ij(z) = u_ij + W_ij z with ||W_ij||_2 <= C lam**j, so
+    ||r_ij(0) - r_ij(z^inf_i)|| <= C lam**j ||z^inf_i||.
+    """
+    m, N = mN
+    rng = np.random.default_rng(seed)
+    C = 1.5
+    z = rng.normal(size=(S, n_h))
+    u = rng.normal(size=(S, N, n_y))
+    W = rng.normal(size=(S, N, n_y, n_h))
+    W /= np.linalg.norm(W, ord=2, axis=(2, 3))[..., None, None]
+    W *= (C * lam ** np.arange(1, N + 1))[None, :, None, None]
+    e = np.einsum("sjyh,sh->sjy", W, z)  # r(z^inf) - r(0)
+    if aligned:  # worst case for the cross term: residual parallel to the perturbation
+        u = -3.0 * e
+    r_inf, r_0 = u[:, m:], (u - e)[:, m:]
+    K = S * (N - m)
+    V_inf, V_0 = np.sum(r_inf**2) / K, np.sum(r_0**2) / K
+    zn = np.linalg.norm(z, axis=1)
+    D0, D01 = math.sqrt(np.mean(zn**2)), float(np.mean(zn))
+    rho = float(np.linalg.norm(r_inf, axis=-1).max())
+    gap = V_0 - V_inf
+    assert gap <= nu.t1a(C, lam, m, N, V_inf, D0) * (1 + RTOL_BOUND) + 1e-14
+    assert gap <= nu.t1b(C, lam, m, N, rho, D0, D01) * (1 + RTOL_BOUND) + 1e-14
+    assert gap <= nu.t1b_paper(C, lam, m, N, rho, D0, D01) * (1 + RTOL_BOUND) + 1e-14
+    # L1: |sqrt(V(z)) - sqrt(V(z'))| <= C Delta sqrt(Gamma_m / (N - m))
+    l1 = C * D0 * math.sqrt(nu.gamma(lam, m, N) / (N - m))
+    assert abs(math.sqrt(V_0) - math.sqrt(V_inf)) <= l1 * (1 + RTOL_BOUND) + 1e-14
+    # T1d: with (C_eps) the accuracy is bounded by eps/(eps-1) times the T1 bound
+    Y0, Yinf = -r_0, -r_inf  # Y - Y_d = r, same Y_d
+    acc, cross = np.sum((Y0 - Yinf) ** 2), 2 * np.sum(r_inf * (Y0 - Yinf))
+    # (C_eps) holds for 1 < eps <= acc / (-cross); the largest such eps is the sharpest
+    eps = min(acc / -cross, 1e6) if cross < 0 else 1e6
+    if acc > 0 and eps > 1 + 1e-9:
+        bound = nu.accuracy_bound(eps, C, lam, m, N, V_inf, D0, D01, rho)
+        assert acc / K <= bound * (1 + 1e-9) + 1e-14
+
+
+def test_benchmark_regret_is_min_of_t1c_and_t1b_form():
+    ms = np.arange(0, 10)
+    t1c = nu.t1c(1.2, 0.7, ms, 10, 0.05, 0.4)
+    assert np.array_equal(nu.benchmark_regret(1.2, 0.7, ms, 10, 0.05, 0.4), t1c)
+    both = nu.benchmark_regret(1.2, 0.7, ms, 10, 0.05, 0.4, Delta_b1=0.3, rho=0.2)
+    assert np.array_equal(both, np.minimum(t1c, nu.t1b(1.2, 0.7, ms, 10, 0.2, 0.4, 0.3)))
+    conservative = nu.benchmark_regret(1.2, 0.7, ms, 10, 0.05, 0.4, rho=0.2)
+    assert np.all(conservative >= both)
+    assert np.array_equal(t1c, nu.t1a(1.2, 0.7, ms, 10, 0.05, 0.4))
+
+
+def test_accuracy_bound_factor():
+    ms = np.arange(0, 8)
+    tr = nu.training_regret(1.0, 0.6, ms, 8, 0.1, 0.3, 0.2, 0.5)
+    acc = nu.accuracy_bound(2.0, C=1.0, lam=0.6, m=ms, N=8, V_inf=0.1, Delta_0=0.3,
+                            Delta_01=0.2, rho=0.5)
+    assert np.allclose(acc, 2.0 * tr, rtol=RTOL_FORMULA, atol=0)
+    assert np.allclose(nu.accuracy_bound(3.0, bound=tr), 1.5 * tr, rtol=RTOL_FORMULA)
+
+
+# --------------------------------------------------------------------------------------
+# T2 (THEORY §6)
+# --------------------------------------------------------------------------------------
+
+
+def _free_run(lam: float, c: float, x: np.ndarray, h0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scalar linear RNN h_t = lam h_{t-1} + x_t, y_t = c h_t; returns h_0..h_T, y_1..y_T."""
+    h = np.empty(len(x) + 1)
+    h[0] = h0
+    for t, xt in enumerate(x, start=1):
+        h[t] = lam * h[t - 1] + xt
+    return h, c * h[1:]
+
+
+@given(lam_s=st.floats(0.1, 0.95), c_s=st.floats(0.2, 2.0), lam_b=st.floats(0.0, 0.95),
+       c_b=st.floats(-2.0, 2.0), h0_b=st.floats(-2.0, 2.0), N=st.integers(2, 10),
+       stride=st.integers(1, 4), S=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
+       data=st.data())
+def test_t2a_holds_for_scalar_linear_rnn(lam_s, c_s, lam_b, c_b, h0_b, N, stride, S, seed,
+                                         data):
+    """T2a for any theta*, theta^b, h_0^b: A1 holds for theta* with (C*, lam*) = (c, lam)."""
+    stride = min(stride, N)
+    m = data.draw(st.integers(0, N - stride if S > 1 else N - 1), label="m")
+    T = (S - 1) * stride + N
+    rng = np.random.default_rng(seed)
+    x, y_d = rng.normal(size=T), rng.normal(size=T)
+    starts = stride * np.arange(S)
+    h_star, y_free = _free_run(lam_s, c_s, x, 0.0)  # free run of theta* from 0
+    _, y_bench = _free_run(lam_b, c_b, x, h0_b)  # benchmark free run
+    P_star = np.mean((y_free[m:] - y_d[m:]) ** 2)
+    P_b = np.mean((y_bench[m:] - y_d[m:]) ** 2)
+    A_J, overlaps = 0.0, []
+    for i, s in enumerate(starts):
+        _, y_win = _free_run(lam_s, c_s, x[s:s + N], 0.0)  # TBPTT window, zero init
+        first = m if i == 0 else N - stride  # block J_i: positions first+1..N
+        if i > 0:
+            overlaps.append(N - stride)
+        A_J += np.sum((y_win[first:] - y_bench[s + first:s + N]) ** 2)
+    B = nu.B_term(c_s, lam_s, np.abs(h_star[starts[1:]]), np.array(overlaps, int), N)
+    assert P_star - P_b <= nu.performance_regret(P_b, A_J, B, T, m) * (1 + 1e-9) + 1e-12
+    assert math.sqrt(P_star) <= nu.performance_regret_root(P_b, A_J, B, T, m) * (1 + 1e-9)
+
+
+def test_b_term_equals_its_definition():
+    phis, ovs, N = np.array([0.5, 2.0, 1.0]), np.array([3, 4, 2]), 6
+    ref = 0.8**2 * sum(p**2 * fsum_powers(0.7, 2, o, N) for p, o in zip(phis, ovs, strict=True))
+    assert nu.B_term(0.8, 0.7, phis, ovs, N) == pytest.approx(ref, rel=RTOL_FORMULA)
+    assert nu.B_term(0.8, 0.7, np.zeros(0), np.zeros(0, int), N) == 0.0
+
+
+def test_performance_regret_definition_and_shapes():
+    ms = np.arange(0, 5)
+    A_J = np.linspace(0.1, 0.5, 5)
+    a = nu.performance_a(A_J, 0.2, 30, ms)
+    assert np.allclose(a, (np.sqrt(A_J) + np.sqrt(0.2)) / np.sqrt(30 - ms), rtol=RTOL_FORMULA)
+    reg = nu.performance_regret(0.3, A_J, 0.2, 30, ms)
+    assert np.allclose(reg, 2 * a * np.sqrt(0.3) + a**2, rtol=RTOL_FORMULA)
+    root = nu.performance_regret_root(0.3, A_J, 0.2, 30, ms)
+    assert np.allclose(root**2 - 0.3, reg, rtol=1e-10)
+
+
+APRIORI = dict(eps=2.0, C=1.3, lam=0.8, rho=0.4, Delta_0=0.6, Delta_01=0.5, Delta_b=0.3,
+               C_star=1.1, lam_star=0.85, H=1.2)
+
+
+def test_apriori_constants_definitions():
+    k = nu.apriori_constants(**APRIORI)
+    p = APRIORI
+    c2 = nu.C2(p["C"], p["lam"], p["rho"], p["Delta_0"], p["Delta_01"])
+    c2b = nu.C2(p["C"], p["lam"], p["rho"], p["Delta_b"], p["Delta_b"])
+    K_A = 2 * p["eps"] / (p["eps"] - 1) * (c2 + c2b)
+    K_B = p["C_star"] ** 2 * p["H"] ** 2 * p["lam_star"] ** 2 / (1 - p["lam_star"] ** 2)
+    assert k["C2"] == pytest.approx(c2, rel=RTOL_FORMULA)
+    assert k["C2b"] == pytest.approx(c2b, rel=RTOL_FORMULA)
+    assert k["K_A"] == pytest.approx(K_A, rel=RTOL_FORMULA)
+    assert k["K_B"] == pytest.approx(K_B, rel=RTOL_FORMULA)
+    assert k["E"] == pytest.approx(math.sqrt(2 * max(K_A, K_B)), rel=RTOL_FORMULA)
+
+
+def test_apriori_a_formula_and_regret():
+    S, N, stride = 8, 12, 2
+    T, o_min = (S - 1) * stride + N, N - stride
+    ms = np.arange(0, o_min + 1)
+    a = nu.performance_a_apriori(**APRIORI, S=S, T=T, N=N, m=ms, o_min=o_min)
+    E = nu.apriori_constants(**APRIORI)["E"]
+    lb = max(APRIORI["lam"], APRIORI["lam_star"])
+    ref = E * np.sqrt(((S - 1) * lb ** (2 * o_min) + S * lb**ms) / (T - ms))
+    assert a.shape == ms.shape
+    assert np.allclose(a, ref, rtol=RTOL_FORMULA)
+    reg = nu.performance_regret_apriori(0.05, **APRIORI, S=S, T=T, N=N, m=ms, o_min=o_min)
+    assert np.allclose(reg, 2 * a * np.sqrt(0.05) + a**2, rtol=RTOL_FORMULA)
+
+
+# --------------------------------------------------------------------------------------
+# Invalid arguments name the hypothesis
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: nu.gamma(1.2, 0, 5), r"lam = 1\.2 violates A1: need 0 < lam < 1"),
+        (lambda: nu.gamma(0.0, 0, 5), r"lam = 0 violates A1"),
+        (lambda: nu.gamma(1.0, 0, 5), r"lam = 1 violates A1"),
+        (lambda: nu.gamma(0.5, 21, 21), r"m = 21 must satisfy 0 <= m < N = 21"),
+        (lambda: nu.gamma(0.5, np.arange(0, 23), 21), r"m = 21 must satisfy 0 <= m < N = 21"),
+        (lambda: nu.gamma(0.5, -1, 21), r"m = -1 must satisfy 0 <= m < N = 21"),
+        (lambda: nu.gamma(0.5, 2.5, 21), r"m = 2\.5 must be an integer"),
+        (lambda: nu.gamma(0.5, 0, 7.5), r"N = 7\.5 must be an integer"),
+        (lambda: nu.gamma(np.nan, 0, 5), r"lam = nan must be finite"),
+        (lambda: nu.t1a(-1.0, 0.5, 0, 5, 0.1, 0.1), r"C = -1 must be > 0 \(A1 constant\)"),
+        (lambda: nu.t1a(1.0, 0.5, 0, 5, -0.1, 0.1), r"V_inf = -0\.1 must be >= 0"),
+        (lambda: nu.t1a(1.0, 0.5, 0, 5, np.inf, 0.1), r"V_inf = inf must be finite"),
+        (lambda: nu.t1b(1.0, 0.5, 0, 5, -1.0, 0.1, 0.1), r"rho = -1 must be >= 0"),
+        (lambda: nu.t1b(1.0, 0.5, 0, 5, 1.0, 0.1, 0.2),
+         r"Delta_01 = 0\.2 > Delta_0 = 0\.1: .*Cauchy-Schwarz"),
+        (lambda: nu.training_regret(1.0, 0.5, 0, 5, 0.1, 0.1, rho=1.0),
+         r"T1b needs both Delta_01 and rho"),
+        (lambda: nu.accuracy_bound(1.0, bound=0.1), r"eps = 1 violates \(C_eps\) for T1d"),
+        (lambda: nu.accuracy_bound(2.0), r"needs bound= or all of"),
+        (lambda: nu.performance_regret(0.1, 0.1, 0.1, 10, 10), r"m = 10 must satisfy"),
+        (lambda: nu.performance_regret(-0.1, 0.1, 0.1, 10, 1), r"P_b = -0\.1 must be >= 0"),
+        (lambda: nu.B_term(1.0, 1.5, [1.0], [1], 4), r"lam_star = 1\.5 violates A1 for theta\*"),
+        (lambda: nu.B_term(1.0, 0.5, [1.0], [4], 4), r"overlaps = 4 must satisfy"),
+        (lambda: nu.performance_a_apriori(**APRIORI, S=5, T=20, N=8, m=4, o_min=3),
+         r"T2 needs every overlap o_i >= m: o_min = 3 < m = 4"),
+        (lambda: nu.performance_a_apriori(**APRIORI, S=5, T=40, N=8, m=2, o_min=5),
+         r"T2 needs the windows to cover the sequence"),
+        (lambda: nu.performance_a_apriori(**APRIORI, S=5, T=9, N=8, m=2, o_min=5),
+         r"T = 9 < N \+ S - 1 = 12"),
+        (lambda: nu.performance_a_apriori(**{**APRIORI, "eps": 0.5}, S=1, T=8, N=8, m=2,
+                                          o_min=5), r"eps = 0\.5 violates \(C_eps\) for T2b"),
+    ],
+)
+def test_invalid_arguments_name_the_hypothesis(call, match):
+    with pytest.raises(HypothesisError, match=match):
+        call()
+
+
+def test_hypothesis_error_is_a_value_error():
+    assert issubclass(HypothesisError, ValueError)
+    with pytest.raises(ValueError):
+        nu.gamma(2.0, 0, 3)
