@@ -259,3 +259,19 @@ def test_headline_latex():
     assert h["T1b"] == STATEMENTS["T1b"].latex()
     assert r"C_2 \lambda^{m}" in h["T1b"]
     assert r"o_{\min}" in h["T2b"]
+
+
+def test_readme_snippet_is_current(capsys):
+    """docs/bounds_readme.md shows headline_latex() and the output its example prints."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "bounds_readme.md"
+    if not path.exists():
+        pytest.skip("docs/bounds_readme.md not in this checkout")
+    text = path.read_text()
+    for tex in sy.headline_latex().values():
+        assert tex in text
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    printed = text.split("prints\n\n```\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, str(path), "exec"), {})
+    assert capsys.readouterr().out == printed
