@@ -604,7 +604,8 @@ def performance_a_apriori(eps: ArrayLike, C: ArrayLike, lam: ArrayLike, rho: Arr
     Hypotheses: A1 for ``theta^inf`` ``(C, lam)`` and ``theta*`` ``(C*, lam*)``; (C_eps)
     with ``eps > 1`` for both solutions; windows cover the sequence (``s_S + N = T``, so
     ``N + S - 1 <= T <= N + (S - 1)(N - o_min)``, checked); ``m <= o_min < N`` (checked;
-    for ``S = 1`` pass any ``o_min`` in ``[m, N)``, it does not enter).
+    for ``S = 1`` any ``o_min >= m`` works, e.g. ``N`` as ``systems.windows`` uses: it does
+    not enter).
 
     Returns
     -------
@@ -621,8 +622,14 @@ def performance_a_apriori(eps: ArrayLike, C: ArrayLike, lam: ArrayLike, rho: Arr
     S_ = checks.integer("S", S, low=1)
     T_ = checks.integer("T", T, low=1)
     m_, N_ = checks.burn_in(m, N)
-    o_ = checks.overlap(o_min, m_, N_)
+    o_ = checks.overlap(o_min, m_)
     Sb, Tb, Nb, ob = np.broadcast_arrays(S_, T_, N_, o_)
+    bad = (Sb > 1) & (ob >= Nb)
+    if bad.any():
+        raise HypothesisError(
+            f"o_min = {ob[bad][0]} must satisfy o_min < N = {Nb[bad][0]} when S > 1 "
+            "(distinct window starts)"
+        )
     bad = Tb - Nb < Sb - 1
     if bad.any():
         raise HypothesisError(

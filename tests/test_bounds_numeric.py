@@ -293,6 +293,15 @@ def test_apriori_constants_definitions():
     assert k["E"] == pytest.approx(math.sqrt(2 * max(K_A, K_B)), rel=RTOL_FORMULA)
 
 
+def test_apriori_single_window_accepts_o_min_equal_n():
+    # systems.windows uses o_min = N for S = 1; the (S - 1) term vanishes
+    a = nu.performance_a_apriori(**APRIORI, S=1, T=10, N=10, m=np.arange(10), o_min=10)
+    E = nu.apriori_constants(**APRIORI)["E"]
+    lb = max(APRIORI["lam"], APRIORI["lam_star"])
+    assert np.allclose(a, E * np.sqrt(lb ** np.arange(10) / (10 - np.arange(10))),
+                       rtol=RTOL_FORMULA)
+
+
 def test_apriori_a_formula_and_regret():
     S, N, stride = 8, 12, 2
     T, o_min = (S - 1) * stride + N, N - stride
@@ -340,6 +349,10 @@ def test_apriori_a_formula_and_regret():
         (lambda: nu.B_term(1.0, 0.5, [1.0], [4], 4), r"overlaps = 4 must satisfy"),
         (lambda: nu.performance_a_apriori(**APRIORI, S=5, T=20, N=8, m=4, o_min=3),
          r"T2 needs every overlap o_i >= m: o_min = 3 < m = 4"),
+        (lambda: nu.performance_a_apriori(**APRIORI, S=5, T=20, N=8, m=2, o_min=-1),
+         r"T2 needs every overlap o_i >= m: o_min = -1 < m = 2"),
+        (lambda: nu.performance_a_apriori(**APRIORI, S=5, T=20, N=8, m=2, o_min=8),
+         r"o_min = 8 must satisfy o_min < N = 8 when S > 1"),
         (lambda: nu.performance_a_apriori(**APRIORI, S=5, T=40, N=8, m=2, o_min=5),
          r"T2 needs the windows to cover the sequence"),
         (lambda: nu.performance_a_apriori(**APRIORI, S=5, T=9, N=8, m=2, o_min=5),
