@@ -19,14 +19,210 @@ Backward pass (min-char-rnn style, the forward loop read in reverse)::
     da_t  = dh_t * sigma'(a_t),  sigma'(a_t) = 1 - h_t^2  # tanh (1 for linear)
     dW_hh = sum_t da_t^T h_{t-1},  dW_xh = sum_t da_t^T x_t,  db_h = sum_t da_t
     dW_hy = sum_t g_t^T h_t,       db_y = sum_t g_t,        dz = da_1 W_hh
+
+Speed (``benchmarks/bptt_speed.py``):
+
+* The windows are independent and ``V`` is a sum over them, so a large batch is split into
+  parts of consecutive windows (:class:`_Part`, each with its own contiguous buffers) that
+  run on a thread pool: NumPy releases the GIL inside ufuncs and matmul. The parts' gradients
+  are added in a fixed order, so results do not depend on thread timing.
+* While the parts run, OpenBLAS is held at one thread (:func:`_blas_one_thread`): the
+  per-step products are small, and BLAS threads competing with ours for the same cores cost
+  far more than they save.
+* ``tanh`` is :func:`fast_tanh`, from one ``exp`` and a few arithmetic passes on
+  preallocated buffers; ``np.tanh`` has no SIMD float64 loop on AVX2 and costs about twice
+  as much, and the activation is most of the work when ``n_h`` is small.
 """
 
 from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
 from .rnn import ElmanRNN, check_activation, n_params, param_shapes, param_slices
 from .windows import check_burn_in
+
+#: A batch is split into parts for threads only when each part gets at least this many
+#: hidden-state entries per evaluation (``N * S_part * n_h``); below it, handing work to
+#: threads costs more than it saves. Tests lower it to force the threaded path.
+MIN_WORK_PER_THREAD = 1 << 18
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def fast_tanh(x: np.ndarray, out: np.ndarray, work: np.ndarray) -> np.ndarray:
+    """``tanh(x)`` into ``out``, using ``work`` as scratch (three distinct arrays, one shape).
+
+    ``tanh|x| = (1 - e) / (1 + e)`` with ``e = exp(-2|x|)`` in ``(0, 1]``, then the sign of
+    ``x`` is copied onto it. ``e`` never overflows and ``1 - e`` is exact for ``e >= 1/2``,
+    so the absolute error is a few units of ``2**-53`` on the whole line (tested against
+    ``np.tanh``); the relative error near 0 is not that good (``tanh(1e-20)`` gives 0).
+    Odd by construction, ``tanh(+-0) = +-0``, exactly ``+-1`` for ``|x| > 19.1`` and at
+    ``+-inf``; NaN propagates. About half the cost of ``np.tanh`` on AVX2, where NumPy has
+    no SIMD float64 ``tanh`` but ``exp`` and the arithmetic are vectorised.
+    """
+    e = work
+    np.abs(x, out=e)
+    e *= -2.0
+    np.exp(e, out=e)  # e = exp(-2|x|)
+    np.subtract(1.0, e, out=out)
+    e += 1.0
+    out /= e  # tanh|x| = (1 - e) / (1 + e)
+    return np.copysign(out, x, out=out)
+
+
+# ------------------------------------------------------------------------ OpenBLAS threads
+def _find_openblas() -> tuple | None:
+    """``(get_num_threads, set_num_threads)`` of the OpenBLAS that NumPy loaded, or None."""
+    try:
+        with open("/proc/self/maps") as f:  # Linux: the shared objects mapped in
+            paths = {ln.split()[-1] for ln in f if "openblas" in ln.lower() and ".so" in ln}
+    except OSError:
+        return None
+    names = [
+        ("openblas_get_num_threads", "openblas_set_num_threads"),
+        ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+        ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+    ]
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for get_name, set_name in names:
+            get, set_ = getattr(lib, get_name, None), getattr(lib, set_name, None)
+            if get is not None and set_ is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                set_.restype, set_.argtypes = None, [ctypes.c_int]
+                return get, set_
+    return None
+
+
+_openblas: tuple | None | bool = False  # False: not looked up yet
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_saved = 1
+
+
+@contextmanager
+def _blas_one_thread():
+    """Hold OpenBLAS at one thread inside the block (re-entrant across threads).
+
+    A no-op when NumPy's BLAS is not an OpenBLAS found in ``/proc/self/maps``.
+    """
+    global _openblas, _blas_users, _blas_saved
+    with _blas_lock:
+        if _openblas is False:
+            _openblas = _find_openblas()
+        if _openblas is not None:
+            if _blas_users == 0:
+                _blas_saved = _openblas[0]()
+                _openblas[1](1)
+            _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            if _openblas is not None:
+                _blas_users -= 1
+                if _blas_users == 0:
+                    _openblas[1](_blas_saved)
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _blas_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max(_cpu_count() - 1, 1), "bptt")
+        return _pool
+
+
+# ---------------------------------------------------------------------------- the batch
+class _Part:
+    """Windows ``lo:hi`` of a batch: time-major data and the buffers of one evaluation.
+
+    Shapes below use ``S`` for this part's ``hi - lo`` windows.
+    """
+
+    def __init__(self, Xt, Yt, w2K, m, n_h, tanh):
+        N, S, n_y = Yt.shape
+        self.N, self.S, self.n_h, self.m, self.tanh = N, S, n_h, m, tanh
+        self.Xt = np.ascontiguousarray(Xt)  # (N, S, n_x)
+        self.Yt = np.ascontiguousarray(Yt[m:])  # (N - m, S, n_y), scored targets
+        self.w2K = np.ascontiguousarray(w2K[m:])  # (N - m, S, 1): dV/dy = w2K * r
+        self.H = np.empty((N + 1, S, n_h))  # states, H[0] = z
+        self.G = np.empty((N - m, S, n_y))  # residuals r, then dV/dy = g on scored steps
+        self.wr = np.empty((N - m, S, n_y))
+        self.dA = np.empty((N, S, n_h))  # dV/da_t
+        self.tmp = np.empty((S, n_h))
+        self.work = np.empty((S, n_h))
+        self.carry = np.empty((S, n_h))
+
+    def forward(self, W_hhT, W_xhT, b_h):
+        """Fill ``H`` (``H[0]`` already holds ``z``)."""
+        N, S, n_h = self.N, self.S, self.n_h
+        H, tmp, work = self.H, self.tmp, self.work
+        # Input drive for all steps in one product: H[t] <- W_xh x_t + b_h.
+        np.matmul(self.Xt.reshape(N * S, -1), W_xhT, out=H[1:].reshape(N * S, n_h))
+        H[1:] += b_h
+        for t in range(1, N + 1):
+            np.matmul(H[t - 1], W_hhT, out=tmp)  # W_hh h_{t-1}
+            if self.tanh:
+                tmp += H[t]  # a_t
+                fast_tanh(tmp, out=H[t], work=work)  # h_t = sigma(a_t)
+            else:
+                H[t] += tmp  # h_t = a_t
+
+    def residuals(self, W_hyT, b_y) -> float:
+        """Fill ``G`` with ``dV/dy`` on the scored steps; return this part's share of ``V``."""
+        G, n_h, n_y = self.G, self.n_h, self.G.shape[2]
+        np.matmul(self.H[1 + self.m :].reshape(-1, n_h), W_hyT, out=G.reshape(-1, n_y))
+        G += b_y
+        G -= self.Yt  # r_ij
+        np.multiply(self.w2K, G, out=self.wr)  # (2/K) w r
+        V = 0.5 * float(np.vdot(self.wr, G))  # (1/K) sum w ||r||^2
+        G[...] = self.wr
+        return V
+
+    def backward(self, W_hh, W_hy, gp):
+        """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
+        N, S, n_h, m = self.N, self.S, self.n_h, self.m
+        H, G, dA, tmp, carry = self.H, self.G, self.dA, self.tmp, self.carry
+        carry[...] = 0.0  # da_{t+1} W_hh, the gradient arriving from step t+1
+        for t in range(N, 0, -1):
+            d = dA[t - 1]
+            if t > m:
+                np.matmul(G[t - 1 - m], W_hy, out=d)  # g_t W_hy
+                d += carry  # dh_t
+            else:
+                d[...] = carry
+            if self.tanh:
+                np.multiply(d, H[t], out=tmp)
+                tmp *= H[t]
+                d -= tmp  # da_t = dh_t (1 - h_t^2)
+            np.matmul(d, W_hh, out=carry)
+        # Parameter gradients: one product each over all steps and windows.
+        dA2 = dA.reshape(N * S, n_h)
+        np.matmul(dA2.T, H[:-1].reshape(N * S, n_h), out=gp["W_hh"])
+        np.matmul(dA2.T, self.Xt.reshape(N * S, -1), out=gp["W_xh"])
+        np.sum(dA2, axis=0, out=gp["b_h"])
+        Gs = G.reshape(-1, G.shape[2])
+        np.matmul(Gs.T, H[1 + m :].reshape(-1, n_h), out=gp["W_hy"])
+        np.sum(Gs, axis=0, out=gp["b_y"])
+        return carry  # dz = da_1 W_hh
 
 
 class WindowBatch:
@@ -50,7 +246,7 @@ class WindowBatch:
     >>> theta = rng.normal(size=batch.n_theta) * 0.3
     >>> V, dtheta, dz = batch.loss_grad(theta, np.zeros((5, 3)))
     >>> dtheta.shape, dz.shape
-    ((25,), (5, 3))
+    ((19,), (5, 3))
     """
 
     def __init__(
@@ -102,14 +298,16 @@ class WindowBatch:
         self.Xt = np.ascontiguousarray(X.transpose(1, 0, 2))  # (N, S, n_x)
         self.Yt = np.ascontiguousarray(Y.transpose(1, 0, 2))  # (N, S, n_y)
         self.w2K = (2.0 / K) * w[:, :, None]  # (N, S, 1): dV/dy = w2K * r
-        self._scored = slice(self.m, N)  # time-major rows that carry weight
 
-        # Preallocated buffers (reused by every evaluation).
-        self.H = np.empty((N + 1, S, self.n_h))  # states, H[0] = z
-        self.R = np.empty((N, S, n_y))  # residuals, then dV/dy
-        self.dA = np.empty((N, S, self.n_h))  # dV/da_t
-        self._tmp = np.empty((S, self.n_h))
-        self._carry = np.empty((S, self.n_h))
+        # Consecutive windows lo:hi per part, one part per thread when the work is large.
+        n_parts = max(1, min(_cpu_count(), N * S * self.n_h // MIN_WORK_PER_THREAD, S))
+        bounds = np.arange(n_parts + 1) * S // n_parts
+        self._parts = [
+            _Part(self.Xt[:, lo:hi], self.Yt[:, lo:hi], self.w2K[:, lo:hi], self.m, self.n_h,
+                  self.activation == "tanh")
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        self._bounds = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
     # ------------------------------------------------------------------ helpers
     def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
@@ -120,33 +318,35 @@ class WindowBatch:
         return {k: theta[s].reshape(self._shapes[k]) for k, s in self._slices.items()}
 
     def _initial(self, z: np.ndarray | None) -> None:
-        if z is None:
-            self.H[0] = 0.0
-            return
-        z = np.asarray(z, dtype=np.float64)
-        if z.shape not in ((self.S, self.n_h), (self.n_h,)):
-            raise ValueError(f"z must have shape (S, n_h)=({self.S}, {self.n_h}), got {z.shape}")
-        self.H[0] = z
+        """Set ``H[0] = z`` in every part."""
+        if z is not None:
+            z = np.asarray(z, dtype=np.float64)
+            if z.shape not in ((self.S, self.n_h), (self.n_h,)):
+                raise ValueError(
+                    f"z must have shape (S, n_h)=({self.S}, {self.n_h}), got {z.shape}"
+                )
+        for part, (lo, hi) in zip(self._parts, self._bounds, strict=True):
+            part.H[0] = 0.0 if z is None else (z[lo:hi] if z.ndim == 2 else z)
+
+    def _run(self, job) -> list:
+        """``[job(part) for part in parts]``, the parts on threads when there are several."""
+        if len(self._parts) == 1:
+            return [job(self._parts[0])]
+        with _blas_one_thread():
+            futures = [_thread_pool().submit(job, part) for part in self._parts[1:]]
+            first = job(self._parts[0])  # this thread takes the first part
+            return [first] + [f.result() for f in futures]
 
     # ------------------------------------------------------------------ forward
     def forward(self, theta: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
-        """States ``H : (N + 1, S, n_h)`` (a view of an internal buffer; copy to keep)."""
+        """States ``H : (N + 1, S, n_h)`` (possibly a view of an internal buffer; copy to keep)."""
         p = self.unpack(theta)
-        W_hh, W_xh, b_h = p["W_hh"], p["W_xh"], p["b_h"]
-        N, S, n_h = self.N, self.S, self.n_h
+        args = (p["W_hh"].T.copy(), p["W_xh"].T.copy(), p["b_h"])
         self._initial(z)
-        H, tmp = self.H, self._tmp
-        # Input drive for all steps in one product: H[t] <- W_xh x_t + b_h.
-        np.matmul(self.Xt.reshape(N * S, self.n_x), W_xh.T, out=H[1:].reshape(N * S, n_h))
-        H[1:] += b_h
-        W_hhT = np.ascontiguousarray(W_hh.T)
-        tanh = self.activation == "tanh"
-        for t in range(1, N + 1):
-            np.matmul(H[t - 1], W_hhT, out=tmp)  # W_hh h_{t-1}
-            H[t] += tmp  # a_t
-            if tanh:
-                np.tanh(H[t], out=H[t])  # h_t = sigma(a_t)
-        return H
+        self._run(lambda part: part.forward(*args))
+        if len(self._parts) == 1:
+            return self._parts[0].H
+        return np.concatenate([part.H for part in self._parts], axis=1)
 
     def outputs(self, theta: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
         """Window outputs ``(S, N, n_y)``."""
@@ -155,23 +355,18 @@ class WindowBatch:
         Yhat = H[1:].reshape(-1, self.n_h) @ p["W_hy"].T + p["b_y"]
         return Yhat.reshape(self.N, self.S, self.n_y).transpose(1, 0, 2).copy()
 
-    def _residuals(self, p: dict[str, np.ndarray]) -> float:
-        """Fill ``R`` with ``dV/dy`` on the scored rows; return ``V``."""
-        sc, n_h = self._scored, self.n_h
-        R = self.R[sc]
-        np.matmul(self.H[1:][sc].reshape(-1, n_h), p["W_hy"].T, out=R.reshape(-1, self.n_y))
-        R += p["b_y"]
-        R -= self.Yt[sc]  # r_ij
-        wr = self.w2K[sc] * R  # (2/K) w r
-        V = 0.5 * float(np.vdot(wr, R))  # (1/K) sum w ||r||^2
-        R[...] = wr
-        return V
-
     def loss(self, theta: np.ndarray, z: np.ndarray | None = None) -> float:
         """``V(theta, z)``."""
         p = self.unpack(theta)
-        self.forward(theta, z)
-        return self._residuals(p)
+        fwd = (p["W_hh"].T.copy(), p["W_xh"].T.copy(), p["b_h"])
+        out = (p["W_hy"].T.copy(), p["b_y"])
+        self._initial(z)
+
+        def job(part: _Part) -> float:
+            part.forward(*fwd)
+            return part.residuals(*out)
+
+        return float(sum(self._run(job)))
 
     # ----------------------------------------------------------------- backward
     def loss_grad(
@@ -179,37 +374,26 @@ class WindowBatch:
     ) -> tuple[float, np.ndarray, np.ndarray]:
         """``V``, ``dV/dtheta : (n_theta,)`` and ``dV/dz : (S, n_h)``."""
         p = self.unpack(theta)
-        self.forward(theta, z)
-        V = self._residuals(p)
-        W_hh, W_hy = p["W_hh"], p["W_hy"]
-        N, S, n_h, m = self.N, self.S, self.n_h, self.m
-        H, G, dA, tmp, carry = self.H, self.R, self.dA, self._tmp, self._carry
-        tanh = self.activation == "tanh"
-        grad = np.zeros(self.n_theta)
-        gp = {k: grad[s].reshape(self._shapes[k]) for k, s in self._slices.items()}
+        fwd = (p["W_hh"].T.copy(), p["W_xh"].T.copy(), p["b_h"])
+        out = (p["W_hy"].T.copy(), p["b_y"])
+        bwd = (p["W_hh"].copy(), p["W_hy"].copy())
+        self._initial(z)
 
-        carry[...] = 0.0  # da_{t+1} W_hh, the gradient arriving from step t+1
-        for t in range(N, 0, -1):
-            d = dA[t - 1]
-            if t > m:
-                np.matmul(G[t - 1], W_hy, out=d)  # g_t W_hy
-                d += carry  # dh_t
-            else:
-                d[...] = carry
-            if tanh:
-                np.multiply(H[t], H[t], out=tmp)
-                np.subtract(1.0, tmp, out=tmp)  # sigma'(a_t) = 1 - h_t^2
-                d *= tmp  # da_t
-            np.matmul(d, W_hh, out=carry)
-        # Parameter gradients: one product each over all steps and windows.
-        dA2 = dA.reshape(N * S, n_h)
-        np.matmul(dA2.T, H[:-1].reshape(N * S, n_h), out=gp["W_hh"])
-        np.matmul(dA2.T, self.Xt.reshape(N * S, self.n_x), out=gp["W_xh"])
-        gp["b_h"][...] = dA2.sum(axis=0)
-        Gs = G[m:].reshape(-1, self.n_y)
-        np.matmul(Gs.T, H[1 + m :].reshape(-1, n_h), out=gp["W_hy"])
-        gp["b_y"][...] = Gs.sum(axis=0)
-        return V, grad, carry.copy()  # dz = da_1 W_hh
+        def job(part: _Part) -> tuple[float, np.ndarray, np.ndarray]:
+            part.forward(*fwd)
+            V = part.residuals(*out)
+            grad = np.empty(self.n_theta)
+            gp = {k: grad[s].reshape(self._shapes[k]) for k, s in self._slices.items()}
+            dz = part.backward(*bwd, gp)
+            return V, grad, dz
+
+        results = self._run(job)
+        V = sum(r[0] for r in results)
+        grad = results[0][1]
+        for r in results[1:]:
+            grad += r[1]  # the parts' gradients, added in a fixed order
+        dz = np.concatenate([r[2] for r in results], axis=0)  # a copy of the carries
+        return float(V), grad, dz
 
 
 def loss_and_grad(

@@ -1,0 +1,131 @@
+"""Seconds per loss+gradient evaluation of :class:`systems.bptt.WindowBatch`.
+
+Three cases (``n_x = n_y = 1``, float64, seeded random data, no burn-in):
+
+* (a) ``S = 80``,    ``N = 21``,  ``n_h = 1``,  linear
+* (b) ``S = 19901``, ``N = 100``, ``n_h = 8``,  tanh
+* (c) ``S = 2000``,  ``N = 100``, ``n_h = 64``, tanh
+
+For each: the median wall time of repeated ``loss_grad`` calls on a batch built once, the
+naive loop-over-windows NumPy BPTT of ``_naive_bptt.py`` (timed on a subset of the windows
+and scaled to ``S``, since it is linear in ``S``; its gradient is checked against
+``WindowBatch`` first), and, when PyTorch is installed, ``torch.nn.RNN`` forward + backward of
+the same MSE (float64, CPU, default threads; tanh cases only, ``nn.RNN`` has no linear
+activation). Ratios are "other / WindowBatch".
+
+Run: ``python benchmarks/bptt_speed.py [--repeats R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _naive_bptt import naive_loss_grad  # noqa: E402
+
+from systems.bptt import WindowBatch  # noqa: E402
+
+CASES = {
+    "a": dict(S=80, N=21, n_h=1, activation="linear"),
+    "b": dict(S=19901, N=100, n_h=8, activation="tanh"),
+    "c": dict(S=2000, N=100, n_h=64, activation="tanh"),
+}
+NAIVE_WINDOWS = 200  # the naive loop is timed on this many windows and scaled to S
+
+
+def median_seconds(f, repeats: int) -> float:
+    f()  # warm up: buffers, thread pool
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def problem(S: int, N: int, n_h: int, activation: str, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X, Y = rng.normal(size=(S, N, 1)), rng.normal(size=(S, N, 1))
+    batch = WindowBatch(X, Y, 0, n_h=n_h, activation=activation)
+    theta = rng.normal(size=batch.n_theta) * (0.5 / np.sqrt(n_h))
+    z = rng.normal(size=(S, n_h)) * 0.1
+    return X, Y, batch, theta, z
+
+
+def torch_seconds(X, Y, batch, theta, z, repeats: int) -> float | None:
+    """``nn.RNN`` (+ a linear readout) forward and backward of the same MSE, or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if batch.activation != "tanh":
+        return None  # nn.RNN has no linear activation
+    p = batch.unpack(theta)
+    rnn = torch.nn.RNN(1, batch.n_h, nonlinearity="tanh", batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(torch.from_numpy(p["W_hh"]))
+        rnn.weight_ih_l0.copy_(torch.from_numpy(p["W_xh"]))
+        rnn.bias_ih_l0.copy_(torch.from_numpy(p["b_h"]))
+        rnn.bias_hh_l0.zero_()
+    W_hy = torch.tensor(p["W_hy"], requires_grad=True)
+    b_y = torch.tensor(p["b_y"], requires_grad=True)
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    h0 = torch.tensor(z[None], requires_grad=True)
+
+    def step():
+        for q in (*rnn.parameters(), W_hy, b_y, h0):
+            q.grad = None
+        out, _ = rnn(Xt, h0)
+        loss = ((out @ W_hy.T + b_y - Yt) ** 2).mean()
+        loss.backward()
+        return loss
+
+    assert abs(float(step()) - batch.loss(theta, z)) < 1e-10  # the same model and loss
+    return median_seconds(step, repeats)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    try:
+        import torch
+
+        torch_note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    except ImportError:
+        torch_note = "torch not installed"
+    print(f"numpy {np.__version__}; {torch_note}; median of {args.repeats} calls")
+    print(f"{'case':4} {'S':>6} {'N':>4} {'n_h':>4} {'act':>6} {'WindowBatch s':>14} "
+          f"{'naive s':>9} {'naive/WB':>9} {'torch s':>9} {'torch/WB':>9}")
+    for name, c in CASES.items():
+        X, Y, batch, theta, z = problem(**c)
+        ours = median_seconds(lambda b=batch, t=theta, z=z: b.loss_grad(t, z), args.repeats)
+
+        # Naive baseline on the first windows (checked against WindowBatch), scaled to S.
+        k = min(c["S"], NAIVE_WINDOWS)
+        sub = WindowBatch(X[:k], Y[:k], 0, n_h=c["n_h"], activation=c["activation"])
+        V0, g0, dz0 = sub.loss_grad(theta, z[:k])
+        V1, g1, dz1 = naive_loss_grad(theta, z[:k], X[:k], Y[:k], 0, c["n_h"], c["activation"])
+        scale = np.abs(g0).max()
+        assert abs(V0 - V1) <= 1e-12 * abs(V0) and np.abs(g0 - g1).max() <= 1e-10 * scale
+        assert np.abs(dz0 - dz1).max() <= 1e-10 * np.abs(dz0).max()
+        args_k = (theta, z[:k], X[:k], Y[:k], 0, c["n_h"], c["activation"])
+        naive = median_seconds(lambda a=args_k: naive_loss_grad(*a), max(1, args.repeats // 3))
+        naive *= c["S"] / k
+
+        torch_s = torch_seconds(X, Y, batch, theta, z, args.repeats)
+        torch_txt = "-" if torch_s is None else f"{torch_s:9.4f} {torch_s / ours:9.2f}"
+        print(f"({name})  {c['S']:6d} {c['N']:4d} {c['n_h']:4d} {c['activation']:>6} "
+              f"{ours:14.4f} {naive:9.3f} {naive / ours:9.1f} {torch_txt}")
+
+
+if __name__ == "__main__":
+    main()
