@@ -1,0 +1,687 @@
+"""The three training problems of THEORY.md §2 and their solver.
+
+For windows ``i = 1..S`` of length ``N`` (offsets ``s_i``, :class:`~systems.windows.Windows`)
+and a burn-in ``m``, with ``K = S (N - m)`` scored outputs and residuals
+``r_ij(z, theta) = psi_j(z; theta, X_i) - y^d_{s_i + j}``::
+
+    tbptt      V(theta)        = (1/K) sum_{i, j>m} ||r_ij(0, theta)||^2                   -> V*
+    benchmark  V^b(theta, h_0) = (1/K) sum_{i, j>m} ||r_ij(phi_{s_i}(h_0), theta)||^2      -> V^b
+    relaxed    V^inf(theta, z) = (1/K) sum_{i, j>m} ||r_ij(z_i, theta)||^2                 -> V^inf
+
+The benchmark windows all lie on the free run from ``h_0``, so its objective is evaluated as
+one pass over the sequence with time ``t`` weighted by the number of windows that score it
+(``Windows.weights(m)``), normalised by ``K`` -- not as ``S`` window passes.
+
+Solver (DESIGN.md "Numerics"): scipy's L-BFGS-B on the flat vector ``(theta, initial states)``
+with the exact gradient of :class:`systems.bptt.WindowBatch`; ``|W_hh| <= w_hh_max``
+elementwise and frozen (zero) biases go through the L-BFGS-B bounds. The problems are
+non-convex, so :func:`fit` runs a seeded multi-start (plus optional warm starts), screens the
+starts with a short run and polishes the best ones to convergence. Two numerical devices keep
+L-BFGS-B fast and accurate without changing the problem:
+
+* the initial states are optimised in scaled coordinates ``z = zeta * u``, with ``zeta`` chosen
+  from the current ``theta`` so that a unit change of ``u`` moves the scored outputs by O(1)
+  (the influence of ``z`` on the scored outputs decays like ``W_hh^(m+1)``, which makes
+  the raw coordinates very badly scaled for large burn-in ``m``); ``zeta`` is recomputed
+  between polishing rounds;
+* for the linear activation the outputs are invariant under ``h -> c h``
+  (``W_xh, b_h, z -> c (W_xh, b_h, z)``, ``W_hy -> W_hy / c``), a flat direction of the
+  objective; every iterate handed to L-BFGS-B is balanced (``||W_hy|| = ||[W_xh, b_h]||``),
+  which changes no output. Returned solutions are balanced too.
+
+Every ``OptimizeResult`` goes through :func:`check_result`; a run that did not converge emits a
+:class:`ConvergenceWarning` and its result is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import OptimizeResult, minimize
+
+from .bptt import WindowBatch
+from .data import Sequence
+from .rnn import ElmanRNN, check_activation, n_params, param_slices
+from .windows import Windows, check_burn_in
+
+PROBLEMS = ("tbptt", "benchmark", "relaxed")
+
+#: Default solver settings (tuned on the paper's synthetic data, see benchmarks/).
+DEFAULT_RESTARTS = 3
+DEFAULT_MAXITER = 2000
+DEFAULT_TOL = 1e-12
+SCREEN_ITER = 8  # iterations every start gets before the best ones are polished
+POLISH_KEEP = 1  # at most this many screened starts are polished to convergence ...
+POLISH_MARGIN = 0.05  # ... if their screened value is within this fraction of the best
+POLISH_ROUNDS = 6  # polishing rounds (state rescaling between rounds)
+_ZETA_RANGE = (1e-8, 1e8)
+
+
+class ConvergenceWarning(UserWarning):
+    """An L-BFGS-B run of :func:`fit` stopped without meeting its convergence test."""
+
+
+# ----------------------------------------------------------------------------- Solution
+@dataclass(eq=False)
+class Solution:
+    """A solution of one of the three training problems (THEORY.md §2).
+
+    Attributes
+    ----------
+    problem : ``"tbptt"``, ``"benchmark"`` or ``"relaxed"``
+    model : the trained :class:`~systems.rnn.ElmanRNN` (``theta*``, ``theta^b`` or ``theta^inf``)
+    value : the objective at the solution (``V*``, ``V^b`` or ``V^inf``)
+    h0 : ``(n_h,)`` the benchmark's free initial state ``h_0^b``; ``None`` otherwise
+    z : ``(S, n_h)`` initial state of each window: zeros (tbptt), the free ``z^inf_i``
+        (relaxed), or ``phi_{s_i}(h_0^b; theta^b)`` -- the benchmark trajectory at the window
+        starts (benchmark)
+    outputs : ``(S, N, n_y)`` window outputs ``psi_j(z_i; theta, X_i)`` (for the benchmark:
+        the free run from ``h_0`` cut into windows)
+    N, m, stride : window length, burn-in, stride
+    T : length of the training sequence
+    iterations : L-BFGS-B iterations summed over all runs
+    converged : whether the run that produced the solution met its convergence test
+    seconds : wall-clock time of :func:`fit`
+    n_starts : number of starts (random and warm)
+    message : L-BFGS-B's message of the final run
+    states : ``(T + 1, n_h)`` free-run states from ``h_0`` (benchmark only, else ``None``)
+    start_values : objective value reached by each start after screening
+    """
+
+    problem: str
+    model: ElmanRNN
+    value: float
+    h0: np.ndarray | None
+    z: np.ndarray
+    outputs: np.ndarray
+    N: int
+    m: int
+    stride: int
+    T: int
+    iterations: int = 0
+    converged: bool = True
+    seconds: float = 0.0
+    n_starts: int = 0
+    message: str = ""
+    states: np.ndarray | None = None
+    start_values: list[float] = field(default_factory=list)
+
+    @property
+    def windows(self) -> Windows:
+        """The window geometry ``Windows(T, N, stride)`` of the solution."""
+        return Windows(self.T, self.N, self.stride)
+
+    def __repr__(self) -> str:
+        return (
+            f"Solution({self.problem}, N={self.N}, m={self.m}, value={self.value:.6g}, "
+            f"converged={self.converged}, iterations={self.iterations}, "
+            f"starts={self.n_starts}, {self.seconds:.3f}s)"
+        )
+
+
+# ----------------------------------------------------------------------------- checks
+def check_result(res: OptimizeResult, context: str = "", *, warn: bool = True) -> bool:
+    """Check an L-BFGS-B result: ``True`` if it converged, else warn (``ConvergenceWarning``).
+
+    Parameters
+    ----------
+    res : the ``OptimizeResult`` of ``scipy.optimize.minimize(..., method="L-BFGS-B")``
+    context : what was being solved, for the warning text
+    warn : emit the warning (``False`` for deliberately truncated screening runs)
+    """
+    ok = bool(res.success) and np.isfinite(res.fun)
+    if not ok and warn:
+        warnings.warn(
+            f"L-BFGS-B did not converge{' on ' + context if context else ''}: "
+            f"status {res.status}, {res.message!s} (after {res.nit} iterations, "
+            f"objective {res.fun:.6g}); the result is kept",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return ok
+
+
+def _check_problem(problem: object) -> str:
+    if problem not in PROBLEMS:
+        raise ValueError(f"problem must be one of {PROBLEMS}, got {problem!r}")
+    return str(problem)
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} = {value} must be >= {minimum}")
+    return int(value)
+
+
+def _check_geometry(data: Sequence, N: object, m: object, stride: object) -> Windows:
+    if not isinstance(data, Sequence):
+        raise TypeError(f"data must be a systems.data.Sequence, got {type(data).__name__}")
+    N = _check_int("N", N, 1)
+    stride = _check_int("stride", stride, 1)
+    if N > data.T:
+        raise ValueError(f"N = {N} must satisfy 1 <= N <= T = {data.T}")
+    check_burn_in(m, N)
+    return Windows(data.T, N, stride)
+
+
+def _check_model(model: ElmanRNN, data: Sequence, n_h: int | None = None,
+                 activation: str | None = None, what: str = "model") -> None:
+    if not isinstance(model, ElmanRNN):
+        raise TypeError(f"{what} must be an ElmanRNN, got {type(model).__name__}")
+    if model.n_x != data.n_x or model.n_y != data.n_y:
+        raise ValueError(
+            f"{what} has n_x={model.n_x}, n_y={model.n_y} but the data have "
+            f"n_x={data.n_x}, n_y={data.n_y}"
+        )
+    if n_h is not None and model.n_h != n_h:
+        raise ValueError(f"{what} has n_h={model.n_h} but n_h={n_h} was requested")
+    if activation is not None and model.activation != activation:
+        raise ValueError(
+            f"{what} has activation {model.activation!r} but {activation!r} was requested"
+        )
+
+
+@contextlib.contextmanager
+def single_thread_blas() -> Iterator[None]:
+    """Run the enclosed code with single-threaded OpenBLAS (a no-op where that is unknown).
+
+    L-BFGS-B and the BPTT loop make many tiny BLAS calls; on a busy machine a
+    multithreaded OpenBLAS spends milliseconds per call waking its threads (measured: the
+    L-BFGS-B step of a 5-variable problem went from ~10 us to ~1.4 ms). Uses
+    ``threadpoolctl`` if installed, else OpenBLAS' ``openblas_set_num_threads_local`` found
+    in the loaded libraries (Linux), restoring the previous setting on exit.
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-not-found]
+    except ImportError:
+        threadpool_limits = None
+    if threadpool_limits is not None:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+        return
+    restore = []
+    for fn in _openblas_local_setters():
+        try:
+            restore.append((fn, fn(1)))
+        except Exception:  # pragma: no cover - exotic builds
+            pass
+    try:
+        yield
+    finally:
+        for fn, old in restore:
+            fn(max(int(old), 1))
+
+
+_SETTERS: list | None = None
+
+
+def _openblas_local_setters() -> list:
+    global _SETTERS
+    if _SETTERS is None:
+        _SETTERS = []
+        try:
+            with open("/proc/self/maps") as f:
+                paths = {ln.split()[-1] for ln in f if "openblas" in ln and "/" in ln}
+        except OSError:
+            paths = set()
+        for path in sorted(paths):
+            try:
+                fn = ctypes.CDLL(path).openblas_set_num_threads_local
+            except (OSError, AttributeError):
+                continue
+            fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+            _SETTERS.append(fn)
+    return _SETTERS
+
+
+# ----------------------------------------------------------------------------- objectives
+def _benchmark_batch(data: Sequence, w: Windows, m: int, n_h: int, activation: str) -> WindowBatch:
+    """The benchmark as one weighted pass: a single window of length ``T``."""
+    return WindowBatch(
+        data.x[None], data.y[None], m, w.weights(m),
+        n_h=n_h, activation=activation, normalizer=float(w.S * (w.N - m)),
+    )
+
+
+class _Objective:
+    """``x -> (V, dV/dx)`` for one problem; ``x = (theta, u)`` with states ``z = zeta * u``."""
+
+    def __init__(self, problem: str, data: Sequence, w: Windows, m: int, n_h: int,
+                 activation: str, bias: bool, w_hh_max: float | None) -> None:
+        self.problem, self.w, self.m, self.n_h = problem, w, m, n_h
+        self.activation = activation
+        self.n_x, self.n_y = data.n_x, data.n_y
+        self.bias = bias
+        if problem == "benchmark":
+            self.batch = _benchmark_batch(data, w, m, n_h, activation)
+            self.state_shape: tuple[int, ...] = (1, n_h)
+            self.pos_weights = w.weights(m)  # (T,) coverage counts
+            self.targets = data.y[:, None, :]  # (T, 1, n_y) time-major
+        else:
+            self.batch = WindowBatch(w.stack(data.x), w.stack(data.y), m,
+                                     n_h=n_h, activation=activation)
+            self.state_shape = (w.S, n_h) if problem == "relaxed" else (0, n_h)
+            self.pos_weights = (np.arange(1, w.N + 1) > m).astype(np.float64)  # (N,)
+            self.targets = w.stack(data.y).transpose(1, 0, 2)  # (N, S, n_y) time-major
+        self.K = float(w.S * (w.N - m))
+        self.n_theta = n_params(n_h, self.n_x, self.n_y)
+        self.n_state = int(np.prod(self.state_shape))
+        self.sl = param_slices(n_h, self.n_x, self.n_y)
+        self.zeta = 1.0
+        self.nfev = 0
+        lo = np.full(self.n_theta + self.n_state, -np.inf)
+        hi = np.full_like(lo, np.inf)
+        if w_hh_max is not None:
+            lo[self.sl["W_hh"]], hi[self.sl["W_hh"]] = -w_hh_max, w_hh_max
+        if not bias:
+            for k in ("b_h", "b_y"):
+                lo[self.sl[k]], hi[self.sl[k]] = 0.0, 0.0
+        self.lo, self.hi = lo, hi
+        self.bounds = list(zip(np.where(np.isinf(lo), None, lo).tolist(),
+                               np.where(np.isinf(hi), None, hi).tolist(), strict=True))
+
+    # x <-> (theta, z)
+    def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        theta = x[: self.n_theta]
+        if self.n_state == 0:
+            return theta, None
+        return theta, self.zeta * x[self.n_theta:].reshape(self.state_shape)
+
+    def join(self, theta: np.ndarray, z: np.ndarray | None) -> np.ndarray:
+        u = np.zeros(0) if z is None or self.n_state == 0 else np.ravel(z) / self.zeta
+        return np.concatenate([np.asarray(theta, dtype=np.float64), u])
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.nfev += 1
+        theta, z = self.split(x)
+        V, dtheta, dz = self.batch.loss_grad(theta, z)
+        if self.n_state == 0:
+            return V, dtheta
+        return V, np.concatenate([dtheta, self.zeta * dz.ravel()])
+
+    def value(self, theta: np.ndarray, z: np.ndarray | None) -> float:
+        return self.batch.loss(theta, z)
+
+    def fit_readout(self, theta: np.ndarray, z: np.ndarray | None) -> np.ndarray:
+        """``theta`` with ``W_hy`` (and ``b_y`` if biases are free) solving the weighted least
+        squares problem of the objective for the states of ``(theta, z)`` -- the objective is
+        quadratic in the readout, so this is its exact minimiser over ``(W_hy, b_y)``."""
+        H = self.batch.forward(theta, z)[1:]  # (N, S, n_h) time-major
+        sw = np.sqrt(self.pos_weights)[:, None, None]
+        A = (sw * H).reshape(-1, self.n_h)
+        if self.bias:
+            A = np.hstack([A, (sw * np.ones(H.shape[:2] + (1,))).reshape(-1, 1)])
+        B = (sw * self.targets).reshape(-1, self.n_y)
+        coef, *_ = np.linalg.lstsq(A, B, rcond=1e-10)
+        theta = theta.copy()
+        theta[self.sl["W_hy"]] = coef[: self.n_h].T.ravel()
+        if self.bias:
+            theta[self.sl["b_y"]] = coef[self.n_h]
+        return theta
+
+    # conditioning devices
+    def rescale(self, x: np.ndarray) -> np.ndarray:
+        """Balance the scaling symmetry (linear) and refresh ``zeta``; same outputs."""
+        theta, z = self.split(x)
+        theta = theta.copy()
+        if self.activation == "linear":
+            W_in = np.concatenate([theta[self.sl["W_xh"]], theta[self.sl["b_h"]]])
+            a, b = np.linalg.norm(W_in), np.linalg.norm(theta[self.sl["W_hy"]])
+            if a > 0 and b > 0 and np.isfinite(a * b):
+                c = np.sqrt(b / a)
+                theta[self.sl["W_xh"]] *= c
+                theta[self.sl["b_h"]] *= c
+                theta[self.sl["W_hy"]] /= c
+                if z is not None:
+                    z = c * z
+        if self.n_state:
+            self.zeta = self._state_scale(theta)
+        return self.join(theta, z)
+
+    def _state_scale(self, theta: np.ndarray) -> float:
+        """``zeta`` with ``(2/K) sum_scored w_t ||W_hy W_hh^t||_F^2 zeta^2 / n_h ~ 2 / S_z``.
+
+        ``S_z`` is the number of state blocks (``S`` relaxed, 1 benchmark): each block then
+        has the curvature of an average share of the outputs (linearised at zero; exact for
+        the linear activation).
+        """
+        n_h, n_y = self.n_h, self.n_y
+        W_hh = theta[self.sl["W_hh"]].reshape(n_h, n_h)
+        P = theta[self.sl["W_hy"]].reshape(n_y, n_h)
+        bw = self.pos_weights  # weights per position
+        G, n_steps = 0.0, bw.shape[0]
+        for t in range(n_steps):
+            P = P @ W_hh
+            p2 = float(np.vdot(P, P))
+            G += bw[t] * p2
+            if not np.isfinite(G) or p2 < 1e-32 * max(G, 1e-300):
+                break
+        per_block = G / (self.state_shape[0] if self.problem == "benchmark" else 1.0)
+        curv = per_block / (self.K * n_h)  # (1/2) d^2 V / dz^2 per coordinate
+        target = 1.0 / self.state_shape[0]
+        if not np.isfinite(curv) or curv <= 0:
+            return 1.0
+        return float(np.clip(np.sqrt(target / curv), *_ZETA_RANGE))
+
+
+# ----------------------------------------------------------------------------- helpers
+def _random_theta(rng: np.random.Generator, n_h: int, n_x: int, n_y: int, bias: bool,
+                  w_hh_max: float | None, index: int) -> np.ndarray:
+    """A random start: ``W_hh`` within the bound with spectral radius < 1, others ~ N(0, 1/fan_in).
+
+    For ``n_h = 1`` the ``index``-th start draws ``W_hh`` from the ``index``-th of a fixed
+    sequence of strata of ``[-r, r]`` (positive first), so a few starts cover the interval.
+    """
+    r = 0.99 if w_hh_max is None else min(0.99, float(w_hh_max))
+    if n_h == 1:
+        strata = [(0.3, 0.8), (-0.8, -0.3), (0.8, 1.0), (-0.3, 0.3), (-1.0, -0.8)]
+        lo, hi = strata[index % len(strata)]
+        W_hh = np.array([[rng.uniform(lo, hi) * r]])
+    else:
+        W_hh = rng.uniform(-r, r, size=(n_h, n_h))
+        rho = max(abs(np.linalg.eigvals(W_hh)))
+        target = rng.uniform(0.5, 0.95)
+        if rho > target:
+            W_hh *= target / rho
+    W_xh = rng.normal(0.0, 1.0 / np.sqrt(n_x), size=(n_h, n_x))
+    W_hy = rng.normal(0.0, 1.0 / np.sqrt(n_h), size=(n_y, n_h))
+    b_h = rng.normal(0.0, 0.1, size=n_h) if bias else np.zeros(n_h)
+    b_y = np.zeros(n_y)
+    return np.concatenate([W_hh.ravel(), W_xh.ravel(), b_h, W_hy.ravel(), b_y])
+
+
+def free_run(model: ElmanRNN, data: Sequence, h0: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """States ``(T + 1, n_h)`` and outputs ``(T, n_y)`` of the free run from ``h0``."""
+    return model.simulate(data.x, h0)
+
+
+def window_starts_states(model: ElmanRNN, data: Sequence, N: int, stride: int = 1,
+                         h0: np.ndarray | None = None) -> np.ndarray:
+    """``phi_{s_i}(h0; theta, x^d)`` for every window start, shape ``(S, n_h)``."""
+    w = Windows(data.T, N, stride)
+    h, _ = model.simulate(data.x, h0)
+    return h[w.starts].copy()
+
+
+def _warm_start(init: ElmanRNN | Solution, problem: str, data: Sequence, w: Windows,
+                obj: _Objective) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Candidate ``(theta, z)`` pairs for a warm start (THEORY.md §8 protocol)."""
+    model = init.model if isinstance(init, Solution) else init
+    theta = np.clip(model.theta, obj.lo[: obj.n_theta], obj.hi[: obj.n_theta])
+    if problem == "tbptt":
+        return [(theta, None)]
+    n_h = model.n_h
+    if problem == "benchmark":
+        if isinstance(init, Solution) and init.h0 is not None:
+            return [(theta, np.asarray(init.h0).reshape(1, n_h))]
+        if isinstance(init, Solution):
+            return [(theta, np.asarray(init.z[0]).reshape(1, n_h))]  # z_1: the state at s_1 = 0
+        return [(theta, np.zeros((1, n_h)))]
+    # relaxed
+    if isinstance(init, Solution):
+        if init.z.shape == (w.S, n_h) and init.N == w.N and init.stride == w.stride:
+            return [(theta, np.array(init.z))]
+        if init.h0 is not None:
+            return [(theta, window_starts_states(model, data, w.N, w.stride, init.h0))]
+    return _relaxed_states(theta, model.with_theta(theta), data, w)
+
+
+def _relaxed_states(theta: np.ndarray, model: ElmanRNN, data: Sequence, w: Windows
+                    ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Two natural initial states for the relaxed problem: zeros and the free run from 0."""
+    return [(theta, np.zeros((w.S, model.n_h))),
+            (theta, window_starts_states(model, data, w.N, w.stride))]
+
+
+# ----------------------------------------------------------------------------- fit
+def fit(
+    problem: str,
+    data: Sequence,
+    N: int,
+    m: int,
+    *,
+    n_h: int,
+    activation: str,
+    bias: bool = True,
+    w_hh_max: float | None = None,
+    stride: int = 1,
+    init: ElmanRNN | Solution | None = None,
+    seed: int | np.random.Generator = 0,
+    restarts: int | None = None,
+    maxiter: int | None = None,
+    tol: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Solution:
+    """Solve one of the training problems of THEORY.md §2 with L-BFGS-B (multi-start).
+
+    Parameters
+    ----------
+    problem : ``"tbptt"`` (zero initial states, variables ``theta``), ``"benchmark"`` (one
+        trajectory from a free ``h_0 : (n_h,)``, variables ``(theta, h_0)``), or
+        ``"relaxed"`` (a free ``z_i`` per window, variables ``(theta, z : (S, n_h))``)
+    data : the training sequence, ``x : (T, n_x)``, ``y : (T, n_y)``
+    N : window length, ``1 <= N <= T``
+    m : burn-in, ``0 <= m < N``
+    n_h : hidden size ``>= 1``
+    activation : ``"linear"`` or ``"tanh"``
+    bias : ``False`` freezes ``b_h`` and ``b_y`` at zero (the paper's synthetic model)
+    w_hh_max : elementwise bound ``|W_hh| <= w_hh_max`` (the paper: 0.999), or ``None``
+    stride : window stride ``>= 1``
+    init : a warm start, an :class:`ElmanRNN` or a previous :class:`Solution`. From a
+        Solution the benchmark takes ``h_0 = `` its ``h0`` (benchmark) or ``z_1`` (relaxed),
+        the relaxed problem takes its ``z`` (``phi_{s_i}(h_0)`` from a benchmark, zeros
+        from TBPTT); from a bare model the relaxed problem starts from the better of
+        ``z = 0`` and the free run from 0. The warm start is added to the random starts.
+    seed : seed or generator of the random starts
+    restarts : number of random starts (``0``: only the warm start; needs ``init``)
+    maxiter : iteration limit of each polishing run
+    tol : L-BFGS-B ``ftol``; ``gtol`` is ``tol * 1e3``
+    progress : optional callable receiving short status strings
+
+    Returns
+    -------
+    Solution
+        the best solution over all starts; ``value`` is the objective at it.
+
+    Raises
+    ------
+    ValueError
+        (before any work) for an unknown problem or activation, ``m`` outside ``0..N-1``,
+        ``N > T``, ``stride < 1``, ``n_h < 1``, or an ``init`` of the wrong sizes.
+    """
+    t_start = time.perf_counter()
+    with single_thread_blas():
+        return _fit(problem, data, N, m, n_h=n_h, activation=activation, bias=bias,
+                    w_hh_max=w_hh_max, stride=stride, init=init, seed=seed, restarts=restarts,
+                    maxiter=maxiter, tol=tol, progress=progress, t_start=t_start)
+
+
+def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, seed,
+         restarts, maxiter, tol, progress, t_start) -> Solution:  # noqa: ANN001
+    problem = _check_problem(problem)
+    restarts = DEFAULT_RESTARTS if restarts is None else restarts
+    maxiter = DEFAULT_MAXITER if maxiter is None else maxiter
+    tol = DEFAULT_TOL if tol is None else tol
+    check_activation(activation)
+    w = _check_geometry(data, N, m, stride)
+    N, m, stride = w.N, int(m), w.stride
+    n_h = _check_int("n_h", n_h, 1)
+    restarts = _check_int("restarts", restarts, 0)
+    maxiter = _check_int("maxiter", maxiter, 1)
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol = {tol} must be a finite number > 0")
+    if w_hh_max is not None and not (np.isfinite(w_hh_max) and w_hh_max > 0):
+        raise ValueError(f"w_hh_max = {w_hh_max} must be a finite number > 0 (or None)")
+    if init is not None:
+        _check_model(init.model if isinstance(init, Solution) else init, data, n_h,
+                     activation, what="init")
+    if init is None and restarts == 0:
+        raise ValueError("restarts = 0 needs a warm start: pass init=")
+    say = progress if progress is not None else (lambda s: None)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    obj = _Objective(problem, data, w, m, n_h, activation, bias, w_hh_max)
+    n_x, n_y = data.n_x, data.n_y
+
+    # ---- starts: warm start(s) first, then the random ones
+    starts: list[tuple[np.ndarray, np.ndarray | None]] = []
+    if init is not None:
+        cands = _warm_start(init, problem, data, w, obj)
+        starts.append(min(cands, key=lambda c: obj.value(*c)))
+    for k in range(restarts):
+        theta = _random_theta(rng, n_h, n_x, n_y, bias, w_hh_max, k)
+        if problem == "relaxed":
+            cands = _relaxed_states(theta, ElmanRNN.from_theta(theta, n_h, n_x, n_y, activation),
+                                    data, w)
+        elif problem == "benchmark":
+            cands = [(theta, np.zeros((1, n_h)))]
+        else:
+            cands = [(theta, None)]
+        # the readout of a random start: the least-squares one for its states
+        cands = [(obj.fit_readout(th, z), z) for th, z in cands]
+        starts.append(min(cands, key=lambda c: obj.value(*c)))
+
+    opts = {"ftol": tol, "gtol": tol * 1e3, "maxcor": 20}
+    iterations = 0
+
+    def run(x0: np.ndarray, iters: int) -> OptimizeResult:
+        nonlocal iterations
+        res = minimize(obj, x0, jac=True, method="L-BFGS-B", bounds=obj.bounds,
+                       options={**opts, "maxiter": iters})
+        iterations += int(res.nit)
+        return res
+
+    # ---- screening: a short run from every start (skipped when there is only one)
+    screened: list[tuple[float, np.ndarray, float]] = []  # (value, x, zeta)
+    for k, (theta, z) in enumerate(starts):
+        obj.zeta = 1.0
+        x0 = obj.rescale(obj.join(theta, z))
+        if len(starts) == 1:
+            screened.append((float(obj(x0)[0]), x0, obj.zeta))
+            break
+        res = run(x0, SCREEN_ITER)
+        check_result(res, f"{problem} (screening start {k})", warn=False)
+        screened.append((float(res.fun), res.x, obj.zeta))
+        say(f"{problem} m={m}: start {k + 1}/{len(starts)} screened, V = {res.fun:.6g}")
+    start_values = [s[0] for s in screened]
+
+    # ---- polish the best screened starts; rescale the states between rounds
+    best: tuple[float, np.ndarray, float, OptimizeResult | None] | None = None
+    order = np.argsort(start_values)
+    keep = [i for i in order[:POLISH_KEEP]
+            if start_values[i] <= start_values[order[0]] * (1 + POLISH_MARGIN) + 1e-300]
+    for rank, idx in enumerate(keep):
+        _, x, zeta = screened[idx]
+        obj.zeta = zeta
+        res = None
+        for _ in range(POLISH_ROUNDS):
+            x = obj.rescale(x)
+            res = run(x, maxiter)
+            improved = res.nit > 1
+            x = res.x
+            if not improved and check_result(res, warn=False):
+                break
+        assert res is not None
+        say(f"{problem} m={m}: polished start {rank + 1}, V = {res.fun:.6g}")
+        if best is None or res.fun < best[0]:
+            best = (float(res.fun), x, obj.zeta, res)
+    assert best is not None
+    _, x, obj.zeta, res = best
+    converged = check_result(res, f"the {problem} problem (N={N}, m={m})")
+    x = obj.rescale(x)
+    theta, z = obj.split(x)
+    model = ElmanRNN.from_theta(theta, n_h, n_x, n_y, activation)
+    sol = _solution(problem, model, data, w, m, z)
+    sol.iterations, sol.converged = iterations, converged
+    sol.n_starts, sol.message = len(starts), str(res.message)
+    sol.start_values = start_values
+    sol.seconds = time.perf_counter() - t_start
+    say(f"{problem} m={m}: done, V = {sol.value:.6g} ({sol.seconds:.2f}s)")
+    return sol
+
+
+def _solution(problem: str, model: ElmanRNN, data: Sequence, w: Windows, m: int,
+              z: np.ndarray | None) -> Solution:
+    """Assemble a :class:`Solution` (value, outputs, states) for given parameters."""
+    n_h = model.n_h
+    states = h0 = None
+    if problem == "benchmark":
+        h0 = np.asarray(z, dtype=np.float64).reshape(n_h).copy()
+        states, y = model.simulate(data.x, h0)
+        zz = states[w.starts].copy()
+        outputs = w.stack(y)
+        value = float(_benchmark_batch(data, w, m, n_h, model.activation).loss(model.theta, h0))
+    else:
+        zz = np.zeros((w.S, n_h)) if z is None else np.array(z, dtype=np.float64)
+        batch = WindowBatch(w.stack(data.x), w.stack(data.y), m, n_h=n_h,
+                            activation=model.activation)
+        outputs = batch.outputs(model.theta, zz)
+        value = float(batch.loss(model.theta, zz))
+    return Solution(problem=problem, model=model, value=value, h0=h0, z=zz, outputs=outputs,
+                    N=w.N, m=m, stride=w.stride, T=w.T, states=states)
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate(problem: str, model: ElmanRNN, data: Sequence, N: int, m: int, stride: int = 1,
+             h0: np.ndarray | None = None, z: np.ndarray | None = None) -> float:
+    """The objective of ``problem`` (THEORY.md §2) at given parameters.
+
+    Parameters
+    ----------
+    problem : ``"tbptt"`` (``V(theta)``, zero initial states), ``"benchmark"``
+        (``V^b(theta, h0)``, ``h0 : (n_h,)``, zeros if ``None``) or ``"relaxed"``
+        (``V^inf(theta, z)``, ``z : (S, n_h)``, zeros if ``None``)
+    model, data, N, m, stride : as in :func:`fit`
+
+    Returns
+    -------
+    float
+    """
+    problem = _check_problem(problem)
+    w = _check_geometry(data, N, m, stride)
+    _check_model(model, data)
+    if problem == "benchmark":
+        h = np.zeros(model.n_h) if h0 is None else np.asarray(h0, dtype=np.float64)
+        if h.shape != (model.n_h,):
+            raise ValueError(f"h0 must have shape (n_h,)=({model.n_h},), got {h.shape}")
+        return float(_benchmark_batch(data, w, int(m), model.n_h, model.activation)
+                     .loss(model.theta, h))
+    zz = None
+    if problem == "relaxed" and z is not None:
+        zz = np.asarray(z, dtype=np.float64)
+        if zz.shape != (w.S, model.n_h):
+            raise ValueError(f"z must have shape (S, n_h)=({w.S}, {model.n_h}), got {zz.shape}")
+    batch = WindowBatch(w.stack(data.x), w.stack(data.y), int(m), n_h=model.n_h,
+                        activation=model.activation)
+    return float(batch.loss(model.theta, zz))
+
+
+def performance(model: ElmanRNN, data: Sequence, m: int, h0: np.ndarray | None = None) -> float:
+    """``P(h_0, theta; D)`` of THEORY.md §2: free run from ``h0`` over the whole sequence.
+
+    ``P = 1/(T - m) sum_{t=m+1..T} ||psi_t(h_0; theta, x^d) - y^d_t||^2``.
+
+    Parameters
+    ----------
+    model : the RNN
+    data : ``x : (T, n_x)``, ``y : (T, n_y)``
+    m : burn-in, ``0 <= m < T``
+    h0 : ``(n_h,)``, zeros if ``None``
+    """
+    _check_model(model, data)
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
+        raise TypeError(f"m must be an integer, got {m!r}")
+    if not 0 <= m < data.T:
+        raise ValueError(f"m = {m} must satisfy 0 <= m < T = {data.T}")
+    _, y = model.simulate(data.x, h0)
+    r = y[m:] - data.y[m:]
+    return float(np.sum(r * r) / (data.T - m))
