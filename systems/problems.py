@@ -506,7 +506,7 @@ def fit(
 
 
 def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, seed,
-         restarts, maxiter, tol, progress, t_start) -> Solution:  # noqa: ANN001
+         restarts, maxiter, tol, progress, t_start) -> Solution:
     problem = _check_problem(problem)
     restarts = DEFAULT_RESTARTS if restarts is None else restarts
     maxiter = DEFAULT_MAXITER if maxiter is None else maxiter
