@@ -1,0 +1,528 @@
+"""LMI-C certificates of Assumption A1 for the Elman RNN (THEORY.md §3, §7).
+
+The incremental dynamics of ``h_t = sigma(W_hh h_{t-1} + W_xh x_t + b_h)`` with a slope
+restricted activation (``tanh``: slope in ``[0, 1]``) are ``dh_t = D_t W_hh dh_{t-1}`` with
+``D_t = diag(d)``, ``d in [0, 1]``. Contraction in the metric ``P`` at rate ``lam``,
+
+    ||dh_t||_P <= lam**t ||dh_0||_P,
+
+follows for ``tanh`` from (S-procedure, multiplier ``Lambda = diag(mu) >= 0``)
+
+    [[ lam**2 P,        -W_hh^T Lambda ],
+     [ -Lambda W_hh,    2 Lambda - P   ]]  >= 0,     P >= I                   (LMI-C)
+
+and for the identity activation from the exact Lyapunov inequality
+``lam**2 P - W_hh^T P W_hh >= 0``, ``P >= I``. Then, with ``y_t = W_hy h_t + b_y``,
+
+    ||dy_j|| <= C lam**j ||dh_0||,    C = ||W_hy||_2 sqrt(kappa(P))                (A1)
+
+for every ``j >= 1``, every pair of initial states and every input sequence (a global
+certificate: the "relevant set" of A1 is the whole state space).
+
+How a certificate is produced (PEPit style: the solver proposes, our own float64 code decides)
+
+1. ``lam`` given: solve ``min t  s.t.  I <= P <= t I,  LMI-C(lam) >= eps I`` (``eps`` a tiny
+   strictness margin) with Clarabel, SCS as fallback. ``lam`` free: bisection on
+   ``(rho(W_hh), min(||W_hh||_2, 1))`` with the same problem, compiled once (``lam**2`` is a
+   ``cp.Parameter``, DPP). ``rho(W_hh) <= lam`` is necessary (``D = I`` is in the sector)
+   and at ``lam = ||W_hh||_2`` the pair ``P = I, Lambda = I`` is feasible.
+2. The returned ``P`` (symmetrised, rescaled so that ``P >= I``; LMI-C is homogeneous in
+   ``(P, Lambda)``) and ``mu`` are checked with ``numpy.linalg.eigvalsh``: the smallest
+   eigenvalue of the assembled block matrix must exceed the float64 rounding bound
+   ``ROUNDOFF * dim * eps_64 * ||M||_2`` and ``P - I`` must be PSD. If the check fails, ``lam``
+   is nudged up (the check is monotone in ``lam`` for fixed ``P``) to the smallest value that
+   passes, found by bisection on the check alone; the nudge is reported as ``margin``.
+3. No certificate is a result with ``lam = C = nan``, ``verified = False`` and a ``reason``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from systems.rnn import ElmanRNN
+>>> m = ElmanRNN([[0.5]], [[1.0]], None, [[2.0]], None, activation="linear")
+>>> cert = certify(m)
+>>> cert.verified, round(cert.lam, 6), round(cert.C, 6)
+(True, 0.5, 2.0)
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from systems.rnn import ElmanRNN
+
+#: Bisection tolerance on ``lam`` (absolute).
+TOL = 1e-4
+#: Largest rate tried: a certificate with ``lam >= LAM_MAX`` is not a contraction certificate.
+LAM_MAX = 1.0 - 1e-6
+#: Strictness margin ``eps`` of the SDP (``LMI >= eps I``); ``P >= I`` fixes the scale.
+EPS_STRICT = 1e-9
+#: Safety factor on the float64 eigenvalue rounding bound ``dim * eps_64 * ||M||_2``.
+ROUNDOFF = 10.0
+#: Solvers tried in order for small LMIs (largest PSD block of size <= CLARABEL_MAX_DIM).
+SOLVERS = ("CLARABEL", "SCS")
+#: Clarabel's KKT system holds a dense block of size d(d+1)/2 per d x d PSD cone, so its cost per
+#: iteration grows like d**6 (measured: 2n = 64 takes ~1.2 s per iteration, 2n = 128 is out of
+#: reach). Above this block size SCS (first order, sparse) goes first and Clarabel is the
+#: fallback only up to CLARABEL_FALLBACK_DIM.
+CLARABEL_MAX_DIM = 24
+CLARABEL_FALLBACK_DIM = 80
+#: SCS settings: iteration and time caps (a capped run returns "optimal_inaccurate" and is
+#: then judged by the float64 check like any other solution).
+SCS_OPTIONS = {"max_iters": 20000, "time_limit_secs": 5.0}
+#: Linear models up to this size use ``lam**2 P - W^T P W >= eps I`` directly; larger ones the
+#: equivalent, sparser Schur form ``[[lam**2 P, W^T P], [P W, P]] >= eps I``.
+LINEAR_DIRECT_MAX_N = 24
+#: Solver statuses that return a usable (to be re-checked) solution.
+OK_STATUS = ("optimal", "optimal_inaccurate")
+#: Iterations of the bisection that finds the smallest passing nudge.
+NUDGE_ITERS = 60
+
+
+@dataclass(frozen=True, eq=False)
+class Certificate:
+    """An A1 certificate ``||dy_j|| <= C lam**j ||dz||`` from LMI-C (THEORY.md §3, §7).
+
+    Attributes
+    ----------
+    lam : float
+        Certified contraction rate in the metric ``P`` (``nan`` if not verified).
+    C : float
+        A1 constant ``||W_hy||_2 sqrt(kappa(P))`` (``nan`` if not verified).
+    P : (n_h, n_h) ndarray or None
+        The metric, symmetric with ``P >= I`` (checked in float64).
+    verified : bool
+        True only if the float64 eigenvalue check of LMI-C and of ``P - I`` passed at ``lam``.
+    kappa : float
+        ``lambda_max(P) / lambda_min(P)`` in float64.
+    multiplier : (n_h,) ndarray or None
+        The sector multiplier ``mu`` (``Lambda = diag(mu)``); None for a linear model.
+    margin : float
+        ``lam - lam_solver``: how far ``lam`` was nudged up to pass the float64 check.
+    min_eig : float
+        Smallest eigenvalue of the assembled LMI matrix at ``lam`` (float64).
+    reason : str
+        ``"certified"`` or why not.
+    solver : str
+        Solver that produced ``P`` (``"closed form"`` for the scalar linear fast path).
+    seconds : float
+        Wall time of the whole certification.
+    activation : str
+        ``"tanh"`` or ``"linear"``.
+    lam_solver : float
+        The rate at which the solver was asked (before the nudge).
+    n_solves : int
+        Number of SDP solves (bisection steps included).
+    """
+
+    lam: float
+    C: float
+    P: np.ndarray | None
+    verified: bool
+    kappa: float = float("nan")
+    multiplier: np.ndarray | None = None
+    margin: float = float("nan")
+    min_eig: float = float("nan")
+    reason: str = ""
+    solver: str = ""
+    seconds: float = 0.0
+    activation: str = ""
+    lam_solver: float = float("nan")
+    n_solves: int = 0
+
+    def bound(self, j: np.ndarray | int) -> np.ndarray:
+        """``C lam**j``: the A1 envelope at positions ``j`` (nan if not verified)."""
+        return self.C * self.lam ** np.asarray(j, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Check:
+    """Result of the float64 re-check of LMI-C (see :func:`check_lmi_c`)."""
+
+    passed: bool
+    min_eig: float  # smallest eigenvalue of the LMI matrix
+    threshold: float  # rounding bound it must exceed
+    min_eig_P: float  # smallest eigenvalue of P - I
+
+
+# --------------------------------------------------------------------------- float64 check
+def lmi_c_matrix(
+    W_hh: np.ndarray, lam: float, P: np.ndarray, mu: np.ndarray | None
+) -> np.ndarray:
+    """Assemble LMI-C in float64.
+
+    Parameters
+    ----------
+    W_hh : (n_h, n_h)
+    lam : float
+    P : (n_h, n_h) symmetric
+    mu : (n_h,) sector multiplier, or None for the linear (exact Lyapunov) form
+
+    Returns
+    -------
+    M : (2 n_h, 2 n_h) for ``mu`` given (tanh), else (n_h, n_h) ``lam**2 P - W_hh^T P W_hh``.
+    A certificate needs ``M >= 0``.
+    """
+    W = np.asarray(W_hh, dtype=np.float64)
+    P = 0.5 * (P + P.T)
+    if mu is None:
+        M = lam**2 * P - W.T @ P @ W
+    else:
+        LW = np.asarray(mu, dtype=np.float64)[:, None] * W
+        M = np.block([[lam**2 * P, -LW.T], [-LW, 2.0 * np.diag(mu) - P]])
+    return 0.5 * (M + M.T)
+
+
+def check_lmi_c(
+    W_hh: np.ndarray, lam: float, P: np.ndarray, mu: np.ndarray | None
+) -> Check:
+    """Float64 eigenvalue check of LMI-C at ``lam`` and of ``P >= I`` (THEORY.md §7).
+
+    Passes iff ``min eig(M) >= ROUNDOFF * dim * eps_64 * ||M||_2`` (so that ``M >= 0`` holds
+    despite the rounding of ``eigvalsh``), ``min eig(P - I) >= 0`` and ``mu >= 0``.
+    """
+    M = lmi_c_matrix(W_hh, lam, P, mu)
+    ev = np.linalg.eigvalsh(M)
+    thr = ROUNDOFF * M.shape[0] * np.finfo(np.float64).eps * max(abs(ev[0]), abs(ev[-1]))
+    ev_P = np.linalg.eigvalsh(0.5 * (P + P.T) - np.eye(P.shape[0]))
+    mu_ok = mu is None or bool(np.all(np.asarray(mu) >= 0))
+    passed = bool(ev[0] >= thr and ev_P[0] >= 0 and mu_ok and np.all(np.isfinite(M)))
+    return Check(passed, float(ev[0]), float(thr), float(ev_P[0]))
+
+
+def _nudge(passes: Callable[[float], bool], x0: float, x_max: float) -> float | None:
+    """Smallest ``x in [x0, x_max]`` with ``passes(x)`` for a monotone predicate, or None."""
+    if passes(x0):
+        return x0
+    if x_max <= x0 or not passes(x_max):
+        return None
+    lo, hi = x0, x_max
+    for _ in range(NUDGE_ITERS):
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        if passes(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+# --------------------------------------------------------------------------- the SDP
+class _ContractionSDP:
+    """``min t  s.t.  I <= P <= t I,  LMI-C(lam) >= eps I``, compiled once (DPP in ``lam**2``)."""
+
+    def __init__(self, W_hh: np.ndarray, activation: str) -> None:
+        n = W_hh.shape[0]
+        self.W = W_hh
+        self.linear = activation == "linear"
+        self.P = cp.Variable((n, n), symmetric=True)
+        self.t = cp.Variable()
+        self.lam2 = cp.Parameter(nonneg=True)
+        I = np.eye(n)
+        if self.linear and n <= LINEAR_DIRECT_MAX_N:
+            self.mu = None
+            M = self.lam2 * self.P - W_hh.T @ self.P @ W_hh
+            dim = n
+        elif self.linear:
+            self.mu = None
+            PW = self.P @ W_hh
+            M = cp.bmat([[self.lam2 * self.P, PW.T], [PW, self.P]])
+            dim = 2 * n
+        else:
+            self.mu = cp.Variable(n, nonneg=True)
+            L = cp.diag(self.mu)
+            M = cp.bmat([[self.lam2 * self.P, -W_hh.T @ L], [-L @ W_hh, 2 * L - self.P]])
+            dim = 2 * n
+        M = 0.5 * (M + M.T)
+        cons = [M >> EPS_STRICT * np.eye(dim), self.P >> I, self.t * I - self.P >> 0]
+        self.problem = cp.Problem(cp.Minimize(self.t), cons)
+        self.n_solves = 0
+        self.solvers = solver_order(dim)
+
+    def solve(
+        self, lam: float, solver: str | None
+    ) -> tuple[str, np.ndarray | None, np.ndarray | None, str]:
+        """Returns ``(status, P, mu, solver_or_message)``; status in {ok, infeasible, failure}."""
+        self.lam2.value = lam * lam
+        messages = []
+        infeasible_by = None
+        for name in (solver,) if solver else self.solvers:
+            self.n_solves += 1
+            try:
+                with warnings.catch_warnings():  # inaccuracy is judged by our float64 check
+                    warnings.simplefilter("ignore", UserWarning)
+                    self.problem.solve(solver=name, **(SCS_OPTIONS if name == "SCS" else {}))
+            except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+                messages.append(f"{name}: {type(exc).__name__}: {exc}".strip())
+                continue
+            status = self.problem.status
+            if status in OK_STATUS and self.P.value is not None:
+                mu = None if self.mu is None else np.maximum(self.mu.value, 0.0)
+                return "ok", np.array(self.P.value, dtype=np.float64), mu, name
+            if status in ("infeasible", "infeasible_inaccurate"):
+                infeasible_by = name
+                break  # a proof of infeasibility: no need for the fallback
+            messages.append(f"{name}: status {status}")
+        if infeasible_by is not None:
+            return "infeasible", None, None, infeasible_by
+        return "failure", None, None, "; ".join(messages)
+
+
+def solver_order(dim: int) -> tuple[str, ...]:
+    """Solvers to try, in order, for an LMI whose largest PSD block is ``dim x dim``."""
+    if dim <= CLARABEL_MAX_DIM:
+        return SOLVERS
+    return ("SCS", "CLARABEL") if dim <= CLARABEL_FALLBACK_DIM else ("SCS",)
+
+
+def _verify(
+    W_hh: np.ndarray, lam: float, P: np.ndarray, mu: np.ndarray | None
+) -> tuple[float | None, np.ndarray, np.ndarray | None, Check]:
+    """Rescale ``(P, mu)`` so that ``P >= I``, then nudge ``lam`` until the float64 check passes.
+
+    Returns ``(lam_verified or None, P, mu, check at lam_verified (or at LAM_MAX))``.
+    """
+    P = 0.5 * (P + P.T)
+    lmin = float(np.linalg.eigvalsh(P)[0])
+    if not np.isfinite(lmin) or lmin <= 0:
+        return None, P, mu, Check(False, float("nan"), float("nan"), lmin - 1.0)
+    scale = (1.0 + 1e-9) / lmin  # LMI-C is homogeneous in (P, Lambda)
+    P = P * scale
+    mu = None if mu is None else mu * scale
+    lam_ok = _nudge(lambda l: check_lmi_c(W_hh, l, P, mu).passed, lam, LAM_MAX)
+    return lam_ok, P, mu, check_lmi_c(W_hh, LAM_MAX if lam_ok is None else lam_ok, P, mu)
+
+
+def _no_certificate(model: ElmanRNN, reason: str, t0: float, **kw: object) -> Certificate:
+    return Certificate(
+        lam=float("nan"), C=float("nan"), P=None, verified=False, reason=reason,
+        seconds=time.perf_counter() - t0, activation=model.activation, **kw,  # type: ignore[arg-type]
+    )
+
+
+def _certificate(
+    model: ElmanRNN, lam_solver: float, lam: float, P: np.ndarray, mu: np.ndarray | None,
+    chk: Check, solver: str, t0: float, n_solves: int,
+) -> Certificate:
+    ev = np.linalg.eigvalsh(P)
+    kappa = float(ev[-1] / ev[0])
+    C = float(np.linalg.norm(model.W_hy, 2) * np.sqrt(kappa))
+    return Certificate(
+        lam=float(lam), C=C, P=P, verified=True, kappa=kappa, multiplier=mu,
+        margin=float(lam - lam_solver), min_eig=chk.min_eig, reason="certified", solver=solver,
+        seconds=time.perf_counter() - t0, activation=model.activation,
+        lam_solver=float(lam_solver), n_solves=n_solves,
+    )
+
+
+def spectral_radius(W: np.ndarray) -> float:
+    """``max |eig(W)|``."""
+    return float(np.max(np.abs(np.linalg.eigvals(W)))) if W.size else 0.0
+
+
+# --------------------------------------------------------------------------- public API
+def certify(
+    model: ElmanRNN,
+    lam: float | None = None,
+    *,
+    tol: float = TOL,
+    solver: str | None = None,
+    fast_path: bool = True,
+    _sdp: _ContractionSDP | None = None,
+) -> Certificate:
+    """Certify A1 for ``model`` with LMI-C (THEORY.md §7).
+
+    Parameters
+    ----------
+    model : ElmanRNN
+        ``activation="tanh"`` uses the sector LMI-C, ``"linear"`` the exact Lyapunov LMI.
+    lam : float in (0, 1), optional
+        Certify at this rate (nudged up by ``margin`` if the float64 check needs it). If None,
+        the smallest certifiable rate is found by bisection to absolute tolerance ``tol``.
+    tol : float
+        Bisection tolerance on ``lam``.
+    solver : str, optional
+        A cvxpy solver name; default Clarabel, then SCS as fallback.
+    fast_path : bool
+        For a scalar linear model use the closed form ``lam = |w_hh|`` (floored at ``tol``),
+        ``P = 1``, ``C = |w_hy|`` (still checked in float64). ``False`` forces the SDP path.
+
+    Returns
+    -------
+    Certificate
+        ``verified=True`` with ``(lam, C, P)`` such that ``||dy_j|| <= C lam**j ||dz||`` for
+        all ``j >= 1`` (A1), or ``verified=False``, ``lam = C = nan`` and a ``reason``.
+        For the returned ``lam`` the metric ``P`` minimises ``kappa(P)``.
+    """
+    t0 = time.perf_counter()
+    if lam is not None and not (0.0 < lam < 1.0):
+        raise ValueError(f"lam must be in (0, 1), got {lam}")
+    if not (0.0 < tol < 0.5):
+        raise ValueError(f"tol must be in (0, 0.5), got {tol}")
+    W = model.W_hh
+    rho = spectral_radius(W)
+    if rho >= LAM_MAX:
+        return _no_certificate(
+            model,
+            f"infeasible for every lam < 1 (spectral radius of W_hh = {rho:.6g} >= 1; "
+            "D = I lies in the activation's sector, so lam >= spectral radius is necessary)",
+            t0,
+        )
+    if lam is not None and lam < rho * (1.0 - 1e-12):
+        return _no_certificate(
+            model,
+            f"infeasible at lam = {lam:.6g}: lam < spectral radius of W_hh = {rho:.6g}",
+            t0,
+        )
+
+    # Scalar linear fast path: lam_min = |w|, P = 1, C = |w_hy|.
+    if fast_path and model.activation == "linear" and model.n_h == 1:
+        lam0 = max(abs(float(W[0, 0])), tol) if lam is None else lam
+        P = np.ones((1, 1))
+        lam_ok = _nudge(lambda l: check_lmi_c(W, l, P, None).passed, lam0, LAM_MAX)
+        if lam_ok is None:  # only if |w| is within 1e-6 of 1
+            return _no_certificate(model, f"closed form lam = {lam0:.9g} is not < 1", t0)
+        chk = check_lmi_c(W, lam_ok, P, None)
+        return _certificate(model, lam0, lam_ok, P, None, chk, "closed form", t0, 0)
+
+    sdp = _sdp if _sdp is not None else _ContractionSDP(W, model.activation)
+
+    def attempt(l: float) -> tuple[str, Certificate | None, str]:
+        status, P, mu, info = sdp.solve(l, solver)
+        if status != "ok":
+            return status, None, info
+        lam_ok, P, mu, chk = _verify(W, l, P, mu)
+        if lam_ok is None:
+            return "unverified", None, (
+                f"float64 check failed for every lam in [{l:.6g}, {LAM_MAX}] with the solver's "
+                f"P (min eig of LMI-C {chk.min_eig:.3g} < {chk.threshold:.3g} or "
+                f"min eig of P - I {chk.min_eig_P:.3g} < 0; solver {info})"
+            )
+        return "ok", _certificate(model, l, lam_ok, P, mu, chk, info, t0, sdp.n_solves), info
+
+    if lam is not None:
+        status, cert, info = attempt(lam)
+        if cert is not None:
+            return cert
+        reason = {
+            "infeasible": f"LMI-C infeasible at lam = {lam:.6g} (solver {info})",
+            "failure": f"solver failure: {info}",
+        }.get(status, info)
+        return _no_certificate(model, reason, t0, lam_solver=lam, n_solves=sdp.n_solves)
+
+    # Bisection on (rho, hi]; hi = ||W_hh||_2 is feasible with P = I, Lambda = I when < 1.
+    hi = min(float(np.linalg.norm(W, 2)) * (1.0 + 1e-9) + 1e-12, LAM_MAX)
+    lo = rho
+    status, best, info = attempt(hi)
+    if best is None and hi < LAM_MAX:  # numerical trouble at ||W||: try the largest rate
+        hi = LAM_MAX
+        status, best, info = attempt(hi)
+    if best is None:
+        reason = {
+            "infeasible": (
+                f"LMI-C infeasible for every lam < 1 (checked at lam = {hi:.6g}; spectral "
+                f"radius of W_hh = {rho:.6g}; the diagonal sector multiplier is conservative)"
+            ),
+            "failure": f"solver failure: {info}",
+        }.get(status, info)
+        return _no_certificate(model, reason, t0, lam_solver=hi, n_solves=sdp.n_solves)
+    lo = min(lo, hi)
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        status, cert, _ = attempt(mid)
+        if status == "ok" and cert is not None:
+            hi = mid
+            if cert.lam <= best.lam:
+                best = cert
+        else:  # infeasible, float64 check failed, or solver failure: not certified at mid
+            lo = mid
+    return Certificate(**{**best.__dict__, "seconds": time.perf_counter() - t0,
+                          "n_solves": sdp.n_solves})
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The ``(lam, C(lam))`` trade-off of LMI-C (THEORY.md §7): arrays over the grid.
+
+    Every verified point is a valid A1 pair; a bound is minimised over the curve by
+    evaluating it at each verified point (:func:`minimise_over_curve`).
+    """
+
+    lam: np.ndarray  # (K,) certified rates (nan where not verified)
+    C: np.ndarray  # (K,)
+    verified: np.ndarray  # (K,) bool
+    certificates: list[Certificate] = field(repr=False)
+
+
+def curve(
+    model: ElmanRNN,
+    lams: Sequence[float] | np.ndarray | None = None,
+    *,
+    n: int = 12,
+    solver: str | None = None,
+) -> list[Certificate]:
+    """LMI-C certificates along a grid of rates: the ``(lam, C(lam))`` trade-off (A1).
+
+    Parameters
+    ----------
+    model : ElmanRNN
+    lams : (K,) rates in (0, 1), optional
+        Default: ``n`` points from the smallest certifiable rate to ``1 - (1 - lam_min)/20``,
+        spaced so that ``1 - lam`` is geometric.
+    solver : str, optional
+
+    Returns
+    -------
+    list of Certificate, one per grid point; at each the metric minimises ``kappa(P)``,
+    so ``C(lam)`` is non-increasing along a sorted grid. See :func:`as_curve`.
+    """
+    sdp = _ContractionSDP(model.W_hh, model.activation)
+    if lams is None:
+        first = certify(model, solver=solver, _sdp=sdp)
+        if not first.verified:
+            return [first]
+        gaps = np.geomspace(1.0 - first.lam, (1.0 - first.lam) / 20.0, n)
+        lams = 1.0 - gaps[1:]
+        return [first] + [certify(model, float(l), solver=solver, _sdp=sdp) for l in lams]
+    return [certify(model, float(l), solver=solver, _sdp=sdp) for l in lams]
+
+
+def as_curve(certs: Sequence[Certificate]) -> Curve:
+    """Arrays ``lam, C, verified`` of a list of certificates."""
+    return Curve(
+        lam=np.array([c.lam for c in certs], dtype=np.float64),
+        C=np.array([c.C for c in certs], dtype=np.float64),
+        verified=np.array([c.verified for c in certs], dtype=bool),
+        certificates=list(certs),
+    )
+
+
+def minimise_over_curve(
+    certs: Sequence[Certificate], bound_fn: Callable[[float, float], float]
+) -> Certificate:
+    """The verified certificate minimising ``bound_fn(C, lam)`` (any A1 pair is valid).
+
+    Parameters
+    ----------
+    certs : certificates, e.g. from :func:`curve`
+    bound_fn : callable ``(C, lam) -> float``, e.g. a T1 bound at fixed ``m``
+
+    Raises
+    ------
+    ValueError if no certificate is verified.
+    """
+    ok = [c for c in certs if c.verified]
+    if not ok:
+        raise ValueError("no verified certificate on the curve: " + "; ".join(
+            sorted({c.reason for c in certs})))
+    values = [float(bound_fn(c.C, c.lam)) for c in ok]
+    return ok[int(np.nanargmin(values))]
+
+
+best_point = minimise_over_curve
