@@ -29,9 +29,10 @@ How a certificate is produced (PEPit style: the solver proposes, our own float64
 2. The returned ``P`` (symmetrised, rescaled so that ``P >= I``; LMI-C is homogeneous in
    ``(P, Lambda)``) and ``mu`` are checked with ``numpy.linalg.eigvalsh``: the smallest
    eigenvalue of the assembled block matrix must exceed the float64 rounding bound
-   ``ROUNDOFF * dim * eps_64 * ||M||_2`` and ``P - I`` must be PSD. If the check fails, ``lam``
-   is nudged up (the check is monotone in ``lam`` for fixed ``P``) to the smallest value that
-   passes, found by bisection on the check alone; the nudge is reported as ``margin``.
+   ``ROUNDOFF * dim * eps_64 * scale`` (``scale``: size of the summed terms) and ``P - I``
+   must be PSD. If the check fails, ``lam`` is nudged up (the check is monotone in ``lam`` for
+   fixed ``P``) to the smallest value that passes, found by bisection on the check alone;
+   the nudge is reported as ``margin``.
 3. No certificate is a result with ``lam = C = nan``, ``verified = False`` and a ``reason``.
 
 Examples
@@ -183,12 +184,20 @@ def check_lmi_c(
 ) -> Check:
     """Float64 eigenvalue check of LMI-C at ``lam`` and of ``P >= I`` (THEORY.md §7).
 
-    Passes iff ``min eig(M) >= ROUNDOFF * dim * eps_64 * ||M||_2`` (so that ``M >= 0`` holds
-    despite the rounding of ``eigvalsh``), ``min eig(P - I) >= 0`` and ``mu >= 0``.
+    Passes iff ``min eig(M) >= ROUNDOFF * dim * eps_64 * scale`` with ``scale`` the size of the
+    terms summed into ``M`` (``||M||_2``, ``lam**2 ||P||``, ``||W||**2 ||P||``,
+    ``2 max mu + ||P||``), so that ``M >= 0`` survives the rounding of assembly and of
+    ``eigvalsh``; and ``min eig(P - I) >= 0`` and ``mu >= 0``.
     """
     M = lmi_c_matrix(W_hh, lam, P, mu)
     ev = np.linalg.eigvalsh(M)
-    thr = ROUNDOFF * M.shape[0] * np.finfo(np.float64).eps * max(abs(ev[0]), abs(ev[-1]))
+    # rounding is relative to the terms that were summed, not to their (possibly 0) sum
+    nP = float(np.linalg.norm(P, 2))
+    terms = lam**2 * nP + float(np.linalg.norm(W_hh, 2)) ** 2 * nP
+    if mu is not None:
+        terms = max(terms, 2.0 * float(np.max(np.abs(mu), initial=0.0)) + nP)
+    scale = max(abs(ev[0]), abs(ev[-1]), terms)
+    thr = ROUNDOFF * M.shape[0] * np.finfo(np.float64).eps * scale
     ev_P = np.linalg.eigvalsh(0.5 * (P + P.T) - np.eye(P.shape[0]))
     mu_ok = mu is None or bool(np.all(np.asarray(mu) >= 0))
     passed = bool(ev[0] >= thr and ev_P[0] >= 0 and mu_ok and np.all(np.isfinite(M)))

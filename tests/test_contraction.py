@@ -1,0 +1,212 @@
+"""LMI-C certificates (THEORY.md §7) against independent references.
+
+* soundness: brute-force simulated pairs never exceed the A1 envelope ``C lam**j ||dz||``;
+* closed forms: scalar linear ``lam = |w_hh|``, ``C = |w_hy|``; symmetric ``W_hh``:
+  ``lam = spectral radius``, ``kappa = 1``;
+* both sides of the bisection (python-control style): fails at ``lam - 10 tol``, passes at ``lam``;
+* the float64 re-check, not the solver, decides ``verified``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from systems.rnn import ElmanRNN
+from verification import contraction as cc
+from verification.contraction import certify, check_lmi_c, curve, minimise_over_curve
+
+#: relative slack for floating-point rounding of the simulation itself (named once)
+RTOL_SIM = 1e-9
+#: absolute slack per output, relative to the output scale: differences of nearly equal outputs
+ATOL_SIM = 1e3 * np.finfo(np.float64).eps
+TOL = cc.TOL
+
+
+def random_model(seed: int, n_h: int, activation: str, norm: float = 0.9, n_x: int = 2,
+                 n_y: int = 2) -> ElmanRNN:
+    """W_hh scaled to spectral norm ``norm``; biases random (they do not affect LMI-C)."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((n_h, n_h))
+    W *= norm / np.linalg.norm(W, 2)
+    return ElmanRNN(W, rng.standard_normal((n_h, n_x)), rng.standard_normal(n_h),
+                    rng.standard_normal((n_y, n_h)), rng.standard_normal(n_y),
+                    activation=activation)
+
+
+def assert_a1_holds(model: ElmanRNN, cert: cc.Certificate, seed: int, S: int = 200,
+                    N: int = 30) -> None:
+    """Simulate S pairs from random initial states under random inputs; check (A1)."""
+    rng = np.random.default_rng(seed)
+    x = 2.0 * rng.standard_normal((S, N, model.n_x))
+    z = 3.0 * rng.standard_normal((S, model.n_h))
+    z2 = z + rng.standard_normal((S, model.n_h)) * rng.uniform(1e-3, 3.0, (S, 1))
+    _, y = model.simulate(x, z)
+    _, y2 = model.simulate(x, z2)
+    dy = np.linalg.norm(y - y2, axis=-1)  # (S, N)
+    scale = np.maximum(np.abs(y), np.abs(y2)).max(axis=-1)
+    bound = cert.bound(np.arange(1, N + 1))[None, :] * np.linalg.norm(z - z2, axis=1)[:, None]
+    assert np.all(dy <= bound * (1 + RTOL_SIM) + ATOL_SIM * scale), np.max(dy / bound)
+
+
+# ------------------------------------------------------------------------- soundness (A1)
+@settings(max_examples=20)
+@given(seed=st.integers(0, 2**31 - 1), n_h=st.integers(1, 6),
+       activation=st.sampled_from(["linear", "tanh"]),
+       norm=st.floats(0.05, 0.95, allow_nan=False))
+def test_certificate_is_sound_by_simulation(seed, n_h, activation, norm):
+    model = random_model(seed, n_h, activation, norm)
+    cert = certify(model)
+    # ||W_hh||_2 < 1 makes P = I, Lambda = I feasible at lam = ||W_hh||: must be certified
+    assert cert.verified, cert.reason
+    assert 0 < cert.lam <= norm + TOL and cert.C >= np.linalg.norm(model.W_hy, 2) - 1e-12
+    assert cert.lam >= cc.spectral_radius(model.W_hh) * (1 - 1e-12)
+    assert check_lmi_c(model.W_hh, cert.lam, cert.P, cert.multiplier).passed
+    assert_a1_holds(model, cert, seed)
+
+
+# ------------------------------------------------------------------------- closed forms
+@pytest.mark.parametrize("w", [0.0, 0.3, -0.7, 0.95])
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_linear_scalar_closed_form(w, fast_path):
+    model = ElmanRNN([[w]], [[1.0]], None, [[-2.5]], None, activation="linear")
+    cert = certify(model, fast_path=fast_path)
+    assert cert.verified, cert.reason
+    assert abs(cert.lam - max(abs(w), TOL)) <= TOL
+    assert cert.lam >= abs(w)
+    assert cert.C == pytest.approx(2.5, rel=1e-6)  # P = 1: kappa = 1
+    assert cert.solver == ("closed form" if fast_path else "CLARABEL")
+
+
+def test_linear_symmetric_is_spectral_radius_with_kappa_one():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((4, 4))
+    W = A + A.T
+    W *= 0.8 / np.max(np.abs(np.linalg.eigvalsh(W)))
+    model = ElmanRNN(W, np.ones((4, 1)), None, np.eye(4), None, activation="linear")
+    cert = certify(model)
+    assert cert.verified
+    assert 0.8 <= cert.lam <= 0.8 + TOL
+    assert cert.kappa == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_linear_nonnormal_lam_at_least_spectral_radius(seed):
+    model = random_model(seed, 4, "linear", 0.9)
+    rho = cc.spectral_radius(model.W_hh)
+    cert = certify(model)
+    assert cert.verified and rho <= cert.lam <= rho + 2 * TOL
+    # lam_min = rho for a linear model: only kappa pays for non-normality
+    assert cert.kappa > 1.0
+
+
+# ------------------------------------------------------------------------- both sides
+@pytest.mark.parametrize("activation", ["linear", "tanh"])
+@pytest.mark.parametrize("seed", [4, 5])
+def test_bisection_both_sides(activation, seed):
+    model = random_model(seed, 3, activation, 0.9)
+    cert = certify(model)
+    assert cert.verified
+    below = cert.lam - 10 * TOL
+    # at lam - 10 tol: infeasible, or the solver's P fails the float64 check there
+    low = certify(model, below)
+    assert not low.verified or low.lam > below + 9 * TOL  # a pass only after a large nudge
+    again = certify(model, cert.lam)
+    assert again.verified and again.lam <= cert.lam * (1 + 1e-6)
+
+
+# ------------------------------------------------------------------------- no certificate
+@pytest.mark.parametrize("activation", ["linear", "tanh"])
+def test_unstable_model_is_not_certified(activation):
+    W = np.array([[1.3, 0.2], [0.0, 0.5]])
+    model = ElmanRNN(W, np.ones((2, 1)), None, np.ones((1, 2)), None, activation=activation)
+    cert = certify(model)
+    assert not cert.verified
+    assert np.isnan(cert.lam) and np.isnan(cert.C) and cert.P is None
+    assert "infeasible" in cert.reason and "1.3" in cert.reason
+    assert not certify(model, 0.9).verified
+
+
+def test_given_lam_below_spectral_radius_is_not_certified():
+    model = random_model(0, 3, "tanh", 0.9)
+    rho = cc.spectral_radius(model.W_hh)
+    cert = certify(model, 0.5 * rho)
+    assert not cert.verified and "spectral radius" in cert.reason
+
+
+def test_lam_outside_unit_interval_is_an_error():
+    model = random_model(0, 2, "tanh")
+    with pytest.raises(ValueError, match="lam"):
+        certify(model, 1.0)
+
+
+def test_solver_failure_is_not_a_number(monkeypatch):
+    def fail(self, lam, solver):
+        return "failure", None, None, "CLARABEL: boom; SCS: boom"
+
+    monkeypatch.setattr(cc._ContractionSDP, "solve", fail)
+    cert = certify(random_model(1, 3, "tanh"))
+    assert not cert.verified and np.isnan(cert.lam) and "solver failure" in cert.reason
+
+
+# ------------------------------------------------------------------------- float64 check
+def test_float64_check_decides(monkeypatch):
+    """A solver that returns a wrong P (P = I for a nilpotent W with ||W|| = 2) is rejected."""
+    W = np.array([[0.0, 2.0], [0.0, 0.0]])  # correct metric: P = diag(1, 5), lam^2 >= 0.8
+    model = ElmanRNN(W, np.ones((2, 1)), None, np.ones((1, 2)), None, activation="linear")
+    good = certify(model, 0.95)
+    assert good.verified
+    assert not check_lmi_c(W, 0.95, np.eye(2), None).passed
+
+    def wrong(self, lam, solver):
+        return "ok", np.eye(2), None, "CLARABEL"
+
+    monkeypatch.setattr(cc._ContractionSDP, "solve", wrong)
+    bad = certify(model, 0.95)
+    assert not bad.verified and "float64 check failed" in bad.reason
+
+
+def test_check_rejects_perturbed_P():
+    model = random_model(7, 4, "tanh", 0.9)
+    cert = certify(model)
+    P, mu = cert.P, cert.multiplier
+    assert check_lmi_c(model.W_hh, cert.lam, P, mu).passed
+    ev, V = np.linalg.eigh(cc.lmi_c_matrix(model.W_hh, cert.lam, P, mu))
+    v = V[: model.n_h, 0]  # P-part of the weakest direction of the LMI
+    P_bad = P - 1e-2 * np.linalg.norm(P, 2) * np.outer(v, v) / (v @ v)
+    assert not check_lmi_c(model.W_hh, cert.lam, P_bad, mu).passed
+    assert not check_lmi_c(model.W_hh, cert.lam, P, -np.abs(mu) - 1.0).passed  # mu < 0
+
+
+def test_nudge_is_reported():
+    """Asked at exactly |w|, the Lyapunov LMI is singular (M = 0): the check nudges lam up."""
+    model = ElmanRNN([[0.6]], [[1.0]], None, [[1.0]], None, activation="linear")
+    cert = certify(model, 0.6)
+    assert cert.verified and cert.margin > 0 and cert.lam == 0.6 + cert.margin
+    assert cert.margin < 1e-9
+
+
+# ------------------------------------------------------------------------- curve
+def test_curve_is_a_tradeoff_and_minimises_a_bound():
+    model = random_model(11, 3, "tanh", 0.9)
+    certs = curve(model, n=5)
+    assert all(c.verified for c in certs)
+    lam = np.array([c.lam for c in certs])
+    C = np.array([c.C for c in certs])
+    assert np.all(np.diff(lam) > 0)
+    assert np.all(np.diff(C) <= 1e-6 * C[:-1])  # kappa(P) minimal at each lam
+    for c in certs:
+        assert_a1_holds(model, c, seed=1, S=50, N=20)
+    m = 8
+    best = minimise_over_curve(certs, lambda C_, l: C_ * l**m)
+    assert best.C * best.lam**m == min(c.C * c.lam**m for c in certs)
+    cv = cc.as_curve(certs)
+    assert cv.lam.shape == cv.C.shape == cv.verified.shape == (len(certs),)
+
+
+def test_minimise_over_curve_needs_a_verified_point():
+    bad = certify(ElmanRNN([[1.5]], [[1.0]], None, [[1.0]], None, activation="linear"))
+    with pytest.raises(ValueError, match="no verified"):
+        minimise_over_curve([bad], lambda C, l: C)
