@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--m", type=int, nargs="+", default=None, help="burn-ins (default 0..N-1)")
     b.add_argument("--stride", type=int, default=1)
     b.add_argument("--tol", type=float, default=0.05,
-                   help="recommendation tolerance: T1 bound <= tol * loss (default 0.05)")
+                   help="recommendation tolerance: T1 bound <= tol * min_m V(theta; 0) "
+                   "(default 0.05)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     c = sub.add_parser("certify", help="LMI-C certificate of a saved model",

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from bounds import numeric as bn
-from bounds.recommend import recommend_burn_in
+from bounds.recommend import BurnInRecommendation, Recommendation, recommend_training
 from systems.bptt import WindowBatch
 from systems.data import Sequence
 from systems.problems import performance
@@ -180,11 +180,20 @@ def bound_for_model(
     rec = None
     bounds_T1 = np.array([r["T1_bound"] for r in rows])
     if np.isfinite(bounds_T1).any():
+        # Training rule of bounds.recommend; the loss level is the user's own loss V(theta; 0).
+        level = float(np.nanmin([r["V_zero"] for r in rows]))
+        training = recommend_training(ms_arr, bounds_T1, loss_level=level, tol=tol)
         perf = np.array([r["T2a_bound"] for r in rows])
-        rec = recommend_burn_in(
-            ms_arr, bounds_T1, loss_level=float(np.nanmin([r["V_free"] for r in rows])),
-            tol=tol, performance_bound=perf if np.isfinite(perf).any() else None,
-        )
+        performance_rec = None
+        if np.isfinite(perf).any():
+            k = int(np.nanargmin(perf))
+            performance_rec = Recommendation(
+                m=int(ms_arr[k]), bound=float(perf[k]), best_m=int(ms_arr[k]),
+                reason=f"m = {ms_arr[k]} minimises the T2a bound on P(0, theta) - P(h0, theta) "
+                f"(zero vs best initial state of the free run, at these parameters) over "
+                f"m = {ms_arr.min()}..{ms_arr.max()}: {perf[k]:.4g}",
+            )
+        rec = BurnInRecommendation(training=training, performance=performance_rec)
     return ModelBound(cert, gain, one, emp, rows, rec,
                       {"N": N, "stride": stride, "T": data.T, "tol": tol, "data": data.name})
 

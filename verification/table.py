@@ -119,7 +119,7 @@ class GapTable:
             "rows": _plain(self.rows),
             "traces": {str(m): _plain(t) for m, t in self.traces.items()},
         }
-        _atomic_write(path, json.dumps(doc, indent=1))
+        _atomic_write(path, json.dumps(doc, separators=(",", ":")))
         return path
 
     @classmethod
