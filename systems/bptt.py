@@ -44,7 +44,14 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .rnn import ElmanRNN, check_activation, n_params, param_shapes, param_slices
+from .rnn import (
+    ElmanRNN,
+    check_activation,
+    finite_array,
+    n_params,
+    param_shapes,
+    param_slices,
+)
 from .windows import check_burn_in
 
 #: A batch is split into parts for threads only when each part gets at least this many
@@ -260,7 +267,8 @@ class WindowBatch:
         activation: str = "tanh",
         normalizer: float | None = None,
     ) -> None:
-        X, Y = _windows("X", X), _windows("Y", Y)
+        X = finite_array("X", X, 3, " (S, N, n_x)")
+        Y = finite_array("Y", Y, 3, " (S, N, n_y)")
         if X.shape[:2] != Y.shape[:2]:
             raise ValueError(f"X and Y must share (S, N), got X: {X.shape}, Y: {Y.shape}")
         S, N, n_x = X.shape
@@ -410,12 +418,3 @@ def loss_and_grad(
     """
     batch = WindowBatch(X, Y, m, weights, n_h=model.n_h, activation=model.activation)
     return batch.loss_grad(model.theta, z)
-
-
-def _windows(name: str, a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != 3:
-        raise ValueError(f"{name} must have shape (S, N, n), got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return a

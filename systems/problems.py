@@ -48,7 +48,7 @@ from scipy.optimize import OptimizeResult, minimize
 from .bptt import WindowBatch
 from .data import Sequence
 from .rnn import ElmanRNN, check_activation, n_params, param_slices
-from .windows import Windows, check_burn_in
+from .windows import Windows, check_burn_in, check_int
 
 PROBLEMS = ("tbptt", "benchmark", "relaxed")
 
@@ -153,19 +153,11 @@ def _check_problem(problem: object) -> str:
     return str(problem)
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} = {value} must be >= {minimum}")
-    return int(value)
-
-
 def _check_geometry(data: Sequence, N: object, m: object, stride: object) -> Windows:
     if not isinstance(data, Sequence):
         raise TypeError(f"data must be a systems.data.Sequence, got {type(data).__name__}")
-    N = _check_int("N", N, 1)
-    stride = _check_int("stride", stride, 1)
+    N = check_int("N", N, 1)
+    stride = check_int("stride", stride, 1)
     if N > data.T:
         raise ValueError(f"N = {N} must satisfy 1 <= N <= T = {data.T}")
     check_burn_in(m, N)
@@ -514,9 +506,9 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
     check_activation(activation)
     w = _check_geometry(data, N, m, stride)
     N, m, stride = w.N, int(m), w.stride
-    n_h = _check_int("n_h", n_h, 1)
-    restarts = _check_int("restarts", restarts, 0)
-    maxiter = _check_int("maxiter", maxiter, 1)
+    n_h = check_int("n_h", n_h, 1)
+    restarts = check_int("restarts", restarts, 0)
+    maxiter = check_int("maxiter", maxiter, 1)
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol = {tol} must be a finite number > 0")
     if w_hh_max is not None and not (np.isfinite(w_hh_max) and w_hh_max > 0):

@@ -267,13 +267,18 @@ def _to_array(v: object) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
-def _matrix(name: str, value: object) -> np.ndarray:
+def finite_array(name: str, value: object, ndim: int, what: str = "") -> np.ndarray:
+    """``value`` as a float64 array with ``ndim`` axes and finite entries, else ``ValueError``."""
     a = np.array(value, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array, got shape {a.shape}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array{what}, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or inf")
     return a
+
+
+def _matrix(name: str, value: object) -> np.ndarray:
+    return finite_array(name, value, 2)
 
 
 def _vector(name: str, value: object, n: int) -> np.ndarray:

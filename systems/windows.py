@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def _positive_int(name: str, value: object, minimum: int) -> int:
+def check_int(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` as an int if it is an integer ``>= minimum``, else raise naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
@@ -47,9 +48,9 @@ class Windows:
     """
 
     def __init__(self, T: int, N: int, stride: int = 1) -> None:
-        self.T = _positive_int("T", T, 1)
-        self.N = _positive_int("N", N, 1)
-        self.stride = _positive_int("stride", stride, 1)
+        self.T = check_int("T", T, 1)
+        self.N = check_int("N", N, 1)
+        self.stride = check_int("stride", stride, 1)
         if self.N > self.T:
             raise ValueError(f"N = {self.N} must satisfy 1 <= N <= T = {self.T}")
         self.S = (self.T - self.N) // self.stride + 1
