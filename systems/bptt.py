@@ -26,7 +26,7 @@ Speed (``benchmarks/bptt_speed.py``):
   parts of consecutive windows (:class:`_Part`, each with its own contiguous buffers) that
   run on a thread pool: NumPy releases the GIL inside ufuncs and matmul. The parts' gradients
   are added in a fixed order, so results do not depend on thread timing.
-* While the parts run, OpenBLAS is held at one thread (:func:`_blas_one_thread`): the
+* While the parts run, OpenBLAS is held at one thread (:func:`systems.blas.single_thread_blas`): the
   per-step products are small, and BLAS threads competing with ours for the same cores cost
   far more than they save.
 * ``tanh`` is :func:`fast_tanh`, from one ``exp`` and a few arithmetic passes on
@@ -36,14 +36,13 @@ Speed (``benchmarks/bptt_speed.py``):
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numpy as np
 
+from .blas import single_thread_blas
 from .rnn import (
     ElmanRNN,
     check_activation,
@@ -88,70 +87,13 @@ def fast_tanh(x: np.ndarray, out: np.ndarray, work: np.ndarray) -> np.ndarray:
     return np.copysign(out, x, out=out)
 
 
-# ------------------------------------------------------------------------ OpenBLAS threads
-def _find_openblas() -> tuple | None:
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS that NumPy loaded, or None."""
-    try:
-        with open("/proc/self/maps") as f:  # Linux: the shared objects mapped in
-            paths = {ln.split()[-1] for ln in f if "openblas" in ln.lower() and ".so" in ln}
-    except OSError:
-        return None
-    names = [
-        ("openblas_get_num_threads", "openblas_set_num_threads"),
-        ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-        ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-    ]
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for get_name, set_name in names:
-            get, set_ = getattr(lib, get_name, None), getattr(lib, set_name, None)
-            if get is not None and set_ is not None:
-                get.restype, get.argtypes = ctypes.c_int, []
-                set_.restype, set_.argtypes = None, [ctypes.c_int]
-                return get, set_
-    return None
-
-
-_openblas: tuple | None | bool = False  # False: not looked up yet
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_saved = 1
-
-
-@contextmanager
-def _blas_one_thread():
-    """Hold OpenBLAS at one thread inside the block (re-entrant across threads).
-
-    A no-op when NumPy's BLAS is not an OpenBLAS found in ``/proc/self/maps``.
-    """
-    global _openblas, _blas_users, _blas_saved
-    with _blas_lock:
-        if _openblas is False:
-            _openblas = _find_openblas()
-        if _openblas is not None:
-            if _blas_users == 0:
-                _blas_saved = _openblas[0]()
-                _openblas[1](1)
-            _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            if _openblas is not None:
-                _blas_users -= 1
-                if _blas_users == 0:
-                    _openblas[1](_blas_saved)
-
-
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def _thread_pool() -> ThreadPoolExecutor:
     global _pool
-    with _blas_lock:
+    with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max(_cpu_count() - 1, 1), "bptt")
         return _pool
@@ -340,7 +282,7 @@ class WindowBatch:
         """``[job(part) for part in parts]``, the parts on threads when there are several."""
         if len(self._parts) == 1:
             return [job(self._parts[0])]
-        with _blas_one_thread():
+        with single_thread_blas():
             futures = [_thread_pool().submit(job, part) for part in self._parts[1:]]
             first = job(self._parts[0])  # this thread takes the first part
             return [first] + [f.result() for f in futures]

@@ -35,16 +35,15 @@ Every ``OptimizeResult`` goes through :func:`check_result`; a run that did not c
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
 
+from .blas import single_thread_blas
 from .bptt import WindowBatch
 from .data import Sequence
 from .rnn import ElmanRNN, check_activation, n_params, param_slices
@@ -179,59 +178,6 @@ def _check_model(model: ElmanRNN, data: Sequence, n_h: int | None = None,
         raise ValueError(
             f"{what} has activation {model.activation!r} but {activation!r} was requested"
         )
-
-
-@contextlib.contextmanager
-def single_thread_blas() -> Iterator[None]:
-    """Run the enclosed code with single-threaded OpenBLAS (a no-op where that is unknown).
-
-    L-BFGS-B and the BPTT loop make many tiny BLAS calls; on a busy machine a
-    multithreaded OpenBLAS spends milliseconds per call waking its threads (measured: the
-    L-BFGS-B step of a 5-variable problem went from ~10 us to ~1.4 ms). Uses
-    ``threadpoolctl`` if installed, else OpenBLAS' ``openblas_set_num_threads_local`` found
-    in the loaded libraries (Linux), restoring the previous setting on exit.
-    """
-    try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-not-found]
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-        return
-    restore = []
-    for fn in _openblas_local_setters():
-        try:
-            restore.append((fn, fn(1)))
-        except Exception:  # pragma: no cover - exotic builds
-            pass
-    try:
-        yield
-    finally:
-        for fn, old in restore:
-            fn(max(int(old), 1))
-
-
-_SETTERS: list | None = None
-
-
-def _openblas_local_setters() -> list:
-    global _SETTERS
-    if _SETTERS is None:
-        _SETTERS = []
-        try:
-            with open("/proc/self/maps") as f:
-                paths = {ln.split()[-1] for ln in f if "openblas" in ln and "/" in ln}
-        except OSError:
-            paths = set()
-        for path in sorted(paths):
-            try:
-                fn = ctypes.CDLL(path).openblas_set_num_threads_local
-            except (OSError, AttributeError):
-                continue
-            fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-            _SETTERS.append(fn)
-    return _SETTERS
 
 
 # ----------------------------------------------------------------------------- objectives

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import systems.blas as blas
 import systems.bptt as bptt
+from systems.blas import single_thread_blas
 from systems.bptt import WindowBatch, fast_tanh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -122,14 +124,14 @@ def test_threaded_parts_equal_one_part(monkeypatch):
 
 
 def test_openblas_thread_count_is_restored():
-    found = bptt._find_openblas()
+    found = blas._find_openblas()
     if found is None:
         pytest.skip("NumPy's BLAS is not an OpenBLAS found in /proc/self/maps")
     get = found[0]
     before = get()
-    with bptt._blas_one_thread():
+    with single_thread_blas():
         assert get() == 1
-        with bptt._blas_one_thread():
+        with single_thread_blas():
             assert get() == 1
         assert get() == 1
     assert get() == before
