@@ -26,7 +26,7 @@ Speed (``benchmarks/bptt_speed.py``):
   parts of consecutive windows (:class:`_Part`, each with its own contiguous buffers) that
   run on a thread pool: NumPy releases the GIL inside ufuncs and matmul. The parts' gradients
   are added in a fixed order, so results do not depend on thread timing.
-* While the parts run, OpenBLAS is held at one thread (:func:`systems.blas.single_thread_blas`): the
+* While BPTT runs, OpenBLAS is held at one thread (:func:`systems.blas.single_thread_blas`): the
   per-step products are small, and BLAS threads competing with ours for the same cores cost
   far more than they save.
 * ``tanh`` is :func:`fast_tanh`, from one ``exp`` and a few arithmetic passes on
@@ -279,10 +279,15 @@ class WindowBatch:
             part.H[0] = 0.0 if z is None else (z[lo:hi] if z.ndim == 2 else z)
 
     def _run(self, job) -> list:
-        """``[job(part) for part in parts]``, the parts on threads when there are several."""
-        if len(self._parts) == 1:
-            return [job(self._parts[0])]
+        """``[job(part) for part in parts]``, the parts on threads when there are several.
+
+        OpenBLAS is held at one thread either way: its threads gain nothing on the small
+        per-step products and, when another process holds a core, cost up to 15x (measured:
+        (c) took 8.2 s instead of 0.58 s single-threaded with one core busy).
+        """
         with single_thread_blas():
+            if len(self._parts) == 1:
+                return [job(self._parts[0])]
             futures = [_thread_pool().submit(job, part) for part in self._parts[1:]]
             first = job(self._parts[0])  # this thread takes the first part
             return [first] + [f.result() for f in futures]
