@@ -432,6 +432,14 @@ def certify(
     if best is None and hi < LAM_MAX:  # numerical trouble at ||W||: try the largest rate
         hi = LAM_MAX
         status, best, info = attempt(hi)
+    # Near lam = 1 LMI-C is nearly singular and the solver's P can miss the float64 check
+    # by ~1e-9 with no room left to nudge lam; feasibility is monotone in lam, so a smaller
+    # rate may still certify (e.g. W_hh = [[0.5, 1], [0, 0.5]], tanh, at lam = 0.9).
+    for frac in (0.95, 0.8, 0.6, 0.4, 0.2):
+        if best is not None or status == "infeasible":
+            break
+        hi = rho + frac * (LAM_MAX - rho)
+        status, best, info = attempt(hi)
     if best is None:
         reason = {
             "infeasible": (

@@ -192,7 +192,15 @@ def certify_gain(model: ElmanRNN, *, solver: str | None = None) -> Gain:
         otherwise ``gamma = nan`` and a ``reason``.
     """
     t0 = time.perf_counter()
-    W, U, V = model.W_hh, model.W_xh, model.W_hy
+    # LMI-L is homogeneous in the readout: W_hy -> W_hy / c scales gamma by 1/c and (P, mu)
+    # by 1/c**2. Solving with a unit readout keeps gamma**2 far above the solver's absolute
+    # accuracy (a 1e-4 readout otherwise left a 1e-9 violation no nudge could repair).
+    c = float(np.linalg.norm(model.W_hy, 2))
+    if c == 0.0:
+        n = model.n_h
+        return Gain(0.0, np.zeros((n, n)), True, "certified (zero readout: dy = 0)",
+                    margin=0.0, seconds=time.perf_counter() - t0, activation=model.activation)
+    W, U, V = model.W_hh, model.W_xh, model.W_hy / c
     n, nx = model.n_h, model.n_x
     P = cp.Variable((n, n), symmetric=True)
     g2 = cp.Variable(nonneg=True)
@@ -224,9 +232,9 @@ def certify_gain(model: ElmanRNN, *, solver: str | None = None) -> Gain:
         )
         return Gain(float("nan"), None, False, reason, seconds=time.perf_counter() - t0,
                     activation=act)
-    P_val = 0.5 * (P.value + P.value.T)
-    mu_val = None if mu is None else np.maximum(mu.value, 0.0)
-    gamma0 = float(np.sqrt(max(g2.value, 0.0)))
+    P_val = c**2 * 0.5 * (P.value + P.value.T)  # back to the model's own readout
+    mu_val = None if mu is None else c**2 * np.maximum(mu.value, 0.0)
+    gamma0 = c * float(np.sqrt(max(g2.value, 0.0)))
     gamma = _c._nudge(lambda g: check_lmi_l(model, g, P_val, mu_val)[0], gamma0,
                       gamma0 * (1.0 + MAX_NUDGE) + 1e-6)
     if gamma is None:
