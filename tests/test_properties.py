@@ -17,10 +17,9 @@ Properties and their THEORY.md tags:
 4. the coercivity algebra of (T1d);
 5. the window invariants of §1 and §6.
 
-Library bugs these properties found are named in ``BUG_CERTIFY`` and ``BUG_GAIN``: the
-completeness properties and their hand-shrunk minimal examples are marked ``xfail`` with that
-reason (strict for the fixed examples, so a fix turns them into XPASS failures: remove the
-marks then). Soundness never failed.
+Two library bugs these properties found, now fixed, are described in ``BUG_CERTIFY`` and
+``BUG_GAIN``; their hand-shrunk minimal examples stay as regression tests. Soundness never
+failed.
 
 Profiles come from ``conftest.py`` (``ci`` by default, ``thorough`` with
 ``BURNIN_HYPOTHESIS_PROFILE=thorough``); properties that solve SDPs run a fraction of the
@@ -38,7 +37,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from hypothesis import Phase, assume, given, note, settings
 from hypothesis import strategies as st
 from strategies import (
@@ -87,13 +85,15 @@ EPS_MAX = 1e6
 # ------------------------------------------------------------------ example budgets
 #: Properties that run LMI-C bisections: a third of the profile's examples (20 under ``ci``).
 EXPENSIVE = max(1, settings.default.max_examples // 3)
+#: Completeness of the bisection on ||W_hh|| >= 1 models (several SDPs per example): a tenth.
+BISECTIONS = max(1, settings.default.max_examples // 10)
 #: One small SDP per example (LMI-L): half of the profile's examples.
 MODERATE = max(1, settings.default.max_examples // 2)
 #: Completeness properties skip shrinking: every shrink step is an SDP (minutes in all); their
 #: minimal failing examples are the regression tests next to them.
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
 
-# ------------------------------------------------------------------ known library bugs
+# ------------------------------------------------------------------ fixed library bugs
 BUG_CERTIFY = (
     "verification.contraction.certify: with ||W_hh||_2 >= 1 the bisection starts at "
     "lam = LAM_MAX; when the solver's minimal-kappa P fails the float64 check there (no room "
@@ -326,8 +326,7 @@ def test_LMI_L_gain_sound_by_simulation(cm, data):
     assert np.all(lhs <= rhs * (1 + RTOL_SIM) + ATOL_SIM * scale)
 
 
-@pytest.mark.xfail(strict=False, reason=BUG_CERTIFY)
-@settings(max_examples=EXPENSIVE, phases=NO_SHRINK)
+@settings(max_examples=BISECTIONS, phases=NO_SHRINK)
 @given(cm=contracting_models(kinds=("diagonal",)))
 def test_certify_reaches_a_known_rate(cm):
     """LMI-C completeness (the other side of the bisection): for ``W_hh = D^-1 W_0 D`` LMI-C is
@@ -342,7 +341,6 @@ def test_certify_reaches_a_known_rate(cm):
     assert cc.spectral_radius(model.W_hh) * (1 - 1e-12) <= cert.lam <= cm.rate + cc.TOL
 
 
-@pytest.mark.xfail(strict=False, reason=BUG_GAIN)
 @settings(max_examples=MODERATE, phases=NO_SHRINK)
 @given(cm=contracting_models(kinds=("norm", "diagonal")))
 def test_certify_gain_completes_on_contracting_models(cm):
@@ -360,14 +358,12 @@ def test_known_rate_example_has_a_certificate():
     assert certify(BUG_CERTIFY_MODEL, 0.9).verified
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_CERTIFY)
 def test_certify_bisects_when_the_norm_exceeds_one():
     """``certify`` without a rate must find what ``certify(model, 0.9)`` finds."""
     cert = certify(BUG_CERTIFY_MODEL)
     assert cert.verified and cert.lam <= 0.9, cert.reason
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_GAIN)
 def test_certify_gain_small_readout():
     """Scalar linear ``h+ = 0.5 h + x``, ``y = 1e-4 h``: gain ``1e-4 / (1 - 0.5) = 2e-4``."""
     g = certify_gain(ElmanRNN([[0.5]], [[1.0]], None, [[1e-4]], None, activation="linear"))
