@@ -256,6 +256,16 @@ def t1a(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, V_inf: ArrayLi
     return _out(_t1a(C_, lam_, m_, N_, V_, D_))
 
 
+def _t1b_args(C, lam, m, N, rho, Delta_0, Delta_01) -> tuple:
+    """Validated arguments of both T1b forms: A1, ``rho >= 0``, ``Delta_01 <= Delta_0``."""
+    C_, lam_, m_, N_ = _a1(C, lam, m, N, "A1 (T1b)")
+    r_ = checks.nonnegative("rho", rho)
+    D0 = checks.nonnegative("Delta_0", Delta_0)
+    D01 = checks.nonnegative("Delta_01", Delta_01)
+    _cs(D01, D0)
+    return C_, lam_, m_, N_, r_, D0, D01
+
+
 def t1b(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, rho: ArrayLike,
         Delta_0: ArrayLike, Delta_01: ArrayLike) -> np.ndarray:
     r"""T1b, first inequality (upper bound, THEORY.md §5).
@@ -272,12 +282,7 @@ def t1b(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, rho: ArrayLike
     >>> float(t1b(C=1.0, lam=0.5, m=0, N=2, rho=0.0, Delta_0=1.0, Delta_01=1.0))
     0.15625
     """
-    C_, lam_, m_, N_ = _a1(C, lam, m, N, "A1 (T1b)")
-    r_ = checks.nonnegative("rho", rho)
-    D0 = checks.nonnegative("Delta_0", Delta_0)
-    D01 = checks.nonnegative("Delta_01", Delta_01)
-    _cs(D01, D0)
-    return _out(_t1b(C_, lam_, m_, N_, r_, D0, D01))
+    return _out(_t1b(*_t1b_args(C, lam, m, N, rho, Delta_0, Delta_01)))
 
 
 def C2(C: ArrayLike, lam: ArrayLike, rho: ArrayLike, Delta_0: ArrayLike,
@@ -313,12 +318,7 @@ def t1b_paper(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, rho: Arr
     >>> float(t1b_paper(C=1.0, lam=0.5, m=0, N=2, rho=0.0, Delta_0=1.0, Delta_01=1.0))
     0.16666666666666666
     """
-    C_, lam_, m_, N_ = _a1(C, lam, m, N, "A1 (T1b)")
-    r_ = checks.nonnegative("rho", rho)
-    D0 = checks.nonnegative("Delta_0", Delta_0)
-    D01 = checks.nonnegative("Delta_01", Delta_01)
-    _cs(D01, D0)
-    return _out(_t1b_paper(C_, lam_, m_, N_, r_, D0, D01))
+    return _out(_t1b_paper(*_t1b_args(C, lam, m, N, rho, Delta_0, Delta_01)))
 
 
 def t1c(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, V_inf: ArrayLike,
