@@ -210,7 +210,7 @@ def load_csv(
 
     Examples
     --------
-    >>> seq = load_csv("train.csv", inputs=["x"], outputs=["y"])  # doctest: +SKIP
+    ``load_csv("../shared/data/paper_synthetic/train.csv", inputs=["x"], outputs=["y"])``
     """
     path = Path(path)
     header = read_columns(path)
