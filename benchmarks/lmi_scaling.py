@@ -21,8 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from systems.rnn import ElmanRNN  # noqa: E402
-from verification.contraction import certify  # noqa: E402
-from verification.empirical import empirical_constants  # noqa: E402
+from verification.certificates.lmi_c import certify  # noqa: E402
+from verification.certificates.sampled import empirical_constants  # noqa: E402
 
 
 def random_tanh_rnn(n_h: int, norm: float, seed: int, n_x: int = 1, n_y: int = 1) -> ElmanRNN:

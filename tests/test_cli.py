@@ -13,7 +13,7 @@ import pytest
 
 from systems.data import paper_lti
 from systems.rnn import ElmanRNN
-from verification import cli
+from verification.presentation import cli
 
 FIGS = ["fig1_output_error", "fig2_performance", "fig3_predictions", "fig4_bounds_vs_gaps",
         "fig5_lam_C"]
@@ -147,7 +147,7 @@ def test_help_examples_work_as_written(command, tmp_path):
     for line in lines:
         argv = shlex.split(line)
         if argv[0] == "burnin":
-            argv = [sys.executable, "-m", "verification.cli", *argv[1:]]
+            argv = [sys.executable, "-m", "verification.presentation.cli", *argv[1:]]
         elif argv[0] == "python":
             argv = [sys.executable, *argv[1:]]
         res = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from systems.rnn import ElmanRNN
-from verification import contraction as cc
-from verification.contraction import certify, check_lmi_c, curve, minimise_over_curve
+from verification.certificates import lmi_c as cc
+from verification.certificates.lmi_c import certify, check_lmi_c, curve, minimise_over_curve
 
 #: relative slack for floating-point rounding of the simulation itself (named once)
 RTOL_SIM = 1e-9

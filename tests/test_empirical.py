@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from systems.rnn import ElmanRNN
-from verification.contraction import certify
-from verification.empirical import Empirical, empirical_constants, fit_envelope
+from verification.certificates.lmi_c import certify
+from verification.certificates.sampled import Empirical, empirical_constants, fit_envelope
 
 RTOL = 1e-9
 

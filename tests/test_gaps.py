@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from systems.data import load_csv, paper_lti
-from verification.gaps import measure
+from verification.experiment.gaps import measure
 
 PAPER_MS = (0, 4, 8, 12, 16, 20)
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from systems.rnn import ElmanRNN
-from verification.contraction import certify
-from verification.lipschitz import certify_gain, check_lmi_l, one_step
+from verification.certificates.lmi_c import certify
+from verification.certificates.lmi_l import certify_gain, check_lmi_l, one_step
 
 RTOL_SIM = 1e-9
 ATOL_SIM = 1e3 * np.finfo(np.float64).eps

@@ -57,9 +57,9 @@ from systems.data import Sequence
 from systems.problems import performance, window_starts_states
 from systems.rnn import ElmanRNN
 from systems.windows import Windows
-from verification import contraction as cc
-from verification.contraction import certify
-from verification.lipschitz import certify_gain
+from verification.certificates import lmi_c as cc
+from verification.certificates.lmi_c import certify
+from verification.certificates.lmi_l import certify_gain
 
 # ------------------------------------------------------------------ tolerances (one place)
 EPS = np.finfo(np.float64).eps
@@ -95,7 +95,7 @@ NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
 
 # ------------------------------------------------------------------ fixed library bugs
 BUG_CERTIFY = (
-    "verification.contraction.certify: with ||W_hh||_2 >= 1 the bisection starts at "
+    "verification.certificates.lmi_c.certify: with ||W_hh||_2 >= 1 the bisection starts at "
     "lam = LAM_MAX; when the solver's minimal-kappa P fails the float64 check there (no room "
     "left to nudge lam up) certify gives up instead of bisecting below, although LMI-C is "
     "feasible at smaller rates"
@@ -104,7 +104,7 @@ BUG_CERTIFY = (
 BUG_CERTIFY_MODEL = ElmanRNN([[0.5, 1.0], [0.0, 0.5]], [[0.0], [0.0]], None, [[1.0, 0.0]], None,
                              activation="tanh")
 BUG_GAIN = (
-    "verification.lipschitz.certify_gain: for a small gain (gamma**2 near the solver's "
+    "verification.certificates.lmi_l.certify_gain: for a small gain (gamma**2 near the solver's "
     "absolute accuracy, e.g. a readout of size 1e-4) the solver's P violates LMI-L by ~1e-9 and "
     "the nudge (1% of gamma + 1e-6) cannot repair it: no certificate, although LMI-L is "
     "homogeneous (scaling W_hy by c scales gamma by c, P by c**2)"

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from verification.table import GapTable
+from verification.experiment.table import GapTable
 
 
 def _table() -> GapTable:

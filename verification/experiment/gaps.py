@@ -35,7 +35,7 @@ from systems.problems import Solution, fit, performance, window_starts_states
 from systems.rnn import ElmanRNN
 from systems.windows import Windows, check_burn_in
 
-from . import contraction, empirical
+from verification.certificates import lmi_c, sampled
 from .table import GapTable
 
 #: Relative and absolute slack of a soundness check ``gap <= bound`` (solver round-off).
@@ -121,9 +121,9 @@ def solve_three(
 
 
 # --------------------------------------------------------------------------- constants
-def _certified_points(model: ElmanRNN) -> tuple[contraction.Certificate, list]:
+def _certified_points(model: ElmanRNN) -> tuple[lmi_c.Certificate, list]:
     """The smallest-rate certificate and the (lam, C) curve (verified points only)."""
-    certs = contraction.curve(model, n=CURVE_POINTS)
+    certs = lmi_c.curve(model, n=CURVE_POINTS)
     return certs[0], [c for c in certs if c.verified]
 
 
@@ -161,8 +161,8 @@ def compare(
     X = win.stack(train.x)
     cert_inf, curve_inf = _certified_points(th_inf)
     cert_star, curve_star = _certified_points(tb.model)
-    emp_inf = empirical.empirical_constants(th_inf, X, seed=seed, n_pairs=n_pairs)
-    emp_star = empirical.empirical_constants(tb.model, X, seed=seed, n_pairs=n_pairs)
+    emp_inf = sampled.empirical_constants(th_inf, X, seed=seed, n_pairs=n_pairs)
+    emp_star = sampled.empirical_constants(tb.model, X, seed=seed, n_pairs=n_pairs)
 
     V_inf = rel.value
 
@@ -177,7 +177,7 @@ def compare(
     def on_curve(points: list, f: Callable[[float, float], float]) -> tuple[float, Any]:
         if not points:
             return math.nan, None
-        best = contraction.minimise_over_curve(points, f)
+        best = lmi_c.minimise_over_curve(points, f)
         return f(best.C, best.lam), best
 
     def emp_value(e: Any, f: Callable[[float, float], float]) -> float:

@@ -10,7 +10,7 @@ import numpy as np
 
 from bounds.recommend import BurnInRecommendation, recommend_burn_in
 
-from .table import GapTable, _atomic_write
+from verification.experiment.table import GapTable, _atomic_write
 
 #: Default tolerance of the training rule: T1 bound <= TOL * min_m V^b.
 TOL = 1.0

@@ -113,9 +113,9 @@ def load_pair(spec: str) -> tuple[Any, Any]:
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    from verification import figures
-    from verification.gaps import measure
-    from verification.report import write_report
+    from verification.presentation import figures
+    from verification.experiment.gaps import measure
+    from verification.presentation.report import write_report
 
     train, test = load_pair(args.data)
     ms = args.ms if args.ms is not None else (QUICK_MS if args.quick else PAPER_MS)
@@ -163,13 +163,13 @@ def _cert_dict(c: Any) -> dict[str, Any]:
 
 
 def _json_ready(v: Any) -> Any:
-    from verification.table import _plain
+    from verification.experiment.table import _plain
 
     return _plain(v)
 
 
 def certify_cmd(args: argparse.Namespace) -> int:
-    from verification.contraction import certify
+    from verification.certificates.lmi_c import certify
 
     model = _load_model(args.model)
     cert = certify(model)
@@ -186,8 +186,8 @@ def certify_cmd(args: argparse.Namespace) -> int:
 
 def bound_cmd(args: argparse.Namespace) -> int:
     from systems.data import load_csv
-    from verification.model_bound import bound_for_model
-    from verification.report import fmt
+    from verification.experiment.model_bound import bound_for_model
+    from verification.presentation.report import fmt
 
     model = _load_model(args.model)
     data = load_csv(args.data, inputs=args.inputs, outputs=args.outputs)

@@ -31,14 +31,14 @@ from systems.problems import performance
 from systems.rnn import ElmanRNN
 from systems.windows import Windows, check_burn_in
 
-from . import contraction, empirical, lipschitz
+from verification.certificates import lmi_c, lmi_l, sampled
 
 
 @dataclass
 class ModelBound:
     """Everything ``burnin bound`` reports; ``rows`` has one dict per ``m``."""
 
-    certificate: contraction.Certificate
+    certificate: lmi_c.Certificate
     gain: Any
     one_step: Any
     empirical: Any
@@ -116,12 +116,12 @@ def bound_for_model(
     win = Windows(data.T, N, stride)
     ms = list(range(N)) if ms is None else sorted({check_burn_in(m, N) for m in ms})
     X, Y = win.stack(data.x), win.stack(data.y)
-    cert = contraction.certify(model)
-    certs = contraction.curve(model) if cert.verified else [cert]
+    cert = lmi_c.certify(model)
+    certs = lmi_c.curve(model) if cert.verified else [cert]
     points = [c for c in certs if c.verified]
-    gain = lipschitz.certify_gain(model)
-    one = lipschitz.one_step(model, certificate=cert)
-    emp = empirical.empirical_constants(model, X, seed=seed)
+    gain = lmi_l.certify_gain(model)
+    one = lmi_l.one_step(model, certificate=cert)
+    emp = sampled.empirical_constants(model, X, seed=seed)
     theta = model.theta
     h_free = model.simulate(data.x)[0]
     phi = h_free[win.starts[1:]]
@@ -146,7 +146,7 @@ def bound_for_model(
         T1_emp = t1(emp.C, emp.lam) if emp.contracting else math.nan
         T1_paper = math.nan
         if points:
-            c = contraction.minimise_over_curve(points, t1)
+            c = lmi_c.minimise_over_curve(points, t1)
             T1_paper = float(bn.t1b_paper(C=c.C, lam=c.lam, m=m, N=N, rho=rho,
                                           Delta_0=Delta_0, Delta_01=Delta_01))
         # T2a, first line, with theta* = theta^b = theta and h_0^b fitted on the sequence.
@@ -199,5 +199,5 @@ def bound_for_model(
 
 
 def _best(points: list, f: Any) -> tuple[float, float]:
-    c = contraction.minimise_over_curve(points, f)
+    c = lmi_c.minimise_over_curve(points, f)
     return c.C, c.lam

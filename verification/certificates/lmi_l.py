@@ -22,7 +22,7 @@ Summing the storage inequality over ``t = 1..T`` and dropping ``||dh_T||_P**2 >=
 
     sum_{t=1..T} ||dy_t||**2 <= gamma**2 sum_{t=1..T} ||dx_t||**2 + ||dh_0||_P**2.     (LMI-L)
 
-As in :mod:`verification.contraction`, the solver proposes ``(P, mu, gamma)`` and our float64
+As in :mod:`verification.certificates.lmi_c`, the solver proposes ``(P, mu, gamma)`` and our float64
 eigenvalue check decides; ``gamma`` is nudged up (reported as ``margin``) if needed.
 """
 
@@ -36,7 +36,7 @@ import cvxpy as cp
 import numpy as np
 
 from systems.rnn import ElmanRNN
-from verification import contraction as _c
+from verification.certificates import lmi_c as _c
 
 #: Strictness margin of the SDP: ``LMI <= -eps I`` and ``P >= eps I``.
 EPS_STRICT = 1e-9

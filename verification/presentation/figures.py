@@ -1,6 +1,6 @@
 """Figures of the bound-vs-gap table (THEORY.md §8; the paper's Section 5.1 plus our own).
 
-Every function takes a :class:`~verification.table.GapTable` and returns a
+Every function takes a :class:`~verification.experiment.table.GapTable` and returns a
 :class:`matplotlib.figure.Figure` built without pyplot (no global figure state, no backend
 selection); :func:`save_all` writes them all.
 
@@ -22,7 +22,7 @@ print: single panels 3.4 in wide, multi-panel figures 7 in wide, no text below 7
 
 Examples
 --------
->>> from verification.table import GapTable
+>>> from verification.experiment.table import GapTable
 >>> fig = output_error(GapTable())           # an empty table still gives a figure
 >>> notes(fig)
 ['no rows in the table: nothing to draw']
@@ -47,7 +47,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
-from verification.table import GapTable
+from verification.experiment.table import GapTable
 
 __all__ = [
     "FIGURES",

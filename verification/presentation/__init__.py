@@ -1,0 +1,1 @@
+"""What a person reads: figures, ``report.md`` and the ``burnin`` command line."""
