@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from verification.presentation import cli, figures
 from verification.experiment.gaps import compare, solve_three
-from verification.presentation.report import write_report
 from verification.experiment.table import GapTable
+from verification.presentation import cli, figures
+from verification.presentation.report import write_report
 
 
 def main() -> None:

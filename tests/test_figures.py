@@ -20,8 +20,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from verification.presentation import figures
 from verification.experiment.table import GapTable
+from verification.presentation import figures
 
 N, T, T_TEST, STRIDE, MS = 6, 20, 25, 1, (0, 2, 4)
 S = (T - N) // STRIDE + 1

@@ -34,8 +34,8 @@ from systems.data import Sequence
 from systems.problems import Solution, fit, performance, window_starts_states
 from systems.rnn import ElmanRNN
 from systems.windows import Windows, check_burn_in
-
 from verification.certificates import lmi_c, sampled
+
 from .table import GapTable
 
 #: Relative and absolute slack of a soundness check ``gap <= bound`` (solver round-off).

@@ -30,7 +30,6 @@ from systems.data import Sequence
 from systems.problems import performance
 from systems.rnn import ElmanRNN
 from systems.windows import Windows, check_burn_in
-
 from verification.certificates import lmi_c, lmi_l, sampled
 
 

@@ -113,8 +113,8 @@ def load_pair(spec: str) -> tuple[Any, Any]:
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    from verification.presentation import figures
     from verification.experiment.gaps import measure
+    from verification.presentation import figures
     from verification.presentation.report import write_report
 
     train, test = load_pair(args.data)

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from bounds.recommend import BurnInRecommendation, recommend_burn_in
-
 from verification.experiment.table import GapTable, _atomic_write
 
 #: Default tolerance of the training rule: T1 bound <= TOL * min_m V^b.
