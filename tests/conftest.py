@@ -1,4 +1,4 @@
-"""Shared test configuration: hypothesis profiles, tolerances, and the path to ../shared/data.
+"""Shared test configuration: hypothesis profiles and the paths to ../shared (tolerances: tolerances.py).
 
 Hypothesis profiles (select with ``BURNIN_HYPOTHESIS_PROFILE``):
 
@@ -34,27 +34,43 @@ settings.load_profile(os.environ.get("BURNIN_HYPOTHESIS_PROFILE", "ci"))
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_data_dir() -> Path | None:
-    """``../shared/data`` next to the checkout (or ``BURNIN_SHARED_DATA``), if present."""
-    env = os.environ.get("BURNIN_SHARED_DATA")
+def shared_dir(sub: str = "data") -> Path | None:
+    """``../shared/<sub>`` next to the checkout (``BURNIN_SHARED_DATA`` overrides ``data``)."""
+    env = os.environ.get("BURNIN_SHARED_DATA") if sub == "data" else None
     candidates = [Path(env)] if env else []
-    candidates.append(REPO.parent / "shared" / "data")
+    candidates.append(REPO.parent / "shared" / sub)
     for c in candidates:
         if c.is_dir():
             return c
     return None
 
 
+def shared_data_dir() -> Path | None:
+    """``../shared/data`` next to the checkout (or ``BURNIN_SHARED_DATA``), if present."""
+    return shared_dir("data")
+
+
+def require_shared(sub: str) -> Path:
+    """``../shared/<sub>``; skips in a user's clone, fails in CI (which always has it)."""
+    d = shared_dir(sub)
+    if d is None:
+        msg = (
+            f"../shared/{sub} (the authors' series, benchmarks and models) is not next to this "
+            "checkout; set BURNIN_SHARED_DATA to the data path to run these tests"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have ../shared/{sub}: " + msg)
+        pytest.skip(msg)
+    return d
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The authors' data directory; skips in a user's clone, fails in CI (which always has it)."""
-    d = shared_data_dir()
-    if d is None:
-        msg = (
-            "../shared/data (the authors' series and the benchmarks) is not next to this "
-            "checkout; set BURNIN_SHARED_DATA to its path to run these tests"
-        )
-        if os.environ.get("CI"):
-            pytest.fail("CI must have ../shared/data: " + msg)
-        pytest.skip(msg)
-    return d
+    return require_shared("data")
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    """``../shared/models`` (the authors' 405 LSTMs); skips in a user's clone, fails in CI."""
+    return require_shared("models")
