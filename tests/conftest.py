@@ -1,4 +1,4 @@
-"""Shared test configuration: hypothesis profiles and the paths to ../shared (tolerances: tolerances.py).
+"""Shared test configuration: hypothesis profiles and the paths to ../shared.
 
 Hypothesis profiles (select with ``BURNIN_HYPOTHESIS_PROFILE``):
 
