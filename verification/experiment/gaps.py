@@ -251,23 +251,32 @@ def measure(
                            candidates=candidates)
     table, files = open_for_resume(out_dir, settings, resume, say)
     for k, m in enumerate(ms, 1):
-        if m in table.ms:
-            continue
-        say(f"[{k}/{len(ms)}] m = {m}: solving relaxed, TBPTT and benchmark problems")
-        t0 = time.perf_counter()
-        solved = solve_three(data.with_m(m), activation=model, n_h=n_h, bias=bias,
-                             w_hh_max=w_hh_max, seed=seed, fit_options=fit_options,
-                             candidates=candidates, progress=say)
-        solved.seconds = time.perf_counter() - t0
-        say(f"[{k}/{len(ms)}] m = {m}: certificates and bounds")
-        row, trace = compare(solved, test, data.with_m(m), eps=eps, seed=seed)
-        table.add(row.as_dict(), trace)
-        table.write(*files)
-        say(f"[{k}/{len(ms)}] m = {m}: V*-V^inf = {row.gap_T1:.3g} <= T1 {row.T1_bound:.3g} "
-            f"({row.T1_candidate}); P*-P^b = {row.gap_T2:.3g} <= T2a {row.T2a_bound:.3g}; "
-            f"{'sound' if row.sound else 'NOT SOUND'} ({time.perf_counter() - t0:.1f} s)")
+        if m not in table.ms:
+            step = f"[{k}/{len(ms)}] m = {m}"
+            row, trace = measure_one(data.with_m(m), test, settings, step, say)
+            table.add(row.as_dict(), trace)
+            table.write(*files)
     table.write(*files)  # every output file rewritten, also when every m was finished
     return table
+
+
+def measure_one(data: WindowedData, test: Sequence, settings: dict[str, Any], step: str,
+                say: Progress) -> tuple[GapRow, dict[str, np.ndarray]]:
+    """The protocol, the certificates and the row for the burn-in ``data.m`` (``settings``:
+    the table's meta, :func:`settings_of`)."""
+    s = settings
+    say(f"{step}: solving relaxed, TBPTT and benchmark problems")
+    t0 = time.perf_counter()
+    solved = solve_three(data, activation=s["model"], n_h=s["n_h"], bias=s["bias"],
+                         w_hh_max=s["w_hh_max"], seed=s["seed"], fit_options=s["fit_options"],
+                         candidates=s["candidates"], progress=say)
+    solved.seconds = time.perf_counter() - t0
+    say(f"{step}: certificates and bounds")
+    row, trace = compare(solved, test, data, eps=s["eps"], seed=s["seed"])
+    say(f"{step}: V*-V^inf = {row.gap_T1:.3g} <= T1 {row.T1_bound:.3g} ({row.T1_candidate}); "
+        f"P*-P^b = {row.gap_T2:.3g} <= T2a {row.T2a_bound:.3g}; "
+        f"{'sound' if row.sound else 'NOT SOUND'} ({time.perf_counter() - t0:.1f} s)")
+    return row, trace
 
 
 def settings_of(train: Sequence, test: Sequence, *, N: int, stride: int, model: str, n_h: int,
