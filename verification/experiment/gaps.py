@@ -22,11 +22,10 @@ import numpy as np
 from bounds import numeric as bn
 from systems.data import Sequence
 from systems.problems import DEFAULT_MAXITER, DEFAULT_RESTARTS, DEFAULT_TOL, performance
-from systems.windows import check_burn_in
-from verification.certificates import lmi_c, sampled
-from verification.certificates.lmi_c import Certificate
+from systems.windows import WindowedData, check_burn_in
+from verification.certificates import Certificate, Empirical, curve, empirical_constants
 
-from .inputs import WindowedData, best_on_curve, coercive, performance_inputs
+from .inputs import best_on_curve, coercive, performance_inputs
 from .protocol import Progress, Solved, quiet, solve_three
 from .rows import GapRow
 from .table import GapTable, open_for_resume
@@ -49,17 +48,17 @@ class Constants:
     curve_star: list[Certificate]
     first_inf: Certificate
     first_star: Certificate
-    emp_inf: sampled.Empirical
-    emp_star: sampled.Empirical
+    emp_inf: Empirical
+    emp_star: Empirical
     seconds: float
 
 
 def certify_solutions(solved: Solved, data: WindowedData, seed: int, n_pairs: int) -> Constants:
     """LMI-C curves for every candidate and ``theta*``; sampled constants of both (§7)."""
     t0 = time.perf_counter()
-    raw = [lmi_c.curve(c.model, n=CURVE_POINTS) for c in solved.candidates]
-    raw_star = lmi_c.curve(solved.tbptt.model, n=CURVE_POINTS)
-    emp = [sampled.empirical_constants(model, data.X, seed=seed, n_pairs=n_pairs)
+    raw = [curve(c.model, n=CURVE_POINTS) for c in solved.candidates]
+    raw_star = curve(solved.tbptt.model, n=CURVE_POINTS)
+    emp = [empirical_constants(model, data.X, seed=seed, n_pairs=n_pairs)
            for model in (solved.candidates[0].model, solved.tbptt.model)]
     return Constants(
         curves=[[c for c in certs if c.verified] for certs in raw],
@@ -88,13 +87,13 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
     V_inf = solved.candidates[0].V_relaxed
     best_T1 = (math.inf, "none", None)
     best_T1c = math.inf
-    for c, curve in zip(solved.candidates, consts.curves, strict=True):
+    for c, points in zip(solved.candidates, consts.curves, strict=True):
         if solved.warm_tbptt(c):
-            T1_c, point = best_on_curve(curve, c.T1)
+            T1_c, point = best_on_curve(points, c.T1)
             if c.V_relaxed + T1_c - V_inf < best_T1[0]:
                 best_T1 = (c.V_relaxed + T1_c - V_inf, c.name, point)
         if solved.warm_benchmark(c):
-            T1c_c = best_on_curve(curve, c.T1c)[0]
+            T1c_c = best_on_curve(points, c.T1c)[0]
             best_T1c = min(best_T1c, c.V_relaxed + T1c_c - V_inf)
     T1, name, point = best_T1
     c0, emp = solved.candidates[0], consts.emp_inf
@@ -175,7 +174,7 @@ def traces(solved: Solved, test: Sequence, data: WindowedData, consts: Constants
            ) -> dict[str, np.ndarray]:
     """The arrays the figures draw for one ``m`` (``e_j : (N,)``, window outputs, free runs)."""
     tb, bm, train = solved.tbptt, solved.benchmark, data.sequence
-    curve = consts.curves[0]
+    points = consts.curves[0]
     return {
         "e_j": np.mean(np.sum((tb.outputs - bm.outputs) ** 2, axis=2), axis=0),
         "y_star_windows": tb.outputs, "y_b_windows": bm.outputs,
@@ -184,7 +183,8 @@ def traces(solved: Solved, test: Sequence, data: WindowedData, consts: Constants
         "y_b_free_train": bm.model.simulate(train.x, bm.h0)[1],
         "y_star_free_test": tb.model.simulate(test.x)[1],
         "y_b_free_test": bm.model.simulate(test.x)[1],
-        "lam_curve": np.array([c.lam for c in curve]), "C_curve": np.array([c.C for c in curve]),
+        "lam_curve": np.array([c.lam for c in points]),
+        "C_curve": np.array([c.C for c in points]),
         "lam_emp_point": np.array(consts.emp_inf.lam), "C_emp_point": np.array(consts.emp_inf.C),
         "rho_emp": np.asarray(consts.emp_inf.rho),
     }

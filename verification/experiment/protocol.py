@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from systems.problems import Solution, fit
+from systems.windows import WindowedData
 
-from .inputs import RelaxedPoint, WindowedData, relaxed_point
+from .inputs import RelaxedPoint, relaxed_point
 
 #: Rounds of the re-solve loop of the warm-start protocol.
 MAX_ROUNDS = 4
@@ -91,9 +92,8 @@ class _Solver:
         self.data, self.options, self.seed, self.say = data, options, seed, say
 
     def __call__(self, problem: str, m: int | None = None, **kw: Any) -> Solution:
-        opts = {**self.options, **kw}
-        d = self.data
-        return fit(problem, d.sequence, d.N, d.m if m is None else m, stride=d.stride, **opts)
+        data = self.data if m is None else self.data.with_m(m)
+        return fit(problem, data, **{**self.options, **kw})
 
     def point(self, name: str, sol: Solution) -> tuple[RelaxedPoint, Solution]:
         return relaxed_point(name, sol.model, sol.z, self.data), sol
