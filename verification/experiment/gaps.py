@@ -32,6 +32,9 @@ from .table import GapTable, open_for_resume
 
 #: Grid size of the certified (lam, C) curve over which bounds are minimised.
 CURVE_POINTS = 10
+#: A later candidate replaces an earlier one as T1's only if its bound is smaller by more
+#: than this fraction (so that round-off does not decide which candidate is named).
+TIE_RTOL = 1e-9
 
 __all__ = ["CURVE_POINTS", "Constants", "compare", "measure", "solve_three"]
 
@@ -41,7 +44,7 @@ class Constants:
     """Certified curves (LMI-C) and sampled constants for one ``m``.
 
     ``curves[k]`` is the ``(lam, C)`` curve of ``solved.candidates[k]`` (verified points
-    only; ``curves[0]`` for ``theta^inf``); ``first_*`` the smallest-rate certificates.
+    only); ``first_*`` the smallest-rate certificates of ``theta^inf`` and ``theta*``.
     """
 
     curves: list[list[Certificate]]
@@ -59,10 +62,10 @@ def certify_solutions(solved: Solved, data: WindowedData, seed: int, n_pairs: in
     raw = [curve(c.model, n=CURVE_POINTS) for c in solved.candidates]
     raw_star = curve(solved.tbptt.model, n=CURVE_POINTS)
     emp = [empirical_constants(model, data.X, seed=seed, n_pairs=n_pairs)
-           for model in (solved.candidates[0].model, solved.tbptt.model)]
+           for model in (solved.inf.model, solved.tbptt.model)]
     return Constants(
         curves=[[c for c in certs if c.verified] for certs in raw],
-        curve_star=[c for c in raw_star if c.verified], first_inf=raw[0][0],
+        curve_star=[c for c in raw_star if c.verified], first_inf=raw[solved.k_inf][0],
         first_star=raw_star[0], emp_inf=emp[0], emp_star=emp[1],
         seconds=time.perf_counter() - t0,
     )
@@ -73,7 +76,7 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
 
     For a candidate ``c = (theta_c, z_c)`` returned by the relaxed solver, with A1 certified
     for ``theta_c`` by ``(C, lam)``, and ``V^inf = min_c V^inf(theta_c, z_c)`` (the column
-    ``V_inf``, the first candidate)::
+    ``V_inf``, :attr:`Solved.inf`)::
 
         V* <= V(theta_c; 0)                      (warm start, checked: Solved.warm_tbptt, §8)
            <= V^inf(theta_c, z_c) + T1_c         (L1 at theta_c, z = 0 vs z_c: T1a; T1b)
@@ -84,25 +87,25 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
     The lower bound ``0 <= V* - V^inf`` needs (R0) with the true relaxed optimum (the ``R0``
     column checks it for the best value found).
     """
-    V_inf = solved.candidates[0].V_relaxed
+    V_inf = solved.inf.V_relaxed
     best_T1 = (math.inf, "none", None)
     best_T1c = math.inf
     for c, points in zip(solved.candidates, consts.curves, strict=True):
         if solved.warm_tbptt(c):
             T1_c, point = best_on_curve(points, c.T1)
-            if c.V_relaxed + T1_c - V_inf < best_T1[0]:
+            if c.V_relaxed + T1_c - V_inf < best_T1[0] * (1 - TIE_RTOL):
                 best_T1 = (c.V_relaxed + T1_c - V_inf, c.name, point)
         if solved.warm_benchmark(c):
             T1c_c = best_on_curve(points, c.T1c)[0]
             best_T1c = min(best_T1c, c.V_relaxed + T1c_c - V_inf)
     T1, name, point = best_T1
-    c0, emp = solved.candidates[0], consts.emp_inf
+    c0, emp = solved.inf, consts.emp_inf
     used = [c for c in solved.candidates if solved.warm_tbptt(c) and solved.warm_benchmark(c)]
     return {
         "T1_bound": T1 if point is not None else math.nan, "T1_candidate": name,
         "lam_cert_T1": point.lam if point else math.nan,
         "C_cert_T1": point.C if point else math.nan,
-        "T1_bound_optimum": best_on_curve(consts.curves[0], c0.T1)[0],
+        "T1_bound_optimum": best_on_curve(consts.curves[solved.k_inf], c0.T1)[0],
         "n_candidates": len(solved.candidates),
         "warm_start_ok": len(used) == len(solved.candidates),
         "T1_bound_emp": c0.T1(emp.C, emp.lam) if emp.contracting else math.nan,
@@ -113,11 +116,11 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
 def performance_regret(solved: Solved, test: Sequence, data: WindowedData, consts: Constants,
                        eps: float, coercive_both: bool) -> dict[str, Any]:
     """T2a (certified and sampled constants of ``theta*``) and T2b (THEORY §6)."""
-    tb, bm, c0, m = solved.tbptt, solved.benchmark, solved.candidates[0], data.m
+    tb, bm, c0, m = solved.tbptt, solved.benchmark, solved.inf, data.m
     P_b = performance(bm.model, data.sequence, m, h0=bm.h0)
     t2 = performance_inputs(tb.model, tb.outputs, bm.outputs, P_b, data)
     T2a, c2 = best_on_curve(consts.curve_star, t2.T2a) if t2.covered else (math.nan, None)
-    c1 = best_on_curve(consts.curves[0], c0.T1)[1]
+    c1 = best_on_curve(consts.curves[solved.k_inf], c0.T1)[1]
     emp = consts.emp_star
     T2b = math.nan
     if t2.covered and coercive_both and c1 is not None and c2 is not None and c1.C > 0:
@@ -141,7 +144,7 @@ def compare(solved: Solved, test: Sequence, data: WindowedData, *, eps: float = 
             seed: int = 0, n_pairs: int = 200) -> tuple[GapRow, dict[str, np.ndarray]]:
     """Bounds and measured gaps for the burn-in ``data.m``: the row and the traces."""
     consts = certify_solutions(solved, data, seed, n_pairs)
-    tb, bm, c0 = solved.tbptt, solved.benchmark, solved.candidates[0]
+    tb, bm, c0 = solved.tbptt, solved.benchmark, solved.inf
     V_inf = c0.V_relaxed
     coercive_star = coercive(c0.outputs, tb.outputs, data, eps)
     coercive_b = coercive(c0.outputs, bm.outputs, data, eps)
@@ -174,11 +177,11 @@ def traces(solved: Solved, test: Sequence, data: WindowedData, consts: Constants
            ) -> dict[str, np.ndarray]:
     """The arrays the figures draw for one ``m`` (``e_j : (N,)``, window outputs, free runs)."""
     tb, bm, train = solved.tbptt, solved.benchmark, data.sequence
-    points = consts.curves[0]
+    points = consts.curves[solved.k_inf]
     return {
         "e_j": np.mean(np.sum((tb.outputs - bm.outputs) ** 2, axis=2), axis=0),
         "y_star_windows": tb.outputs, "y_b_windows": bm.outputs,
-        "y_inf_windows": solved.candidates[0].outputs,
+        "y_inf_windows": solved.inf.outputs,
         "y_star_free_train": tb.model.simulate(train.x)[1],
         "y_b_free_train": bm.model.simulate(train.x, bm.h0)[1],
         "y_star_free_test": tb.model.simulate(test.x)[1],
