@@ -350,6 +350,10 @@ def test_apriori_a_formula_and_regret():
         (lambda: nu.gamma(0.5, -1, 21), r"m = -1 must satisfy 0 <= m < N = 21"),
         (lambda: nu.gamma(0.5, 2.5, 21), r"m = 2\.5 must be an integer"),
         (lambda: nu.gamma(0.5, 0, 7.5), r"N = 7\.5 must be an integer"),
+        # issue 12 #9: N = 2**63 wrapped around to a negative int64
+        (lambda: nu.training_regret(1.0, 0.5, 0, 2**63, 0.1, 0.2),
+         r"N = 9223372036854775808 must be an integer below 2\*\*63"),
+        (lambda: nu.gamma(0.5, -(2**63), 5), r"m = -9223372036854775808 must be an integer below"),
         (lambda: nu.gamma(np.nan, 0, 5), r"lam = nan must be finite"),
         (lambda: nu.t1a(-1.0, 0.5, 0, 5, 0.1, 0.1), r"C = -1 must be > 0 \(A1 constant\)"),
         (lambda: nu.t1a(1.0, 0.5, 0, 5, -0.1, 0.1), r"V_inf = -0\.1 must be >= 0"),
