@@ -32,9 +32,10 @@ from .table import GapTable, open_for_resume
 
 #: Grid size of the certified (lam, C) curve over which bounds are minimised.
 CURVE_POINTS = 10
-#: A later candidate replaces an earlier one as T1's only if its bound is smaller by more
-#: than this fraction (so that round-off does not decide which candidate is named).
-TIE_RTOL = 1e-9
+#: T1 is reported for the first candidate (in the order found) whose bound is within this
+#: fraction of the smallest: relaxed optima that agree to the solver's accuracy (parameters to
+#: ~1e-6) are one optimum, and round-off should not decide which one is named.
+TIE_RTOL = 1e-6
 
 __all__ = ["CURVE_POINTS", "Constants", "compare", "measure", "solve_three"]
 
@@ -88,28 +89,28 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
     column checks it for the best value found).
     """
     V_inf = solved.inf.V_relaxed
-    best_T1 = (math.inf, "none", None)
-    best_T1c = math.inf
+    T1s, T1cs = [], []  # (bound on the gap, candidate, curve point) per usable candidate
     for c, points in zip(solved.candidates, consts.curves, strict=True):
-        if solved.warm_tbptt(c):
+        if solved.warm_tbptt(c) and points:
             T1_c, point = best_on_curve(points, c.T1)
-            if c.V_relaxed + T1_c - V_inf < best_T1[0] * (1 - TIE_RTOL):
-                best_T1 = (c.V_relaxed + T1_c - V_inf, c.name, point)
-        if solved.warm_benchmark(c):
-            T1c_c = best_on_curve(points, c.T1c)[0]
-            best_T1c = min(best_T1c, c.V_relaxed + T1c_c - V_inf)
-    T1, name, point = best_T1
+            T1s.append((c.V_relaxed + T1_c - V_inf, c.name, point))
+        if solved.warm_benchmark(c) and points:
+            T1cs.append(c.V_relaxed + best_on_curve(points, c.T1c)[0] - V_inf)
+    smallest = min((b for b, _, _ in T1s), default=math.nan)
+    # the first candidate (in the order found) within round-off of the smallest bound
+    T1, name, point = next((t for t in T1s if t[0] <= smallest * (1 + TIE_RTOL)),
+                           (math.nan, "none", None))
     c0, emp = solved.inf, consts.emp_inf
     used = [c for c in solved.candidates if solved.warm_tbptt(c) and solved.warm_benchmark(c)]
     return {
-        "T1_bound": T1 if point is not None else math.nan, "T1_candidate": name,
+        "T1_bound": T1, "T1_candidate": name,
         "lam_cert_T1": point.lam if point else math.nan,
         "C_cert_T1": point.C if point else math.nan,
         "T1_bound_optimum": best_on_curve(consts.curves[solved.k_inf], c0.T1)[0],
         "n_candidates": len(solved.candidates),
         "warm_start_ok": len(used) == len(solved.candidates),
         "T1_bound_emp": c0.T1(emp.C, emp.lam) if emp.contracting else math.nan,
-        "T1c_bound": best_T1c if math.isfinite(best_T1c) else math.nan,
+        "T1c_bound": min(T1cs, default=math.nan),
     }
 
 
