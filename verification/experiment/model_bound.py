@@ -143,19 +143,19 @@ def model_row(model: ElmanRNN, data: WindowedData, points: list[Certificate],
     batch = zero_state_batch(data, model)
     z = fit_states(batch, theta, model.simulate(seq.x)[0][data.starts])
     point = relaxed_point("fitted states", model, z, data)
-    T1, c1 = best_on_curve(points, point.T1)
+    T1, point_T1 = best_on_curve(points, point.T1)  # point_T1: the curve point T1 used
     # T2a, first line, with theta* = theta^b = theta and h_0^b fitted on the sequence.
     h0b = fit_states(one_pass_batch(data, model), theta, np.zeros((1, model.n_h)))[0]
     P_zero, P_h0 = performance(model, seq, m), performance(model, seq, m, h0=h0b)
-    t2 = performance_inputs(model, batch.outputs(theta, None), run_windows(model, data, h0b),
-                            P_h0, data)
+    inputs = performance_inputs(model, batch.outputs(theta, None),
+                                run_windows(model, data, h0b), P_h0, data)
     return ModelBoundRow(
         m=m, V_zero=point.V_zero, V_free=point.V_relaxed, gap_T1=point.V_zero - point.V_relaxed,
         T1_bound=T1, T1_bound_emp=point.T1(emp.C, emp.lam) if emp.contracting else math.nan,
-        T1b_paper=point.T1b_paper(c1.C, c1.lam) if c1 is not None else math.nan,
+        T1b_paper=point.T1b_paper(point_T1.C, point_T1.lam) if point_T1 is not None else math.nan,
         P_zero=P_zero, P_h0=P_h0, gap_T2=P_zero - P_h0,
-        T2a_bound=best_on_curve(points, t2.T2a)[0] if t2.covered else math.nan,
-        T2_applicable=t2.covered, Delta_0=point.Delta_0, rho=point.rho,
+        T2a_bound=best_on_curve(points, inputs.T2a)[0] if inputs.covered else math.nan,
+        T2_applicable=inputs.covered, Delta_0=point.Delta_0, rho=point.rho,
     )
 
 
