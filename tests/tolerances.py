@@ -33,3 +33,8 @@ OPT_RTOL = 1e-6
 #: Slack of an upper bound checked on a float64 simulation:
 #: ``measured <= bound * (1 + UPPER_RTOL)``.
 UPPER_RTOL = 1e-9
+
+#: Absolute slack per unit of the output scale when a simulated difference of two nearly equal
+#: outputs (``||y - y'||``, sums of their squares) is checked against a certificate: the
+#: difference cancels to ~eps of the outputs, amplified by the ~1e2 steps and terms summed.
+ROUND_ATOL = 1e3 * EPS
