@@ -21,6 +21,7 @@ from tolerances import ROUND_ATOL, UPPER_RTOL
 
 from systems.rnn import ElmanRNN
 from verification.certificates import lmi_c as cc
+from verification.certificates import rate
 from verification.certificates.lmi_c import certify, check_lmi_c, curve, minimise_over_curve
 
 TOL = cc.TOL
@@ -273,3 +274,37 @@ def test_to_dict_is_json_ready():
     assert d["lam"] == cert.lam and d["C"] == cert.C
     bad = certify(ElmanRNN([[1.5]], [[1.0]], None, [[1.0]], None)).to_dict()
     assert bad["P"] is None and bad["verified"] is False and math.isnan(bad["lam"])
+
+
+# ------------------------------------------------------------------------- rate from eigenvalues
+def test_numerical_radius_closed_forms():
+    """w(A) = rho(A) for symmetric A; w([[0, 1], [0, 0]]) = 1/2; w(a I) = |a|."""
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((5, 5))
+    S = B + B.T
+    np.testing.assert_allclose(rate.numerical_radius(S)[0], np.max(np.abs(np.linalg.eigvalsh(S))),
+                               rtol=1e-12)
+    np.testing.assert_allclose(rate.numerical_radius(np.array([[0.0, 1.0], [0.0, 0.0]]))[0], 0.5,
+                               rtol=1e-12)
+    np.testing.assert_allclose(rate.numerical_radius(-0.3 * np.eye(3))[0], 0.3, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_eigenvalue_rate_is_the_LMI_C_boundary(seed):
+    """The rate of rate.best_rate against the SDP (independent): LMI-C is infeasible 1e-3 below
+    it (the solver finds no metric at all there) and certified just above it."""
+    model = random_model(seed, 4, "tanh", 0.9)
+    lam, mu = rate.best_rate(model.W_hh)
+    assert rate.rate_for_multiplier(model.W_hh, mu) <= lam * (1 + 1e-12)
+    above = certify(model, lam + 1e-4)
+    assert above.verified and above.lam <= lam + 1e-4 + 1e-6
+    below = certify(model, lam - 1e-3)
+    assert not below.verified or below.lam >= lam  # only after a nudge back above the rate
+
+
+def test_eigen_and_bisection_agree():
+    """method="eigen" is no worse than the bisection to within its tolerance (both certified)."""
+    model = random_model(3, 5, "tanh", 0.9)
+    new, old = certify(model), certify(model, method="bisection")
+    assert new.verified and old.verified
+    assert new.lam <= old.lam + TOL
