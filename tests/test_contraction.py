@@ -17,15 +17,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tolerances import ROUND_ATOL, UPPER_RTOL
 
 from systems.rnn import ElmanRNN
 from verification.certificates import lmi_c as cc
+from verification.certificates import rate
 from verification.certificates.lmi_c import certify, check_lmi_c, curve, minimise_over_curve
 
-#: relative slack for floating-point rounding of the simulation itself (named once)
-RTOL_SIM = 1e-9
-#: absolute slack per output, relative to the output scale: differences of nearly equal outputs
-ATOL_SIM = 1e3 * np.finfo(np.float64).eps
 TOL = cc.TOL
 
 
@@ -52,7 +50,7 @@ def assert_a1_holds(model: ElmanRNN, cert: cc.Certificate, seed: int, S: int = 2
     dy = np.linalg.norm(y - y2, axis=-1)  # (S, N)
     scale = np.maximum(np.abs(y), np.abs(y2)).max(axis=-1)
     bound = cert.bound(np.arange(1, N + 1))[None, :] * np.linalg.norm(z - z2, axis=1)[:, None]
-    assert np.all(dy <= bound * (1 + RTOL_SIM) + ATOL_SIM * scale), np.max(dy / bound)
+    assert np.all(dy <= bound * (1 + UPPER_RTOL) + ROUND_ATOL * scale), np.max(dy / bound)
 
 
 # ------------------------------------------------------------------------- soundness (A1)
@@ -151,7 +149,16 @@ def test_solver_failure_is_not_a_number(monkeypatch):
         return "failure", None, None, "CLARABEL: boom; SCS: boom"
 
     monkeypatch.setattr(cc._ContractionSDP, "solve", fail)
-    cert = certify(random_model(1, 3, "tanh"))
+    model = random_model(1, 3, "tanh")
+    cert = certify(model, method="bisection")
+    assert not cert.verified and np.isnan(cert.lam) and "solver failure" in cert.reason
+    # the eigenvalue path certifies with its interior metric alone, checked in float64 ...
+    cert = certify(model)
+    assert cert.verified and cert.solver.startswith("eigenvalues (SDP: CLARABEL: boom")
+    assert check_lmi_c(model.W_hh, cert.lam, cert.P, cert.multiplier).passed
+    # ... and without one, a solver failure is no number there either
+    monkeypatch.setattr(cc, "_interior_metric", lambda *a: None)
+    cert = certify(model)
     assert not cert.verified and np.isnan(cert.lam) and "solver failure" in cert.reason
 
 
@@ -188,8 +195,7 @@ def test_nudge_is_reported():
     """Asked at exactly |w|, the Lyapunov LMI is singular (M = 0): the check nudges lam up."""
     model = ElmanRNN([[0.6]], [[1.0]], None, [[1.0]], None, activation="linear")
     cert = certify(model, 0.6)
-    assert cert.verified and cert.margin > 0 and cert.lam == 0.6 + cert.margin
-    assert cert.margin < 1e-9
+    assert cert.verified and 0 < cert.margin < 1e-9 and 0.6 < cert.lam < 0.6 + 1e-9
 
 
 # ------------------------------------------------------------------------- curve
@@ -268,3 +274,37 @@ def test_to_dict_is_json_ready():
     assert d["lam"] == cert.lam and d["C"] == cert.C
     bad = certify(ElmanRNN([[1.5]], [[1.0]], None, [[1.0]], None)).to_dict()
     assert bad["P"] is None and bad["verified"] is False and math.isnan(bad["lam"])
+
+
+# ------------------------------------------------------------------------- rate from eigenvalues
+def test_numerical_radius_closed_forms():
+    """w(A) = rho(A) for symmetric A; w([[0, 1], [0, 0]]) = 1/2; w(a I) = |a|."""
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((5, 5))
+    S = B + B.T
+    np.testing.assert_allclose(rate.numerical_radius(S)[0], np.max(np.abs(np.linalg.eigvalsh(S))),
+                               rtol=1e-12)
+    np.testing.assert_allclose(rate.numerical_radius(np.array([[0.0, 1.0], [0.0, 0.0]]))[0], 0.5,
+                               rtol=1e-12)
+    np.testing.assert_allclose(rate.numerical_radius(-0.3 * np.eye(3))[0], 0.3, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_eigenvalue_rate_is_the_LMI_C_boundary(seed):
+    """The rate of rate.best_rate against the SDP (independent): LMI-C is infeasible 1e-3 below
+    it (the solver finds no metric at all there) and certified just above it."""
+    model = random_model(seed, 4, "tanh", 0.9)
+    lam, mu = rate.best_rate(model.W_hh)
+    assert rate.rate_for_multiplier(model.W_hh, mu) <= lam * (1 + 1e-12)
+    above = certify(model, lam + 1e-4)
+    assert above.verified and above.lam <= lam + 1e-4 + 1e-6
+    below = certify(model, lam - 1e-3)
+    assert not below.verified or below.lam >= lam  # only after a nudge back above the rate
+
+
+def test_eigen_and_bisection_agree():
+    """method="eigen" is no worse than the bisection to within its tolerance (both certified)."""
+    model = random_model(3, 5, "tanh", 0.9)
+    new, old = certify(model), certify(model, method="bisection")
+    assert new.verified and old.verified
+    assert new.lam <= old.lam + TOL

@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from tolerances import UPPER_RTOL
 
 from systems.rnn import ElmanRNN
 from verification.certificates.lmi_c import certify
 from verification.certificates.sampled import Empirical, empirical_constants, fit_envelope
-
-RTOL = 1e-9
 
 
 def random_model(seed: int, n_h: int, activation: str, norm: float = 0.9) -> ElmanRNN:
@@ -34,7 +33,7 @@ def test_fit_is_an_envelope(fit):
     rng = np.random.default_rng(0)
     rho = np.exp(np.cumsum(rng.uniform(-0.6, 0.1, 30)))
     lam, C = fit_envelope(rho, fit)
-    assert np.all(C * lam ** np.arange(1, 31) >= rho * (1 - RTOL))
+    assert np.all(C * lam ** np.arange(1, 31) >= rho * (1 - UPPER_RTOL))
 
 
 def test_scalar_linear_matches_closed_form():
@@ -90,7 +89,7 @@ def test_C_at_gives_the_tradeoff():
     C = e.C_at(lams)
     assert np.all(np.diff(C) <= 0)
     for lam_, C_ in zip(lams, C, strict=True):
-        assert np.all(C_ * lam_ ** np.arange(1, 16) >= e.rho * (1 - RTOL))
+        assert np.all(C_ * lam_ ** np.arange(1, 16) >= e.rho * (1 - UPPER_RTOL))
 
 
 def test_to_dict_is_json_ready():

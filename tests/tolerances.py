@@ -50,3 +50,8 @@ UPPER_ATOL = 1e-14
 #: A formula with ``1 / (1 - lam)`` (``lam <= 0.999``) against the same formula typed out: the
 #: reference's own rounding amplified by up to ``1 / (1 - lam) = 1e3``.
 CONDITIONED_RTOL = 1e-9
+
+#: Absolute slack per unit of the output scale when a simulated difference of two nearly equal
+#: outputs (``||y - y'||``, sums of their squares) is checked against a certificate: the
+#: difference cancels to ~eps of the outputs, amplified by the ~1e2 steps and terms summed.
+ROUND_ATOL = 1e3 * EPS

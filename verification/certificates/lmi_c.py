@@ -21,19 +21,25 @@ certificate: the "relevant set" of A1 is the whole state space).
 
 How a certificate is produced (PEPit style: the solver proposes, our own float64 code decides)
 
-1. ``lam`` given: solve ``min t  s.t.  I <= P <= t I,  LMI-C(lam) >= eps I`` (``eps`` a tiny
-   strictness margin) with Clarabel, SCS as fallback. ``lam`` free: bisection on
-   ``(rho(W_hh), min(||W_hh||_2, 1))`` with the same problem, compiled once (``lam**2`` is a
-   ``cp.Parameter``, DPP). ``rho(W_hh) <= lam`` is necessary (``D = I`` is in the sector)
-   and at ``lam = ||W_hh||_2`` the pair ``P = I, Lambda = I`` is feasible.
-2. The returned ``P`` (symmetrised, rescaled so that ``P >= I``; LMI-C is homogeneous in
-   ``(P, Lambda)``) and ``mu`` are checked with ``numpy.linalg.eigvalsh``: the smallest
-   eigenvalue of the assembled block matrix must exceed the float64 rounding bound
-   ``ROUNDOFF * dim * eps_64 * scale`` (``scale``: size of the summed terms) and ``P - I``
-   must be PSD. If the check fails, ``lam`` is nudged up (the check is monotone in ``lam`` for
-   fixed ``P``) to the smallest value that passes, found by bisection on the check alone;
-   the nudge is reported as ``margin``.
-3. No certificate is a result with ``lam = C = nan``, ``verified = False`` and a ``reason``.
+1. ``lam`` free (default ``method="eigen"``): the smallest rate comes from eigenvalues alone --
+   for a fixed multiplier the best rate is the numerical radius ``w(D W_hh D^-1)``
+   (:mod:`~verification.certificates.rate`), minimised over ``D``; a linear model's is the
+   spectral radius. Then ONE SDP ``min t  s.t.  I <= P <= t I,  LMI-C(lam) >= eps I`` at
+   ``lam = rate + RATE_GAPS[0] * tol`` gives the metric of smallest ``kappa(P)`` (Clarabel,
+   SCS as fallback; :mod:`~verification.certificates.sdp`). If its ``P`` misses the float64
+   check (near the smallest rate the feasible set is thin), it is moved towards an interior
+   metric from eigenvalue methods (Stein equation, or the doubling algorithm of ``rate``)
+   just far enough to pass. ``method="bisection"`` (also the fallback) bisects on
+   ``(rho(W_hh), min(||W_hh||_2, 1))`` with one SDP per step, compiled once (``lam**2`` is
+   a ``cp.Parameter``, DPP). ``rho(W_hh) <= lam`` is necessary (``D = I`` is in the sector).
+2. The returned ``P`` (symmetrised, rescaled so that ``lambda_min(P) = 1``; LMI-C is
+   homogeneous in ``(P, Lambda)``) and ``mu`` are checked by ``sdp.check_lmi``: the smallest
+   eigenvalue of the assembled block matrix must exceed the float64 rounding bound of the
+   summed terms, ``P`` must be positive definite beyond rounding, ``mu >= 0``. If the check
+   fails at a given ``lam``, ``lam`` is nudged up (the check is monotone in ``lam`` for fixed
+   ``P``) to the smallest value that passes; the nudge is reported as ``margin``.
+3. No certificate is a result with ``lam = C = nan``, ``verified = False`` and a ``reason``;
+   a memoryless model (``W_hh = 0`` or ``W_hy = 0``) gets ``C = 0`` without any solver.
 
 Examples
 --------
@@ -54,9 +60,12 @@ from typing import Any
 
 import cvxpy as cp
 import numpy as np
+from scipy.linalg import solve_discrete_lyapunov
 
+from systems.blas import single_thread_blas
 from systems.rnn import ElmanRNN
 from verification.certificates import sdp
+from verification.certificates.rate import best_rate, metric_for_multiplier
 from verification.certificates.sdp import Check, check_lmi, check_model, nudge, solver_order
 
 #: Bisection tolerance on ``lam`` (absolute).
@@ -65,6 +74,14 @@ TOL = 1e-4
 LAM_MAX = 1.0 - 1e-6
 #: Strictness margin ``eps`` of the SDP (``LMI >= eps I``); ``P >= I`` fixes the scale.
 EPS_STRICT = 1e-9
+#: Gaps (in units of ``tol``) above the eigenvalue rate at which the metric SDP is tried.
+RATE_GAPS = (0.01, 0.1, 1.0, 10.0)
+#: Largest LMI block for which the metric SDP of the eigenvalue path uses Clarabel first
+#: (~2 s for 2 n_h = 32 on a busy machine; SCS above).
+METRIC_CLARABEL_MAX_DIM = 40
+#: Relative increase of ``C`` accepted to keep the rate when the solver's metric misses the
+#: float64 check (see ``_certify_eigen``); a larger one and ``lam`` is nudged instead.
+C_SLACK = 0.1
 #: Linear models up to this size use ``lam**2 P - W^T P W >= eps I`` directly; larger ones the
 #: equivalent, sparser Schur form ``[[lam**2 P, W^T P], [P W, P]] >= eps I``.
 LINEAR_DIRECT_MAX_N = 24
@@ -229,6 +246,7 @@ class _ContractionSDP:
         self.problem = cp.Problem(cp.Minimize(self.t), cons)
         self.n_solves = 0
         self.solvers = solver_order(dim)
+        self.dim = dim
 
     def solve(
         self, lam: float, solver: str | None
@@ -285,6 +303,100 @@ def _certificate(
     )
 
 
+def _interior_metric(
+    W: np.ndarray, lam: float, mu: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A strictly feasible ``(P, mu)`` of LMI-C at ``lam`` from eigenvalue methods alone,
+    scaled to ``lambda_min(P) = 1``: the Stein equation ``lam**2 P - W^T P W = lam**2 I``
+    (linear, needs ``lam > rho(W)``) or ``rate.metric_for_multiplier``
+    (tanh, needs ``lam > w(D W D^-1)``). None if there is none."""
+    if mu is None:
+        with np.errstate(all="ignore"):
+            P = solve_discrete_lyapunov((W / lam).T, np.eye(W.shape[0]))
+    else:
+        P = metric_for_multiplier(W, mu, lam)
+    if P is None or not np.all(np.isfinite(P)):
+        return None
+    P = 0.5 * (P + P.T)
+    lmin = float(np.linalg.eigvalsh(P)[0])
+    if not lmin > 0:
+        return None
+    return P / lmin, None if mu is None else mu / lmin
+
+
+def _blend(
+    W: np.ndarray, lam: float, solved: tuple[np.ndarray, np.ndarray | None],
+    interior: tuple[np.ndarray, np.ndarray | None],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The passing point closest to the solver's ``(P, mu)`` on the segment to an interior one.
+
+    LMI-C at fixed ``lam`` is linear in ``(P, mu)``, so ``(1 - s) solved + s interior`` is
+    feasible for every ``s`` in an interval ending at ``s = 1``; the smallest ``s`` that passes
+    the float64 check is found by bisection (``kappa(P)`` stays near the solver's minimum).
+    """
+    P_s, mu_s = solved
+    P_s = 0.5 * (P_s + P_s.T)
+    lmin = float(np.linalg.eigvalsh(P_s)[0])
+    if np.isfinite(lmin) and lmin > 0:
+        P_s, mu_s = P_s / lmin, None if mu_s is None else mu_s / lmin
+    else:
+        return interior
+
+    def point(s: float) -> tuple[np.ndarray, np.ndarray | None]:
+        P = (1.0 - s) * P_s + s * interior[0]
+        mu = None if mu_s is None else (1.0 - s) * mu_s + s * interior[1]
+        return P, mu
+
+    s = nudge(lambda x: check_lmi_c(W, lam, *point(x)).passed, 0.0, 1.0)
+    return point(1.0 if s is None else s)
+
+
+def _certify_eigen(
+    model: ElmanRNN, tol: float, solver: str | None, problem: _ContractionSDP, t0: float
+) -> Certificate | None:
+    """The smallest rate from eigenvalues (``rate.best_rate``; ``rho(W)`` for a linear model),
+    then ONE SDP for the metric of smallest ``kappa`` at ``lam = rate + RATE_GAPS[0] tol``,
+    repaired towards an interior metric from eigenvalue methods if it misses the float64
+    check (:func:`_blend`). Wider gaps if there is no interior metric; None if all fail."""
+    W = model.W_hh
+    rho = spectral_radius(W)
+    if model.activation == "linear":
+        lam_star, mu_star = rho, None
+    else:
+        with single_thread_blas():  # many small eigenproblems: BLAS threads only cost here
+            lam_star, mu_star = best_rate(W)
+    for gap in RATE_GAPS:
+        lam = max(lam_star, rho) + gap * tol
+        if lam >= LAM_MAX:
+            return None
+        interior = _interior_metric(W, lam, mu_star)
+        if interior is None or not check_lmi_c(W, lam, *interior).passed:
+            continue
+        # one solve near the smallest rate: the accurate interior-point solver while it is
+        # affordable (the first-order SCS stalls on this nearly singular LMI)
+        accurate = problem.dim <= METRIC_CLARABEL_MAX_DIM and solver is None
+        status, P, mu, info = problem.solve(lam, "CLARABEL" if accurate else solver)
+        if accurate and status == "failure":
+            status, P, mu, info = problem.solve(lam, "SCS")
+        if status != "ok":  # solver failure or (inaccurate) infeasibility: the interior metric
+            (P, mu), info = interior, "eigenvalues (SDP: " + info + ")"
+            chk = check_lmi_c(W, lam, P, mu)
+            return _certificate(model, lam, lam, P, mu, chk, info, t0, problem.n_solves)
+        # Two ways to pass the check: keep lam and move P towards the interior metric, or keep
+        # the solver's P and nudge lam. The first unless it costs more than C_SLACK in C.
+        P_b, mu_b = _blend(W, lam, (P, mu), interior)
+        blended = _certificate(model, lam, lam, P_b, mu_b, check_lmi_c(W, lam, P_b, mu_b),
+                               info, t0, problem.n_solves)
+        lam_n, P_n, mu_n, chk_n = _verify(W, lam, P, mu)
+        if lam_n is not None and chk_n.passed:
+            nudged = _certificate(model, lam, lam_n, P_n, mu_n, chk_n, info, t0,
+                                  problem.n_solves)
+            if nudged.C * (1.0 + C_SLACK) < blended.C:
+                return nudged
+        return blended
+    return None
+
+
 def is_memoryless(model: ElmanRNN) -> bool:
     """``W_hh = 0`` or ``W_hy = 0``: outputs ``y_j``, ``j >= 1``, do not depend on ``h_0``."""
     return not np.any(model.W_hh) or not np.any(model.W_hy)
@@ -313,6 +425,7 @@ def certify(
     tol: float = TOL,
     solver: str | None = None,
     fast_path: bool = True,
+    method: str = "eigen",
     _sdp: _ContractionSDP | None = None,
 ) -> Certificate:
     """Certify A1 for ``model`` with LMI-C (THEORY.md §7).
@@ -323,14 +436,21 @@ def certify(
         ``activation="tanh"`` uses the sector LMI-C, ``"linear"`` the exact Lyapunov LMI.
     lam : float in (0, 1), optional
         Certify at this rate (nudged up by ``margin`` if the float64 check needs it). If None,
-        the smallest certifiable rate is found by bisection to absolute tolerance ``tol``.
+        the smallest certifiable rate is found to absolute tolerance ``tol`` (``method``).
     tol : float
-        Bisection tolerance on ``lam``.
+        Tolerance on ``lam``: the certified rate exceeds the smallest one by at most ``tol``
+        (bisection), or by ``RATE_GAPS[0] * tol`` above the rate found by ``rate.best_rate``.
     solver : str, optional
         A cvxpy solver name; default Clarabel, then SCS as fallback.
     fast_path : bool
         For a scalar linear model use the closed form ``lam = |w_hh|`` (floored at ``tol``),
         ``P = 1``, ``C = |w_hy|`` (still checked in float64). ``False`` forces the SDP path.
+    method : ``"eigen"`` (default) or ``"bisection"``
+        How the smallest rate is found when ``lam`` is None. ``"eigen"``: the rate from
+        eigenvalues alone (:func:`~verification.certificates.rate.best_rate`; the rate of a
+        linear model is the spectral radius), then one SDP for the metric (a few if the float64
+        check needs a wider gap; the bisection if all fail). ``"bisection"``: bisection over
+        ``lam`` with one SDP per step (the reference; 13-19 SDPs).
 
     Returns
     -------
@@ -353,6 +473,8 @@ def certify(
         raise ValueError(f"lam must be in (0, 1), got {lam}")
     if not (0.0 < tol < 0.5):
         raise ValueError(f"tol must be in (0, 0.5), got {tol}")
+    if method not in ("eigen", "bisection"):
+        raise ValueError(f"method must be 'eigen' or 'bisection', got {method!r}")
     check_model(model)
     if is_memoryless(model):
         return _memoryless(model, 0.0 if lam is None else lam, t0)
@@ -407,6 +529,10 @@ def certify(
         }.get(status, info)
         return _no_certificate(model, reason, t0, lam_solver=lam, n_solves=problem.n_solves)
 
+    if method == "eigen":
+        cert = _certify_eigen(model, tol, solver, problem, t0)
+        if cert is not None:
+            return cert
     # Bisection on (rho, hi]; hi = ||W_hh||_2 is feasible with P = I, Lambda = I when < 1.
     hi = min(float(np.linalg.norm(W, 2)) * (1.0 + 1e-9) + 1e-12, LAM_MAX)
     lo = rho
