@@ -322,6 +322,21 @@ class WindowBatch:
         ]
         self._bounds = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
+    def set_windows(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Replace the windows by others of the same shape (a minibatch), keeping the weights.
+
+        Parameters
+        ----------
+        X : (S, N, n_x), Y : (S, N, n_y), finite (not checked again: the caller cuts them from
+            data that were)
+        """
+        if X.shape != (self.S, self.N, self.n_x) or Y.shape != (self.S, self.N, self.n_y):
+            raise ValueError(f"set_windows needs X: {(self.S, self.N, self.n_x)}, "
+                             f"Y: {(self.S, self.N, self.n_y)}; got {X.shape}, {Y.shape}")
+        for part, (lo, hi) in zip(self._parts, self._bounds, strict=True):
+            part.Xt[...] = X[lo:hi].transpose(1, 0, 2)
+            part.Yt[...] = Y[lo:hi, self.m :].transpose(1, 0, 2)
+
     # ------------------------------------------------------------------ helpers
     def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         """Views of ``theta`` as the cell's named parameters (``W_hh, W_xh, ...``)."""
