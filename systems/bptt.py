@@ -115,11 +115,15 @@ class Part:
         self.w2K = np.ascontiguousarray(w2K[m:])  # (N - m, S, 1): dV/dy = w2K * r
         self.H = np.empty((N + 1, S, n_h))  # hidden states, H[0] = h part of z
         self.G = np.empty((N - m, S, n_y))  # residuals r, then dV/dy = g on scored steps
-        self.wr = np.empty((N - m, S, n_y))
 
     def set_initial(self, z) -> None:
         """``z_0``: ``(S, n_z)``, ``(n_z,)`` or the scalar 0."""
         self.H[0] = z
+
+    def set_data(self, Xt: np.ndarray, Yt: np.ndarray) -> None:
+        """New windows of the same shape: ``Xt : (N, S, n_x)``, ``Yt : (N - m, S, n_y)``."""
+        self.Xt[...] = Xt
+        self.Yt[...] = Yt
 
     def states(self) -> np.ndarray:
         """``(N + 1, S, n_z)`` states of the last forward pass (may be a view)."""
@@ -131,9 +135,10 @@ class Part:
         np.matmul(self.H[1 + self.m :].reshape(-1, n_h), p["W_hyT"], out=G.reshape(-1, n_y))
         G += p["b_y"]
         G -= self.Yt  # r_ij
-        np.multiply(self.w2K, G, out=self.wr)  # (2/K) w r
-        V = 0.5 * float(np.vdot(self.wr, G))  # (1/K) sum w ||r||^2
-        G[...] = self.wr
+        V = 0.0
+        for Gt, wt in zip(G, self.w2K, strict=True):  # step by step: no (N, S, n_y) temporary
+            V += 0.5 * float(np.vdot(wt * Gt, Gt))  # (1/K) sum w ||r||^2
+        G *= self.w2K  # (2/K) w r
         return V
 
     def readout_grad(self, gp) -> None:
@@ -304,10 +309,10 @@ class WindowBatch:
             raise ValueError(f"the normalizer K must be > 0, got {K} (no scored output?)")
         self.K = K
 
-        # Time-major copies of the data, made once.
-        self.Xt = np.ascontiguousarray(X.transpose(1, 0, 2))  # (N, S, n_x)
-        self.Yt = np.ascontiguousarray(Y.transpose(1, 0, 2))  # (N, S, n_y)
-        self.w2K = (2.0 / K) * w[:, :, None]  # (N, S, 1): dV/dy = w2K * r
+        # The parts hold the only (time-major) copies of the data; w2K = dV/dy / r.
+        Xt, Yt = X.transpose(1, 0, 2), Y.transpose(1, 0, 2)  # (N, S, .) views
+        w *= 2.0 / K
+        w2K = w[:, :, None]  # (N, S, 1)
 
         # Consecutive windows lo:hi per part, one part per thread when the work is large.
         self._Part = _part_class(cell)
@@ -316,7 +321,7 @@ class WindowBatch:
         n_parts = max(1, min(_cpu_count(), work // MIN_WORK_PER_THREAD, S))
         bounds = np.arange(n_parts + 1) * S // n_parts
         self._parts = [
-            self._Part(self.Xt[:, lo:hi], self.Yt[:, lo:hi], self.w2K[:, lo:hi], self.m,
+            self._Part(Xt[:, lo:hi], Yt[:, lo:hi], w2K[:, lo:hi], self.m,
                        self.n_h, *extra)
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
         ]
@@ -334,8 +339,7 @@ class WindowBatch:
             raise ValueError(f"set_windows needs X: {(self.S, self.N, self.n_x)}, "
                              f"Y: {(self.S, self.N, self.n_y)}; got {X.shape}, {Y.shape}")
         for part, (lo, hi) in zip(self._parts, self._bounds, strict=True):
-            part.Xt[...] = X[lo:hi].transpose(1, 0, 2)
-            part.Yt[...] = Y[lo:hi, self.m :].transpose(1, 0, 2)
+            part.set_data(X[lo:hi].transpose(1, 0, 2), Y[lo:hi, self.m :].transpose(1, 0, 2))
 
     # ------------------------------------------------------------------ helpers
     def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:

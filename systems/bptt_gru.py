@@ -16,73 +16,91 @@ respect to the pre-activations)::
     dW_ih = sum_t [da_r, da_u, da_n]^T x_t,   db_ih = sum_t [da_r, da_u, da_n]
     dW_hh = sum_t [da_r, da_u, dq]^T h_{t-1},  db_hh = sum_t [da_r, da_u, dq]
 
-Layout: gates ``A : (N, S, 3 n_h)`` hold ``(r, u, n)`` and then, in the backward pass,
-``(da_r, da_u, da_n)``; ``Q : (N, S, n_h)`` holds ``q`` and then ``dq``. The sigmoids use
-``sigma(a) = (1 + tanh(a / 2)) / 2`` with the ``1/2`` folded into the ``r, u`` rows.
+Layout: as for the LSTM (:mod:`systems.bptt_lstm`), ``XH : (N + 1, S, n_x + 1 + n_h)`` holds
+``[x_{t+1}, 1, h_t]`` so each step is one product ``XH[t-1] @ W`` with
+``W : (n_x + 1 + n_h, 4 n_h)`` giving ``(-a_r, -a_u, W_in x + b_in, q)``; the sigmoids are
+``1 / (1 + exp(-a))`` and ``tanh(v) = 2 / (1 + exp(-2 v)) - 1``. Gates
+``A : (N, S, 3 n_h)`` hold ``(r, u, n)`` and then, in the backward pass,
+``(da_r, da_u, da_n)``; ``Q : (N, S, n_h)`` holds ``q`` and then ``dq``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bptt import Part, fast_tanh
+from .bptt import Part
 
 
 class GRUPart(Part):
     """The GRU over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
+        N, S, n_x = Xt.shape
+        n = n_h
+        self.n_x = n_x
+        self.XH = np.zeros((N + 1, S, n_x + 1 + n))  # [x_{t+1}, 1, h_t]
+        self.XH[:, :, n_x] = 1.0
         super().__init__(Xt, Yt, w2K, m, n_h)
-        N, S, n = self.N, self.S, n_h
+        self.H = self.XH[:, :, n_x + 1 :]  # hidden states, a strided view
+        self.set_data(Xt, self.Yt)
+        del self.Xt  # the inputs live in XH
         self.A = np.empty((N, S, 3 * n))  # (r, u, n), then (da_r, da_u, da_n)
         self.Q = np.empty((N, S, n))  # q = W_hn h + b_hn, then dq
-        self.hid = np.empty((S, 3 * n))
-        self.pre = np.empty((S, 2 * n))
-        self.work2 = np.empty((S, 2 * n))
+        self.pre = np.empty((S, 4 * n))
         self.dh = np.empty((S, n))
         self.tmp = np.empty((S, n))
         self.work = np.empty((S, n))
         self.aux = np.empty((S, n))
         self.carry = np.empty((S, n))
 
+    def set_data(self, Xt, Yt) -> None:
+        self.XH[:-1, :, : self.n_x] = Xt
+        self.Yt[...] = Yt
+
     @staticmethod
     def prepare(p) -> dict[str, np.ndarray]:
-        n = p["W_hh"].shape[1]
-        half = np.r_[np.full(2 * n, 0.5), np.ones(n)]  # sigma(a) = (1 + tanh(a/2)) / 2
+        n, n_x = p["W_hh"].shape[1], p["W_ih"].shape[1]
+        W = np.zeros((n_x + 1 + n, 4 * n))
+        b = p["b_ih"] + p["b_hh"]
+        W[:n_x, : 2 * n] = -p["W_ih"][: 2 * n].T  # -(a_r, a_u)
+        W[n_x, : 2 * n] = -b[: 2 * n]
+        W[n_x + 1 :, : 2 * n] = -p["W_hh"][: 2 * n].T
+        W[:n_x, 2 * n : 3 * n] = p["W_ih"][2 * n :].T  # W_in x + b_in
+        W[n_x, 2 * n : 3 * n] = p["b_ih"][2 * n :]
+        W[n_x, 3 * n :] = p["b_hh"][2 * n :]  # q = W_hn h + b_hn
+        W[n_x + 1 :, 3 * n :] = p["W_hh"][2 * n :].T
         return {
-            "W_ihT": (p["W_ih"] * half[:, None]).T.copy(),  # (n_x, 3 n_h)
-            "b_ih": p["b_ih"] * half,
-            "W_hhT": (p["W_hh"] * half[:, None]).T.copy(),  # (n_h, 3 n_h)
-            "b_hh": p["b_hh"] * half,
-            "W_hh_ru": p["W_hh"][: 2 * n].copy(),  # unscaled, for the backward products
+            "W": W,
+            "W_hh_ru": p["W_hh"][: 2 * n].copy(),  # for the backward products
             "W_hh_n": p["W_hh"][2 * n :].copy(),
             **Part.readout(p),
         }
 
     def forward(self, p) -> None:
         """Fill ``A`` (activated gates), ``Q`` and ``H`` (``H[0]`` holds ``z``)."""
-        N, S, n = self.N, self.S, self.n_h
-        A, Q, H, hid, pre = self.A, self.Q, self.H, self.hid, self.pre
-        np.matmul(self.Xt.reshape(N * S, -1), p["W_ihT"], out=A.reshape(N * S, 3 * n))
-        A += p["b_ih"]
-        for t in range(1, N + 1):
-            a = A[t - 1]
-            np.matmul(H[t - 1], p["W_hhT"], out=hid)
-            hid += p["b_hh"]
-            np.add(a[:, : 2 * n], hid[:, : 2 * n], out=pre)  # (a_r/2, a_u/2)
-            fast_tanh(pre, out=a[:, : 2 * n], work=self.work2)
-            ru = a[:, : 2 * n]
-            ru *= 0.5
-            ru += 0.5  # r, u
-            r, u, nn = a[:, :n], a[:, n : 2 * n], a[:, 2 * n :]
-            q = Q[t - 1]
-            q[...] = hid[:, 2 * n :]
-            np.multiply(r, q, out=self.tmp)
-            self.tmp += nn
-            fast_tanh(self.tmp, out=nn, work=self.work)  # n
-            np.subtract(H[t - 1], nn, out=H[t])
-            H[t] *= u
-            H[t] += nn  # h_t = n + u (h_{t-1} - n)
+        n = self.n_h
+        A, Q, H, XH, pre, tmp, W = self.A, self.Q, self.H, self.XH, self.pre, self.tmp, p["W"]
+        with np.errstate(over="ignore"):  # exp -> inf is the right limit
+            for t in range(1, self.N + 1):
+                a = A[t - 1]
+                np.matmul(XH[t - 1], W, out=pre)
+                ru = a[:, : 2 * n]
+                np.exp(pre[:, : 2 * n], out=ru)
+                ru += 1.0
+                np.divide(1.0, ru, out=ru)  # r, u
+                r, u, nn = a[:, :n], a[:, n : 2 * n], a[:, 2 * n :]
+                q = Q[t - 1]
+                q[...] = pre[:, 3 * n :]
+                np.multiply(r, q, out=nn)
+                nn += pre[:, 2 * n : 3 * n]
+                nn *= -2.0
+                np.exp(nn, out=nn)
+                nn += 1.0
+                np.divide(2.0, nn, out=nn)
+                nn -= 1.0  # n = tanh(W_in x + b_in + r q)
+                np.subtract(H[t - 1], nn, out=tmp)
+                tmp *= u
+                np.add(tmp, nn, out=H[t])  # h_t = n + u (h_{t-1} - n)
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
@@ -115,13 +133,16 @@ class GRUPart(Part):
             np.matmul(q, p["W_hh_n"], out=tmp)
             carry += tmp
             carry += dh  # dV/dh_{t-1}
-        A2, Q2 = A.reshape(N * S, 3 * n), Q.reshape(N * S, n)
-        H2 = H[:-1].reshape(N * S, n)
-        np.matmul(A2.T, self.Xt.reshape(N * S, -1), out=gp["W_ih"])
-        np.sum(A2, axis=0, out=gp["b_ih"])
-        gp["W_hh"][: 2 * n] = A2[:, : 2 * n].T @ H2
-        gp["W_hh"][2 * n :] = Q2.T @ H2
-        gp["b_hh"][: 2 * n] = gp["b_ih"][: 2 * n]
-        gp["b_hh"][2 * n :] = Q2.sum(axis=0)
+        # Parameter gradients: dA^T [x, 1, h] and dQ^T [x, 1, h], one product each.
+        n_x = self.n_x
+        XH = self.XH[:-1].reshape(N * S, -1)
+        GA = A.reshape(N * S, 3 * n).T @ XH  # (3 n_h, n_x + 1 + n_h)
+        GQ = Q.reshape(N * S, n).T @ XH[:, n_x:]  # (n_h, 1 + n_h)
+        gp["W_ih"][...] = GA[:, :n_x]
+        gp["b_ih"][...] = GA[:, n_x]
+        gp["W_hh"][: 2 * n] = GA[: 2 * n, n_x + 1 :]
+        gp["W_hh"][2 * n :] = GQ[:, 1:]
+        gp["b_hh"][: 2 * n] = GA[: 2 * n, n_x]
+        gp["b_hh"][2 * n :] = GQ[:, 0]
         self.readout_grad(gp)
         return carry

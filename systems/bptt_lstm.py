@@ -14,19 +14,31 @@ Backward, the forward loop read in reverse (``gy_t = dV/dy_t``, ``tc_t = tanh(c_
     dW_ih = sum_t da_t^T x_t,  dW_hh = sum_t da_t^T h_{t-1},  db_ih = db_hh = sum_t da_t
     dz_0 = (da_1 W_hh, dc_1 f_1)
 
-Layout and speed: inside the loops the gate rows are ordered ``(i, f, o, g)`` so the three
-sigmoids are one contiguous block, and ``sigma(a) = (1 + tanh(a / 2)) / 2`` with the factor
-``1/2`` folded into the weights, so one :func:`~systems.bptt.fast_tanh` call activates all four
-gates. The gate buffer ``A : (N, S, 4 n_h)`` is overwritten by ``da`` in the backward pass
-(each step's gates are dead once its ``da`` is formed), so memory is ``A``, ``C`` and ``H``:
-``6 n_h`` floats per window and step.
+Layout and speed (``benchmarks/bptt_speed.py``; float64 ``exp`` is most of the cost):
+
+* ``XH : (N + 1, S, n_x + 1 + n_h)`` holds ``[x_{t+1}, 1, h_t]`` in row ``t``, so each step's
+  pre-activations are ONE product ``XH[t-1] @ W`` with ``W : (n_x + 1 + n_h, 4 n_h)`` holding
+  ``W_ih, b_ih + b_hh, W_hh``, and all parameter gradients are one product ``dA^T XH``.
+* Gate rows are ordered ``(i, f, o, g)`` and ``W`` is scaled by ``-1`` on ``i, f, o`` and by
+  ``-2`` on ``g``, so that ``e = exp(W .)`` gives ``sigma(a) = 1 / (1 + e)`` for all four blocks
+  at once and ``tanh(a_g) = 2 sigma(2 a_g) - 1``: one ``exp`` per gate and three arithmetic
+  passes (``exp`` may overflow to ``inf``, which gives the right limits 0 and -1).
+  ``tanh(c) = 2 / (1 + exp(-2c)) - 1`` likewise. Both are accurate to a few ``2**-53``
+  absolutely (not relatively near 0), as :func:`~systems.bptt.fast_tanh`.
+* The gate buffer ``A : (N, S, 4 n_h)`` is overwritten by ``da`` in the backward pass, and
+  ``tanh(c_t)`` is recovered as ``h_t / o_t`` instead of stored (where ``o_t = 0`` every term
+  it enters is multiplied by ``o_t``): memory is ``A``, ``C``, ``XH``, ``6 n_h + n_x + 1``
+  floats per window and step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bptt import Part, fast_tanh
+from .bptt import Part
+
+#: ``o_t`` is floored at this before ``tanh(c_t) = h_t / o_t`` (only ``o_t = 0`` is affected).
+_O_FLOOR = 1e-300
 
 
 def _order(n_h: int) -> np.ndarray:
@@ -38,12 +50,17 @@ class LSTMPart(Part):
     """The LSTM over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
+        N, S, n_x = Xt.shape
+        n = n_h
+        self.n_x = n_x
+        self.XH = np.zeros((N + 1, S, n_x + 1 + n))  # [x_{t+1}, 1, h_t]
+        self.XH[:, :, n_x] = 1.0
         super().__init__(Xt, Yt, w2K, m, n_h)
-        N, S, n = self.N, self.S, n_h
+        self.H = self.XH[:, :, n_x + 1 :]  # hidden states, a strided view
+        self.set_data(Xt, self.Yt)
+        del self.Xt  # the inputs live in XH
         self.A = np.empty((N, S, 4 * n))  # gates (i, f, o, g), then dV/da
         self.C = np.empty((N + 1, S, n))  # cell states, C[0] = c part of z
-        self.pre = np.empty((S, 4 * n))
-        self.work4 = np.empty((S, 4 * n))
         self.tc = np.empty((S, n))
         self.dh = np.empty((S, n))
         self.dc = np.empty((S, n))
@@ -51,6 +68,10 @@ class LSTMPart(Part):
         self.work = np.empty((S, n))
         self.carry_h = np.empty((S, n))
         self.carry_c = np.empty((S, n))
+
+    def set_data(self, Xt, Yt) -> None:
+        self.XH[:-1, :, : self.n_x] = Xt
+        self.Yt[...] = Yt
 
     def set_initial(self, z) -> None:
         n = self.n_h
@@ -66,37 +87,38 @@ class LSTMPart(Part):
     def prepare(p) -> dict[str, np.ndarray]:
         n = p["W_hh"].shape[1]
         order = _order(n)
-        half = np.r_[np.full(3 * n, 0.5), np.ones(n)]  # sigma(a) = (1 + tanh(a/2)) / 2
+        neg = np.r_[np.full(3 * n, -1.0), np.full(n, -2.0)]  # e = exp(-a), exp(-2 a_g)
+        W = np.vstack([p["W_ih"].T, (p["b_ih"] + p["b_hh"])[None], p["W_hh"].T])
         return {
             "order": order,
-            "W_ihT": (p["W_ih"][order] * half[:, None]).T.copy(),  # (n_x, 4 n_h)
-            "W_hhT": (p["W_hh"][order] * half[:, None]).T.copy(),  # (n_h, 4 n_h)
-            "b": (p["b_ih"] + p["b_hh"])[order] * half,
-            "W_hh": p["W_hh"][order].copy(),  # (4 n_h, n_h), unscaled: for da W_hh
+            "W": np.ascontiguousarray(W[:, order] * neg),  # (n_x + 1 + n_h, 4 n_h)
+            "W_hh": p["W_hh"][order].copy(),  # (4 n_h, n_h), for da W_hh
             **Part.readout(p),
         }
 
     def forward(self, p) -> None:
         """Fill ``A`` (activated gates), ``C`` and ``H`` (``H[0]``, ``C[0]`` hold ``z``)."""
-        N, S, n = self.N, self.S, self.n_h
-        A, C, H, pre, tc = self.A, self.C, self.H, self.pre, self.tc
-        # Input drive for all steps in one product: A[t] <- W_ih x_t + b (scaled rows).
-        np.matmul(self.Xt.reshape(N * S, -1), p["W_ihT"], out=A.reshape(N * S, 4 * n))
-        A += p["b"]
-        for t in range(1, N + 1):
-            a = A[t - 1]
-            np.matmul(H[t - 1], p["W_hhT"], out=pre)
-            pre += a  # (a_i/2, a_f/2, a_o/2, a_g)
-            fast_tanh(pre, out=a, work=self.work4)
-            s = a[:, : 3 * n]
-            s *= 0.5
-            s += 0.5  # i, f, o = sigma(.)
-            i, f, o, g = a[:, :n], a[:, n : 2 * n], a[:, 2 * n : 3 * n], a[:, 3 * n :]
-            np.multiply(f, C[t - 1], out=C[t])
-            np.multiply(i, g, out=self.tmp)
-            C[t] += self.tmp  # c_t = f c_{t-1} + i g
-            fast_tanh(C[t], out=tc, work=self.work)
-            np.multiply(o, tc, out=H[t])  # h_t = o tanh(c_t)
+        n = self.n_h
+        A, C, H, XH, tc, W = self.A, self.C, self.H, self.XH, self.tc, p["W"]
+        with np.errstate(over="ignore"):  # exp -> inf is the right limit
+            for t in range(1, self.N + 1):
+                a = A[t - 1]
+                np.matmul(XH[t - 1], W, out=a)  # (-a_i, -a_f, -a_o, -2 a_g)
+                np.exp(a, out=a)
+                a += 1.0
+                np.divide(1.0, a, out=a)  # i, f, o, sigma(2 a_g)
+                i, f, o, g = a[:, :n], a[:, n : 2 * n], a[:, 2 * n : 3 * n], a[:, 3 * n :]
+                g *= 2.0
+                g -= 1.0  # g = tanh(a_g)
+                np.multiply(f, C[t - 1], out=C[t])
+                np.multiply(i, g, out=self.tmp)
+                C[t] += self.tmp  # c_t = f c_{t-1} + i g
+                np.multiply(C[t], -2.0, out=tc)
+                np.exp(tc, out=tc)
+                tc += 1.0
+                np.divide(2.0, tc, out=tc)
+                tc -= 1.0  # tanh(c_t)
+                np.multiply(o, tc, out=H[t])  # h_t = o tanh(c_t)
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
@@ -110,7 +132,8 @@ class LSTMPart(Part):
             a = A[t - 1]
             i, f, o, g = a[:, :n], a[:, n : 2 * n], a[:, 2 * n : 3 * n], a[:, 3 * n :]
             self.output_grad(t, p["W_hy"], carry_h, out=dh)  # dh_t
-            fast_tanh(C[t], out=tc, work=work)  # tc_t, recomputed
+            np.maximum(o, _O_FLOOR, out=work)
+            np.divide(H[t], work, out=tc)  # tc_t = h_t / o_t
             np.multiply(tc, tc, out=dc)
             np.subtract(1.0, dc, out=dc)
             dc *= o
@@ -134,13 +157,13 @@ class LSTMPart(Part):
             np.subtract(1.0, work, out=work)
             np.multiply(work, dh, out=g)  # da_g
             np.matmul(a, p["W_hh"], out=carry_h)  # da_t W_hh
-        # Parameter gradients: one product each over all steps and windows, rows back to
-        # torch's order.
-        order = p["order"]
-        dA2 = A.reshape(N * S, 4 * n)
-        gp["W_ih"][order] = dA2.T @ self.Xt.reshape(N * S, -1)
-        gp["W_hh"][order] = dA2.T @ H[:-1].reshape(N * S, n)
-        gp["b_ih"][order] = dA2.sum(axis=0)
+        # All parameter gradients in one product over all steps and windows, rows back to
+        # torch's order: dA^T [x, 1, h] = [dW_ih, db, dW_hh].
+        n_x, order = self.n_x, p["order"]
+        GW = A.reshape(N * S, 4 * n).T @ self.XH[:-1].reshape(N * S, -1)
+        gp["W_ih"][order] = GW[:, :n_x]
+        gp["b_ih"][order] = GW[:, n_x]
         gp["b_hh"][...] = gp["b_ih"]
+        gp["W_hh"][order] = GW[:, n_x + 1 :]
         self.readout_grad(gp)
         return np.concatenate([carry_h, carry_c], axis=1)  # dz = (da_1 W_hh, dc_1 f_1)
