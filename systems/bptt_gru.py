@@ -16,12 +16,12 @@ respect to the pre-activations)::
     dW_ih = sum_t [da_r, da_u, da_n]^T x_t,   db_ih = sum_t [da_r, da_u, da_n]
     dW_hh = sum_t [da_r, da_u, dq]^T h_{t-1},  db_hh = sum_t [da_r, da_u, dq]
 
-Layout: as for the LSTM (:mod:`systems.bptt_lstm`), ``XH : (N + 1, S, n_x + 1 + n_h)`` holds
-``[x_{t+1}, 1, h_t]`` so each step is one product ``XH[t-1] @ W`` with
-``W : (n_x + 1 + n_h, 4 n_h)`` giving ``(-a_r, -a_u, W_in x + b_in, q)``; the sigmoids are
-``1 / (1 + exp(-a))`` and ``tanh(v) = 2 / (1 + exp(-2 v)) - 1``. Gates
-``A : (N, S, 3 n_h)`` hold ``(r, u, n)`` and then, in the backward pass,
-``(da_r, da_u, da_n)``; ``Q : (N, S, n_h)`` holds ``q`` and then ``dq``.
+Layout and speed: as for the LSTM (:mod:`systems.bptt_lstm`): gate-major buffers
+``A : (N, 3, S, n_h)`` holding ``(r, u, n)`` and then, in the backward pass,
+``(da_r, da_u, da_n)``; ``Q : (N, S, n_h)`` holding ``q`` and then ``dq``; each step two
+batched products (``[x_t, 1]`` and ``h_{t-1}`` against per-gate weight blocks scaled by ``-1``
+on ``r, u``); ``sigma(a) = 1 / (1 + exp(-a))``, ``tanh(v) = 2 / (1 + exp(-2 v)) - 1``;
+parameter gradients accumulated per step.
 """
 
 from __future__ import annotations
@@ -31,22 +31,24 @@ import numpy as np
 from .bptt import Part
 
 
+def _blocks(W: np.ndarray, n: int, G: int) -> np.ndarray:
+    """``(G n, k) -> (G, k, n)``: block ``j`` is ``W[j n : (j + 1) n].T``."""
+    return np.ascontiguousarray(W.reshape(G, n, -1).transpose(0, 2, 1))
+
+
 class GRUPart(Part):
     """The GRU over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
-        N, S, n_x = Xt.shape
-        n = n_h
-        self.n_x = n_x
-        self.XH = np.zeros((N + 1, S, n_x + 1 + n))  # [x_{t+1}, 1, h_t]
-        self.XH[:, :, n_x] = 1.0
         super().__init__(Xt, Yt, w2K, m, n_h)
-        self.H = self.XH[:, :, n_x + 1 :]  # hidden states, a strided view
+        N, S, n = self.N, self.S, n_h
+        self.n_x = Xt.shape[2]
+        self.X1 = np.ones((N, S, self.n_x + 1))  # [x_t, 1]
         self.set_data(Xt, self.Yt)
-        del self.Xt  # the inputs live in XH
-        self.A = np.empty((N, S, 3 * n))  # (r, u, n), then (da_r, da_u, da_n)
+        del self.Xt  # the inputs live in X1
+        self.A = np.empty((N, 3, S, n))  # (r, u, n), then (da_r, da_u, da_n)
         self.Q = np.empty((N, S, n))  # q = W_hn h + b_hn, then dq
-        self.pre = np.empty((S, 4 * n))
+        self.pre = np.empty((3, S, n))
         self.dh = np.empty((S, n))
         self.tmp = np.empty((S, n))
         self.work = np.empty((S, n))
@@ -54,45 +56,40 @@ class GRUPart(Part):
         self.carry = np.empty((S, n))
 
     def set_data(self, Xt, Yt) -> None:
-        self.XH[:-1, :, : self.n_x] = Xt
+        self.X1[:, :, : self.n_x] = Xt
         self.Yt[...] = Yt
 
     @staticmethod
     def prepare(p) -> dict[str, np.ndarray]:
-        n, n_x = p["W_hh"].shape[1], p["W_ih"].shape[1]
-        W = np.zeros((n_x + 1 + n, 4 * n))
-        b = p["b_ih"] + p["b_hh"]
-        W[:n_x, : 2 * n] = -p["W_ih"][: 2 * n].T  # -(a_r, a_u)
-        W[n_x, : 2 * n] = -b[: 2 * n]
-        W[n_x + 1 :, : 2 * n] = -p["W_hh"][: 2 * n].T
-        W[:n_x, 2 * n : 3 * n] = p["W_ih"][2 * n :].T  # W_in x + b_in
-        W[n_x, 2 * n : 3 * n] = p["b_ih"][2 * n :]
-        W[n_x, 3 * n :] = p["b_hh"][2 * n :]  # q = W_hn h + b_hn
-        W[n_x + 1 :, 3 * n :] = p["W_hh"][2 * n :].T
+        n = p["W_hh"].shape[1]
+        sign = np.r_[np.full(2 * n, -1.0), np.ones(n)]  # e = exp(-a_r), exp(-a_u)
+        b = np.r_[p["b_ih"][: 2 * n] + p["b_hh"][: 2 * n], p["b_ih"][2 * n :]]
         return {
-            "W": W,
-            "W_hh_ru": p["W_hh"][: 2 * n].copy(),  # for the backward products
-            "W_hh_n": p["W_hh"][2 * n :].copy(),
+            "Wx": _blocks(np.c_[p["W_ih"], b] * sign[:, None], n, 3),  # (3, n_x + 1, n_h)
+            "Wh": _blocks(p["W_hh"] * sign[:, None], n, 3),  # (3, n_h, n_h)
+            "b_hn": p["b_hh"][2 * n :].copy(),
+            "Wc": np.ascontiguousarray(p["W_hh"].reshape(3, n, n)),  # for the backward pass
             **Part.readout(p),
         }
 
     def forward(self, p) -> None:
         """Fill ``A`` (activated gates), ``Q`` and ``H`` (``H[0]`` holds ``z``)."""
-        n = self.n_h
-        A, Q, H, XH, pre, tmp, W = self.A, self.Q, self.H, self.XH, self.pre, self.tmp, p["W"]
+        A, Q, H, X1, pre, tmp = self.A, self.Q, self.H, self.X1, self.pre, self.tmp
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
             for t in range(1, self.N + 1):
                 a = A[t - 1]
-                np.matmul(XH[t - 1], W, out=pre)
-                ru = a[:, : 2 * n]
-                np.exp(pre[:, : 2 * n], out=ru)
+                np.matmul(X1[t - 1], p["Wx"], out=a)  # (-a_r, -a_u, W_in x + b_in), input side
+                np.matmul(H[t - 1], p["Wh"], out=pre)  # hidden side
+                ru = a[:2]
+                ru += pre[:2]
+                np.exp(ru, out=ru)
                 ru += 1.0
                 np.divide(1.0, ru, out=ru)  # r, u
-                r, u, nn = a[:, :n], a[:, n : 2 * n], a[:, 2 * n :]
+                r, u, nn = a
                 q = Q[t - 1]
-                q[...] = pre[:, 3 * n :]
-                np.multiply(r, q, out=nn)
-                nn += pre[:, 2 * n : 3 * n]
+                np.add(pre[2], p["b_hn"], out=q)  # q = W_hn h + b_hn
+                np.multiply(r, q, out=tmp)
+                nn += tmp
                 nn *= -2.0
                 np.exp(nn, out=nn)
                 nn += 1.0
@@ -104,13 +101,16 @@ class GRUPart(Part):
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
-        N, S, n = self.N, self.S, self.n_h
-        A, Q, H = self.A, self.Q, self.H
+        N, n, n_x = self.N, self.n_h, self.n_x
+        A, Q, H, X1, pre = self.A, self.Q, self.H, self.X1, self.pre
         dh, tmp, work, aux, carry = self.dh, self.tmp, self.work, self.aux, self.carry
         carry[...] = 0.0
+        gWx = np.zeros((3, n, n_x + 1))  # sum_t [da_r, da_u, da_n]^T [x_t, 1]
+        gWh = np.zeros((3, n, n))  # sum_t [da_r, da_u, dq]^T h_{t-1}
+        gbq = np.zeros(n)  # sum_t dq
         for t in range(N, 0, -1):
             a, q = A[t - 1], Q[t - 1]
-            r, u, nn = a[:, :n], a[:, n : 2 * n], a[:, 2 * n :]
+            r, u, nn = a
             self.output_grad(t, p["W_hy"], carry, out=dh)  # dh_t
             np.subtract(H[t - 1], nn, out=work)
             work *= dh  # du
@@ -129,20 +129,19 @@ class GRUPart(Part):
             np.subtract(1.0, r, out=aux)
             aux *= r
             np.multiply(aux, tmp, out=r)  # da_r
-            np.matmul(a[:, : 2 * n], p["W_hh_ru"], out=carry)
-            np.matmul(q, p["W_hh_n"], out=tmp)
-            carry += tmp
-            carry += dh  # dV/dh_{t-1}
-        # Parameter gradients: dA^T [x, 1, h] and dQ^T [x, 1, h], one product each.
-        n_x = self.n_x
-        XH = self.XH[:-1].reshape(N * S, -1)
-        GA = A.reshape(N * S, 3 * n).T @ XH  # (3 n_h, n_x + 1 + n_h)
-        GQ = Q.reshape(N * S, n).T @ XH[:, n_x:]  # (n_h, 1 + n_h)
-        gp["W_ih"][...] = GA[:, :n_x]
-        gp["b_ih"][...] = GA[:, n_x]
-        gp["W_hh"][: 2 * n] = GA[: 2 * n, n_x + 1 :]
-        gp["W_hh"][2 * n :] = GQ[:, 1:]
-        gp["b_hh"][: 2 * n] = GA[: 2 * n, n_x]
-        gp["b_hh"][2 * n :] = GQ[:, 0]
+            np.matmul(a[:2], p["Wc"][:2], out=pre[:2])
+            np.matmul(q, p["Wc"][2], out=pre[2])
+            np.sum(pre, axis=0, out=carry)
+            carry += dh  # dV/dh_{t-1} = [da_r, da_u, dq] W_hh + dh_t u
+            gWx += a.transpose(0, 2, 1) @ X1[t - 1]
+            gWh[:2] += a[:2].transpose(0, 2, 1) @ H[t - 1]
+            gWh[2] += q.T @ H[t - 1]
+            gbq += q.sum(axis=0)
+        gWx = gWx.reshape(3 * n, n_x + 1)
+        gp["W_ih"][...] = gWx[:, :n_x]
+        gp["b_ih"][...] = gWx[:, n_x]
+        gp["W_hh"][...] = gWh.reshape(3 * n, n)
+        gp["b_hh"][: 2 * n] = gWx[: 2 * n, n_x]
+        gp["b_hh"][2 * n :] = gbq
         self.readout_grad(gp)
         return carry

@@ -16,19 +16,22 @@ Backward, the forward loop read in reverse (``gy_t = dV/dy_t``, ``tc_t = tanh(c_
 
 Layout and speed (``benchmarks/bptt_speed.py``; float64 ``exp`` is most of the cost):
 
-* ``XH : (N + 1, S, n_x + 1 + n_h)`` holds ``[x_{t+1}, 1, h_t]`` in row ``t``, so each step's
-  pre-activations are ONE product ``XH[t-1] @ W`` with ``W : (n_x + 1 + n_h, 4 n_h)`` holding
-  ``W_ih, b_ih + b_hh, W_hh``, and all parameter gradients are one product ``dA^T XH``.
-* Gate rows are ordered ``(i, f, o, g)`` and ``W`` is scaled by ``-1`` on ``i, f, o`` and by
-  ``-2`` on ``g``, so that ``e = exp(W .)`` gives ``sigma(a) = 1 / (1 + e)`` for all four blocks
-  at once and ``tanh(a_g) = 2 sigma(2 a_g) - 1``: one ``exp`` per gate and three arithmetic
+* Gate-major buffers: ``A : (N, 4, S, n_h)``, so every elementwise pass runs over a
+  contiguous ``(S, n_h)`` block (a column slice of an ``(S, 4 n_h)`` array with ``n_h = 8``
+  costs ~20x more per element: NumPy's inner loop is then 8 elements long).
+* Gates in the order ``(i, f, o, g)``; the weights are scaled by ``-1`` on ``i, f, o`` and by
+  ``-2`` on ``g``, so ``e = exp(.)`` gives ``sigma(a) = 1 / (1 + e)`` for all four blocks in
+  one call and ``tanh(a_g) = 2 sigma(2 a_g) - 1``: one ``exp`` per gate and three arithmetic
   passes (``exp`` may overflow to ``inf``, which gives the right limits 0 and -1).
   ``tanh(c) = 2 / (1 + exp(-2c)) - 1`` likewise. Both are accurate to a few ``2**-53``
   absolutely (not relatively near 0), as :func:`~systems.bptt.fast_tanh`.
-* The gate buffer ``A : (N, S, 4 n_h)`` is overwritten by ``da`` in the backward pass, and
-  ``tanh(c_t)`` is recovered as ``h_t / o_t`` instead of stored (where ``o_t = 0`` every term
-  it enters is multiplied by ``o_t``): memory is ``A``, ``C``, ``XH``, ``6 n_h + n_x + 1``
-  floats per window and step.
+* Each step is two batched products, ``[x_t, 1] [W_ih, b]^T`` and ``h_{t-1} W_hh^T``, into the
+  gate block; the inputs are stored as ``X1 = [x, 1] : (N, S, n_x + 1)`` so the bias rides
+  along. Parameter gradients are accumulated per step (``da_t^T [x_t, 1]``, ``da_t^T h_{t-1}``)
+  from the gate gradients ``da_t``, which overwrite the gates (dead once ``da_t`` is formed),
+  and ``tanh(c_t)`` is recovered as ``h_t / o_t`` instead of stored (where ``o_t = 0`` every
+  term it enters is multiplied by ``o_t``): memory is ``A``, ``C``, ``H``, ``X1``,
+  ``6 n_h + n_x + 1`` floats per window and step.
 """
 
 from __future__ import annotations
@@ -46,21 +49,24 @@ def _order(n_h: int) -> np.ndarray:
     return np.r_[0 : 2 * n_h, 3 * n_h : 4 * n_h, 2 * n_h : 3 * n_h]
 
 
+def _blocks(W: np.ndarray, n: int, G: int) -> np.ndarray:
+    """``(G n, k) -> (G, k, n)``: block ``j`` is ``W[j n : (j + 1) n].T``."""
+    return np.ascontiguousarray(W.reshape(G, n, -1).transpose(0, 2, 1))
+
+
 class LSTMPart(Part):
     """The LSTM over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
-        N, S, n_x = Xt.shape
-        n = n_h
-        self.n_x = n_x
-        self.XH = np.zeros((N + 1, S, n_x + 1 + n))  # [x_{t+1}, 1, h_t]
-        self.XH[:, :, n_x] = 1.0
         super().__init__(Xt, Yt, w2K, m, n_h)
-        self.H = self.XH[:, :, n_x + 1 :]  # hidden states, a strided view
+        N, S, n = self.N, self.S, n_h
+        self.n_x = Xt.shape[2]
+        self.X1 = np.ones((N, S, self.n_x + 1))  # [x_t, 1]
         self.set_data(Xt, self.Yt)
-        del self.Xt  # the inputs live in XH
-        self.A = np.empty((N, S, 4 * n))  # gates (i, f, o, g), then dV/da
+        del self.Xt  # the inputs live in X1
+        self.A = np.empty((N, 4, S, n))  # gates (i, f, o, g), then dV/da
         self.C = np.empty((N + 1, S, n))  # cell states, C[0] = c part of z
+        self.pre = np.empty((4, S, n))
         self.tc = np.empty((S, n))
         self.dh = np.empty((S, n))
         self.dc = np.empty((S, n))
@@ -70,7 +76,7 @@ class LSTMPart(Part):
         self.carry_c = np.empty((S, n))
 
     def set_data(self, Xt, Yt) -> None:
-        self.XH[:-1, :, : self.n_x] = Xt
+        self.X1[:, :, : self.n_x] = Xt
         self.Yt[...] = Yt
 
     def set_initial(self, z) -> None:
@@ -88,31 +94,33 @@ class LSTMPart(Part):
         n = p["W_hh"].shape[1]
         order = _order(n)
         neg = np.r_[np.full(3 * n, -1.0), np.full(n, -2.0)]  # e = exp(-a), exp(-2 a_g)
-        W = np.vstack([p["W_ih"].T, (p["b_ih"] + p["b_hh"])[None], p["W_hh"].T])
         return {
             "order": order,
-            "W": np.ascontiguousarray(W[:, order] * neg),  # (n_x + 1 + n_h, 4 n_h)
-            "W_hh": p["W_hh"][order].copy(),  # (4 n_h, n_h), for da W_hh
+            "Wx": _blocks(np.c_[p["W_ih"], p["b_ih"] + p["b_hh"]][order] * neg[:, None], n, 4),
+            "Wh": _blocks(p["W_hh"][order] * neg[:, None], n, 4),  # (4, n_h, n_h)
+            "Wc": np.ascontiguousarray(p["W_hh"][order].reshape(4, n, n)),  # for da W_hh
             **Part.readout(p),
         }
 
     def forward(self, p) -> None:
         """Fill ``A`` (activated gates), ``C`` and ``H`` (``H[0]``, ``C[0]`` hold ``z``)."""
-        n = self.n_h
-        A, C, H, XH, tc, W = self.A, self.C, self.H, self.XH, self.tc, p["W"]
+        A, C, H, X1 = self.A, self.C, self.H, self.X1
+        tc, tmp, pre = self.tc, self.tmp, self.pre
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
             for t in range(1, self.N + 1):
                 a = A[t - 1]
-                np.matmul(XH[t - 1], W, out=a)  # (-a_i, -a_f, -a_o, -2 a_g)
+                np.matmul(X1[t - 1], p["Wx"], out=a)  # (4, S, n): W_ih x_t + b, scaled
+                np.matmul(H[t - 1], p["Wh"], out=pre)  # h_{t-1} W_hh^T, scaled
+                a += pre  # (-a_i, -a_f, -a_o, -2 a_g)
                 np.exp(a, out=a)
                 a += 1.0
                 np.divide(1.0, a, out=a)  # i, f, o, sigma(2 a_g)
-                i, f, o, g = a[:, :n], a[:, n : 2 * n], a[:, 2 * n : 3 * n], a[:, 3 * n :]
+                i, f, o, g = a
                 g *= 2.0
                 g -= 1.0  # g = tanh(a_g)
                 np.multiply(f, C[t - 1], out=C[t])
-                np.multiply(i, g, out=self.tmp)
-                C[t] += self.tmp  # c_t = f c_{t-1} + i g
+                np.multiply(i, g, out=tmp)
+                C[t] += tmp  # c_t = f c_{t-1} + i g
                 np.multiply(C[t], -2.0, out=tc)
                 np.exp(tc, out=tc)
                 tc += 1.0
@@ -122,15 +130,17 @@ class LSTMPart(Part):
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
-        N, S, n = self.N, self.S, self.n_h
-        A, C, H = self.A, self.C, self.H
-        dh, dc, tc, tmp, work = self.dh, self.dc, self.tc, self.tmp, self.work
+        N, n = self.N, self.n_h
+        A, C, H, X1 = self.A, self.C, self.H, self.X1
+        dh, dc, tc, tmp, work, pre = self.dh, self.dc, self.tc, self.tmp, self.work, self.pre
         carry_h, carry_c = self.carry_h, self.carry_c
         carry_h[...] = 0.0  # da_{t+1} W_hh
         carry_c[...] = 0.0  # dc_{t+1} f_{t+1}
+        gWx = np.zeros((4, n, self.n_x + 1))  # sum_t da_t^T [x_t, 1], gate by gate
+        gWh = np.zeros((4, n, n))  # sum_t da_t^T h_{t-1}
         for t in range(N, 0, -1):
             a = A[t - 1]
-            i, f, o, g = a[:, :n], a[:, n : 2 * n], a[:, 2 * n : 3 * n], a[:, 3 * n :]
+            i, f, o, g = a
             self.output_grad(t, p["W_hy"], carry_h, out=dh)  # dh_t
             np.maximum(o, _O_FLOOR, out=work)
             np.divide(H[t], work, out=tc)  # tc_t = h_t / o_t
@@ -156,14 +166,16 @@ class LSTMPart(Part):
             np.multiply(g, g, out=work)
             np.subtract(1.0, work, out=work)
             np.multiply(work, dh, out=g)  # da_g
-            np.matmul(a, p["W_hh"], out=carry_h)  # da_t W_hh
-        # All parameter gradients in one product over all steps and windows, rows back to
-        # torch's order: dA^T [x, 1, h] = [dW_ih, db, dW_hh].
-        n_x, order = self.n_x, p["order"]
-        GW = A.reshape(N * S, 4 * n).T @ self.XH[:-1].reshape(N * S, -1)
-        gp["W_ih"][order] = GW[:, :n_x]
-        gp["b_ih"][order] = GW[:, n_x]
+            np.matmul(a, p["Wc"], out=pre)
+            np.sum(pre, axis=0, out=carry_h)  # da_t W_hh
+            aT = a.transpose(0, 2, 1)  # (4, n, S)
+            gWx += aT @ X1[t - 1]
+            gWh += aT @ H[t - 1]
+        order = p["order"]  # rows back to torch's order
+        gWx = gWx.reshape(4 * n, -1)
+        gp["W_ih"][order] = gWx[:, :-1]
+        gp["b_ih"][order] = gWx[:, -1]
+        gp["W_hh"][order] = gWh.reshape(4 * n, n)
         gp["b_hh"][...] = gp["b_ih"]
-        gp["W_hh"][order] = GW[:, n_x + 1 :]
         self.readout_grad(gp)
         return np.concatenate([carry_h, carry_c], axis=1)  # dz = (da_1 W_hh, dc_1 f_1)
