@@ -216,6 +216,27 @@ class ElmanPart(Part):
         return carry  # dz = da_1 W_hh
 
 
+class GatedPart(Part):
+    """What the LSTM and GRU parts share: inputs stored as ``X1 = [x, 1] : (N, S, n_x + 1)``
+    (the bias rides along in the input product), and gate blocks of the weights."""
+
+    def __init__(self, Xt, Yt, w2K, m, n_h):
+        super().__init__(Xt, Yt, w2K, m, n_h)
+        self.n_x = Xt.shape[2]
+        self.X1 = np.ones((self.N, self.S, self.n_x + 1))  # [x_t, 1]
+        self.set_data(Xt, self.Yt)
+        del self.Xt  # the inputs live in X1
+
+    def set_data(self, Xt, Yt) -> None:
+        self.X1[:, :, : self.n_x] = Xt
+        self.Yt[...] = Yt
+
+    @staticmethod
+    def blocks(W: np.ndarray, n: int, G: int) -> np.ndarray:
+        """``(G n, k) -> (G, k, n)``: block ``j`` is ``W[j n : (j + 1) n].T``."""
+        return np.ascontiguousarray(W.reshape(G, n, -1).transpose(0, 2, 1))
+
+
 def _part_class(cell: str):
     """The :class:`Part` subclass of ``cell`` (imported here: the gated parts import this)."""
     if cell == "lstm":

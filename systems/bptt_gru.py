@@ -28,24 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bptt import Part
+from .bptt import GatedPart, Part
 
 
-def _blocks(W: np.ndarray, n: int, G: int) -> np.ndarray:
-    """``(G n, k) -> (G, k, n)``: block ``j`` is ``W[j n : (j + 1) n].T``."""
-    return np.ascontiguousarray(W.reshape(G, n, -1).transpose(0, 2, 1))
-
-
-class GRUPart(Part):
+class GRUPart(GatedPart):
     """The GRU over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
         super().__init__(Xt, Yt, w2K, m, n_h)
         N, S, n = self.N, self.S, n_h
-        self.n_x = Xt.shape[2]
-        self.X1 = np.ones((N, S, self.n_x + 1))  # [x_t, 1]
-        self.set_data(Xt, self.Yt)
-        del self.Xt  # the inputs live in X1
         self.A = np.empty((N, 3, S, n))  # (r, u, n), then (da_r, da_u, da_n)
         self.Q = np.empty((N, S, n))  # q = W_hn h + b_hn, then dq
         self.pre = np.empty((3, S, n))
@@ -55,18 +46,14 @@ class GRUPart(Part):
         self.aux = np.empty((S, n))
         self.carry = np.empty((S, n))
 
-    def set_data(self, Xt, Yt) -> None:
-        self.X1[:, :, : self.n_x] = Xt
-        self.Yt[...] = Yt
-
     @staticmethod
     def prepare(p) -> dict[str, np.ndarray]:
-        n = p["W_hh"].shape[1]
+        n, blocks = p["W_hh"].shape[1], GatedPart.blocks
         sign = np.r_[np.full(2 * n, -1.0), np.ones(n)]  # e = exp(-a_r), exp(-a_u)
         b = np.r_[p["b_ih"][: 2 * n] + p["b_hh"][: 2 * n], p["b_ih"][2 * n :]]
         return {
-            "Wx": _blocks(np.c_[p["W_ih"], b] * sign[:, None], n, 3),  # (3, n_x + 1, n_h)
-            "Wh": _blocks(p["W_hh"] * sign[:, None], n, 3),  # (3, n_h, n_h)
+            "Wx": blocks(np.c_[p["W_ih"], b] * sign[:, None], n, 3),  # (3, n_x + 1, n_h)
+            "Wh": blocks(p["W_hh"] * sign[:, None], n, 3),  # (3, n_h, n_h)
             "b_hn": p["b_hh"][2 * n :].copy(),
             "Wc": np.ascontiguousarray(p["W_hh"].reshape(3, n, n)),  # for the backward pass
             **Part.readout(p),

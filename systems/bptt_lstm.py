@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bptt import Part
+from .bptt import GatedPart, Part
 
 #: ``o_t`` is floored at this before ``tanh(c_t) = h_t / o_t`` (only ``o_t = 0`` is affected).
 _O_FLOOR = 1e-300
@@ -49,21 +49,12 @@ def _order(n_h: int) -> np.ndarray:
     return np.r_[0 : 2 * n_h, 3 * n_h : 4 * n_h, 2 * n_h : 3 * n_h]
 
 
-def _blocks(W: np.ndarray, n: int, G: int) -> np.ndarray:
-    """``(G n, k) -> (G, k, n)``: block ``j`` is ``W[j n : (j + 1) n].T``."""
-    return np.ascontiguousarray(W.reshape(G, n, -1).transpose(0, 2, 1))
-
-
-class LSTMPart(Part):
+class LSTMPart(GatedPart):
     """The LSTM over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
         super().__init__(Xt, Yt, w2K, m, n_h)
         N, S, n = self.N, self.S, n_h
-        self.n_x = Xt.shape[2]
-        self.X1 = np.ones((N, S, self.n_x + 1))  # [x_t, 1]
-        self.set_data(Xt, self.Yt)
-        del self.Xt  # the inputs live in X1
         self.A = np.empty((N, 4, S, n))  # gates (i, f, o, g), then dV/da
         self.C = np.empty((N + 1, S, n))  # cell states, C[0] = c part of z
         self.pre = np.empty((4, S, n))
@@ -74,10 +65,6 @@ class LSTMPart(Part):
         self.work = np.empty((S, n))
         self.carry_h = np.empty((S, n))
         self.carry_c = np.empty((S, n))
-
-    def set_data(self, Xt, Yt) -> None:
-        self.X1[:, :, : self.n_x] = Xt
-        self.Yt[...] = Yt
 
     def set_initial(self, z) -> None:
         n = self.n_h
@@ -91,13 +78,13 @@ class LSTMPart(Part):
 
     @staticmethod
     def prepare(p) -> dict[str, np.ndarray]:
-        n = p["W_hh"].shape[1]
+        n, blocks = p["W_hh"].shape[1], GatedPart.blocks
         order = _order(n)
         neg = np.r_[np.full(3 * n, -1.0), np.full(n, -2.0)]  # e = exp(-a), exp(-2 a_g)
         return {
             "order": order,
-            "Wx": _blocks(np.c_[p["W_ih"], p["b_ih"] + p["b_hh"]][order] * neg[:, None], n, 4),
-            "Wh": _blocks(p["W_hh"][order] * neg[:, None], n, 4),  # (4, n_h, n_h)
+            "Wx": blocks(np.c_[p["W_ih"], p["b_ih"] + p["b_hh"]][order] * neg[:, None], n, 4),
+            "Wh": blocks(p["W_hh"][order] * neg[:, None], n, 4),  # (4, n_h, n_h)
             "Wc": np.ascontiguousarray(p["W_hh"][order].reshape(4, n, n)),  # for da W_hh
             **Part.readout(p),
         }
