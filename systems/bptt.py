@@ -56,6 +56,10 @@ from .windows import check_burn_in
 MIN_WORK_PER_THREAD = 1 << 18
 
 
+#: Rows per chunk where a full-size temporary is avoided.
+_CHUNK = 1 << 16
+
+
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -135,10 +139,12 @@ class Part:
         np.matmul(self.H[1 + self.m :].reshape(-1, n_h), p["W_hyT"], out=G.reshape(-1, n_y))
         G += p["b_y"]
         G -= self.Yt  # r_ij
+        G2, w2 = G.reshape(-1, n_y), self.w2K.reshape(-1, 1)
         V = 0.0
-        for Gt, wt in zip(G, self.w2K, strict=True):  # step by step: no (N, S, n_y) temporary
-            V += 0.5 * float(np.vdot(wt * Gt, Gt))  # (1/K) sum w ||r||^2
-        G *= self.w2K  # (2/K) w r
+        for lo in range(0, G2.shape[0], _CHUNK):  # in chunks: no (N, S, n_y) temporary
+            g, wg = G2[lo : lo + _CHUNK], w2[lo : lo + _CHUNK] * G2[lo : lo + _CHUNK]
+            V += 0.5 * float(np.vdot(wg, g))  # (1/K) sum w ||r||^2
+            g[...] = wg  # (2/K) w r
         return V
 
     def readout_grad(self, gp) -> None:
