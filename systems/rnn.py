@@ -54,8 +54,13 @@ def n_params(n_h: int, n_x: int, n_y: int) -> int:
 
 def param_slices(n_h: int, n_x: int, n_y: int) -> dict[str, slice]:
     """Where each parameter lives in ``theta``."""
+    return slices_of(param_shapes(n_h, n_x, n_y))
+
+
+def slices_of(shapes: dict[str, tuple[int, ...]]) -> dict[str, slice]:
+    """Consecutive slices of a flat vector holding arrays of ``shapes`` row-major, in order."""
     out, k = {}, 0
-    for name, shape in param_shapes(n_h, n_x, n_y).items():
+    for name, shape in shapes.items():
         size = int(np.prod(shape))
         out[name] = slice(k, k + size)
         k += size
@@ -143,6 +148,16 @@ class ElmanRNN:
     def n_params(cls, n_x: int, n_h: int, n_y: int) -> int:
         """Length of ``theta`` (as for every cell: ``Class.n_params(n_x, n_h, n_y)``)."""
         return n_params(n_h, n_x, n_y)
+
+    @classmethod
+    def param_shapes(cls, n_x: int, n_h: int, n_y: int) -> dict[str, tuple[int, ...]]:
+        """Shapes of ``W_hh, W_xh, b_h, W_hy, b_y`` (as for every cell)."""
+        return param_shapes(n_h, n_x, n_y)
+
+    @classmethod
+    def param_slices(cls, n_x: int, n_h: int, n_y: int) -> dict[str, slice]:
+        """Where each parameter lives in ``theta`` (as for every cell)."""
+        return param_slices(n_h, n_x, n_y)
 
     @property
     def theta(self) -> np.ndarray:
