@@ -106,7 +106,8 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
         "T1_bound": T1, "T1_candidate": name,
         "lam_cert_T1": point.lam if point else math.nan,
         "C_cert_T1": point.C if point else math.nan,
-        "T1_bound_optimum": best_on_curve(consts.curves[solved.k_inf], relaxed.T1)[0],
+        "T1_bound_first": T1s[0][0] if T1s and T1s[0][1] == solved.candidates[0].name
+        else math.nan,
         "n_candidates": len(solved.candidates),
         "warm_start_ok": len(used) == len(solved.candidates),
         "T1_bound_emp": relaxed.T1(emp.C, emp.lam) if emp.contracting else math.nan,

@@ -57,7 +57,8 @@ class GapRow:
         ``V^b <= V^b(theta_c, z_c1)`` (the upper bounds rest on these)
     gap_T1 : ``V* - V^inf``;  T1_bound : its bound (certified constants, best candidate)
     T1_candidate : the relaxed solution that gave ``T1_bound``
-    T1_bound_optimum : T1 evaluated at ``(theta^inf, z^inf)`` alone (as in THEORY §5)
+    T1_bound_first : the same bound from the first relaxed solution alone (the protocol's
+        step 1, no candidates: THEORY §5 as stated)
     n_candidates : number of relaxed solutions T1 was evaluated at
     T1_bound_emp : T1 at ``(theta^inf, z^inf)`` with sampled constants (not a certificate)
     gap_T1c, T1c_bound : ``V^b - V^inf`` and its bound T1c
@@ -96,7 +97,7 @@ class GapRow:
     gap_T1: float
     T1_bound: float
     T1_candidate: str
-    T1_bound_optimum: float
+    T1_bound_first: float
     n_candidates: int
     T1_bound_emp: float
     gap_T1c: float
