@@ -34,7 +34,8 @@ import numpy as np
 FORMAT_VERSION = 2
 #: The settings that change a row: a table is resumed only if all of them agree.
 RESUME_KEYS = ("N", "stride", "T", "model", "n_h", "bias", "w_hh_max", "eps", "seed",
-               "fit_options", "candidates", "x_train", "y_train", "x_test", "y_test")
+               "fit_options", "candidates", "curve_points", "x_train", "y_train", "x_test",
+               "y_test")
 NO_RESUME = "rerun with --no-resume (resume=False) to recompute it, or use another output folder"
 
 
