@@ -74,6 +74,8 @@ class GlobalCertificate:
     seconds : float
     kind : str
         Always ``"global"``.
+    state_bounds : tuple
+        ``(h_bar,)`` or ``(h_bar, c_bar)``: the infinity-norm bounds of the invariant set.
     """
 
     lam: float
@@ -86,6 +88,7 @@ class GlobalCertificate:
     cell: str
     seconds: float
     kind: str = "global"
+    state_bounds: tuple[float, ...] = ()
 
 
 def inf_to_2(W: np.ndarray) -> float:
@@ -142,6 +145,7 @@ def certify_global(model: object, x_bar: float) -> GlobalCertificate:
         region = (f"||x_t||_inf <= {x_bar:.6g}, ||h||_inf <= 1, ||c||_inf <= c_bar = "
                   f"{c_bar:.6g} (invariant)")
         quantity = "rho(A_delta)"
+        bounds = (1.0, c_bar)
     else:
         sr, su, sn = slice(0, n), slice(n, 2 * n), slice(2 * n, 3 * n)
         r_bar = up(sigmoid(a_bar[sr]))
@@ -155,11 +159,12 @@ def certify_global(model: object, x_bar: float) -> GlobalCertificate:
         C = Cy
         region = f"||x_t||_inf <= {x_bar:.6g}, ||h||_inf <= 1 (invariant)"
         quantity = "max_k gain_k"
+        bounds = (1.0,)
     ok = bool(lam < 1.0)
     reason = ("certified" if ok else
               f"{quantity} = {lam:.6g} >= 1 (violated by {lam - 1.0:+.4g})")
     return GlobalCertificate(lam if ok else np.nan, C if ok else np.nan, ok, region, quantity,
-                             lam, reason, cell, time.perf_counter() - t0)
+                             lam, reason, cell, time.perf_counter() - t0, state_bounds=bounds)
 
 
 def _perron(A: np.ndarray) -> tuple[float, np.ndarray]:
