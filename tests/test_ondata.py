@@ -24,15 +24,16 @@ from verification.certificates.ondata import (
     segment_bounds,
     steps_to,
 )
-from verification.certificates.tube import jacobian_deviation
+from verification.certificates.tube import JAC_REL, jacobian_deviation
 
 CELLS = ("elman", "lstm", "gru")
 #: Float error of a simulated output in ulps of its size (N <= 12 steps of a few dozen
 #: operations each, errors damped or amplified by at most a few per step: 1e4 is generous).
 SIM_ULPS = 1e4
 #: The pair certificate is the traced pair plus a float-error enclosure: it may exceed the
-#: simulated ratio only by rounding-sized amounts (STEP_REL = 1e-12 per step, N <= 12 steps).
-PAIR_TIGHT = 1e-9
+#: simulated ratio only by rounding-sized amounts (STEP_REL = 1e-12 per step, N <= 12 steps,
+#: amplified by the transient gain of the Jacobian products, up to ~1e3 for these weights).
+PAIR_TIGHT = 1e-7
 #: Linear cells: the bound is the closed form plus the float-error enclosure (STEP_REL = 1e-12
 #: per step, propagated over 15 steps through a non-normal W_hh): 1e-7 relative.
 LINEAR_TIGHT = 1e-7
@@ -60,6 +61,14 @@ def _simulated_ratio(model, X, za, zb, with_slack=False):
         return ratio
     scale = np.linalg.norm(ya, axis=-1) + np.linalg.norm(yb, axis=-1) + 1.0
     return ratio, SIM_ULPS * EPS * scale / d
+
+
+def _windows(case, salt):
+    """The model, windows ``X (S, N, 1)`` and states ``z0 (S, n_z)`` of a drawn case."""
+    cell, seed, n_h, scale, S, N, size = case
+    model = _model(cell, seed, n_h, scale)
+    rng = np.random.default_rng(seed + salt)
+    return model, rng.standard_normal((S, N, 1)), size * rng.standard_normal((S, model.n_z)), rng
 
 
 cases = st.tuples(st.sampled_from(CELLS), st.integers(0, 10_000), st.integers(1, 3),
@@ -99,23 +108,22 @@ def test_jacobian_deviation_bounds_every_sampled_point(case):
     p, rho = 0.1 * size * rng.standard_normal((B, n)), 0.05 * size * rng.uniform(size=B)
     Dev = jacobian_deviation(model, z, x, p, rho)
     J0 = model.jacobian(z, x)
+    jac_scale = (1 + np.abs(z).max()) * np.abs(model.W_hh).sum(axis=1).max()
     for _ in range(20):
         s = rng.uniform(-1, 1, size=(B, 1))
         b = rng.standard_normal((B, n))
         b *= (rho * rng.uniform(size=B) ** (1 / n) / np.linalg.norm(b, axis=1))[:, None]
         dJ = np.abs(model.jacobian(z + s * p + b, x) - J0)
-        assert np.all(dJ <= Dev * (1 + UPPER_RTOL))
+        # Dev covers the float error of J0; the sampled point's own Jacobian carries one of
+        # the same size (JAC_REL at the largest factors)
+        assert np.all(dJ <= Dev * (1 + UPPER_RTOL) + JAC_REL * jac_scale)
 
 
 # ---------------------------------------------------------------------------------- pair
 @settings(max_examples=30)
 @given(cases)
 def test_pair_bound_is_never_beaten_and_is_the_pair_up_to_rounding(case):
-    cell, seed, n_h, scale, S, N, size = case
-    model = _model(cell, seed, n_h, scale)
-    rng = np.random.default_rng(seed + 2)
-    X = rng.standard_normal((S, N, 1))
-    z0 = size * rng.standard_normal((S, model.n_z))
+    model, X, z0, _ = _windows(case, 2)
     bound, _ = pair_bounds(model, X, z0)
     sim = _simulated_ratio(model, X, z0, np.zeros_like(z0))
     assert np.all(sim <= bound * (1 + UPPER_RTOL))
@@ -129,11 +137,8 @@ def test_pair_bound_is_never_beaten_and_is_the_pair_up_to_rounding(case):
 @settings(max_examples=25)
 @given(cases)
 def test_segment_bound_is_never_beaten_by_pairs_on_the_segment(case):
-    cell, seed, n_h, scale, S, N, size = case
-    model = _model(cell, seed, n_h, scale)
-    rng = np.random.default_rng(seed + 3)
-    X = rng.standard_normal((S, N, 1))
-    z0 = size * rng.standard_normal((S, model.n_z))
+    model, X, z0, rng = _windows(case, 3)
+    S = X.shape[0]
     bound, _ = segment_bounds(model, X, z0, K=8)
     for _ in range(6):
         s1, s2 = rng.uniform(size=(S, 1)), rng.uniform(size=(S, 1))

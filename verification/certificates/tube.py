@@ -15,7 +15,9 @@ bound of its deviation over the cross-section, products combine by
 in row ``k`` (the segment part is exact in direction: this is what keeps thin tubes thin).
 Then ``||(J(z') - J(z)) v|| <= || Dev |v| ||`` and ``||J(z') - J(z)||_2 <= ||Dev||_2 <=``
 :func:`spectral_upper` ``(Dev)``. ``Dev`` also covers the float error of the model's own
-``jacobian`` at ``z`` (``JAC_REL`` times the sum of the absolute terms of each entry).
+``jacobian`` at ``z``: ``JAC_REL`` times the sum of the absolute terms of each entry with every
+gate and slope factor at its largest value (``1 - u`` with ``u`` near 1 is computed to an absolute,
+not a relative, ``eps``: the float error of a saturated factor does not shrink with it).
 
 Cells (parameter names as in ``systems``; ``s`` = sigmoid):
 
@@ -96,8 +98,7 @@ def _elman(model, h, x, p, rho):
     r = _radius(W, p, rho)
     absW = np.abs(W)[None]
     dslope = up(d2("tanh", a, r) * r)  # |tanh'(a') - tanh'(a)|
-    slope = 1.0 - np.tanh(a) ** 2
-    return up(dslope[:, :, None] * absW + JAC_REL * slope[:, :, None] * absW)
+    return up(dslope[:, :, None] * absW + JAC_REL * absW)
 
 
 def _lstm(model, z, x, p, rho):
@@ -132,20 +133,21 @@ def _lstm(model, z, x, p, rho):
              + np.abs(u_g)[:, :, None] * Wk["g"])
     dM = up(du_f[:, :, None] * Wk["f"] + du_i[:, :, None] * Wk["i"] + du_g[:, :, None] * Wk["g"])
     # dh+/dh = diag(T s'(a_o)) W_o + diag(o tanh'(c+)) dc+/dh
-    u_o, du_o = T * slope["o"], dev_prod(T, dT, slope["o"], dslope["o"])
+    du_o = dev_prod(T, dT, slope["o"], dslope["o"])
     w, dw = val["o"] * tslope, dev_prod(val["o"], dev["o"], tslope, dtslope)
     dH = up(du_o[:, :, None] * Wk["o"] + dw[:, :, None] * (M_abs + dM)
             + np.abs(w)[:, :, None] * dM)
-    H_abs = np.abs(u_o)[:, :, None] * Wk["o"] + np.abs(w)[:, :, None] * M_abs
     # dc+/dc = diag(f), dh+/dc = diag(o tanh'(c+) f)
     dwf = dev_prod(w, dw, val["f"], dev["f"])
     B = z.shape[0]
     Dev = np.zeros((B, 2 * n, 2 * n))
     eye = np.eye(n, dtype=bool)
-    Dev[:, :n, :n] = dH + JAC_REL * H_abs
-    Dev[:, n:, :n] = dM + JAC_REL * M_abs
-    Dev[:, n:, n:][:, eye] = up(dev["f"] + JAC_REL * val["f"])
-    Dev[:, :n, n:][:, eye] = up(dwf + JAC_REL * np.abs(w * val["f"]))
+    # float error of the model's Jacobian: every factor at its largest value (|c| as is)
+    M_top = np.abs(c)[:, :, None] * Wk["f"] / 4 + Wk["i"] / 4 + Wk["g"]
+    Dev[:, :n, :n] = up(dH + JAC_REL * (Wk["o"] / 4 + M_top))
+    Dev[:, n:, :n] = up(dM + JAC_REL * M_top)
+    Dev[:, n:, n:][:, eye] = up(dev["f"] + JAC_REL)
+    Dev[:, :n, n:][:, eye] = up(dwf + JAC_REL)
     return Dev
 
 
@@ -177,10 +179,11 @@ def _gru(model, h, x, p, rho):
     d1_ = up(dP[:, :, None] * (K_abs + dK) + np.abs(P)[:, :, None] * dK)
     # term2 = diag((h - n) s'(a_z)) W_hz
     hn, dhn = h - nv, up(np.abs(p) + rho[:, None] + dn)
-    u2, du2 = hn * sz_, dev_prod(hn, dhn, sz_, dsz)
+    du2 = dev_prod(hn, dhn, sz_, dsz)
     d2_ = up(du2[:, :, None] * Wz)
-    J_abs = np.abs(P)[:, :, None] * K_abs + np.abs(u2)[:, :, None] * Wz
-    Dev = up(d1_ + d2_ + JAC_REL * J_abs)
+    # float error of the model's Jacobian: every factor at its largest value
+    J_top = (np.abs(q)[:, :, None] * Wr / 4 + Wn + (np.abs(h)[:, :, None] + 1.0) * Wz / 4)
+    Dev = up(d1_ + d2_ + JAC_REL * J_top)
     eye = np.eye(n, dtype=bool)
-    Dev[:, eye] = up(Dev[:, eye] + dz + JAC_REL * (zv + 1.0))
+    Dev[:, eye] = up(Dev[:, eye] + dz + JAC_REL)
     return Dev
