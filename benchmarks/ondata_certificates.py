@@ -10,7 +10,8 @@ stateless one; ``--all``: the 20 stateless ones and the stateful one):
    the split, for every pair on the segments ``[0, z_i]`` (``pairs="segment"``, refinement
    capped by ``--segment-seconds``);
 3. sampled constants (not certificates): ``sampled_constants`` (visited states + 10% margin,
-   2000 pairs) and the fit on exactly the certified pairs;
+   2000 pairs; states from the strided windows when ``--stride > 1``) and the fit on exactly
+   the certified pairs;
 4. the global delta-ISS condition (``certify_global``) and its failing value;
 5. for the ``m = 0`` model: the burn-in recommended from its constants (T1 within 10% of the
    training loss) beside the sweep's best ``m*`` (0.7 train + 0.3 val free-run MSE) and the test
@@ -73,7 +74,9 @@ def one_model(name: str, path: Path, u: np.ndarray, args, segment: bool) -> dict
     cert = certify_on_data(model, X, z0, pairs="pair")
     t_cert = time.perf_counter() - t
     t = time.perf_counter()
-    samp = sampled_constants(model, u, N, n_pairs=2000, seed=0)
+    # visited states from every window (stride 1) or from the strided windows
+    samp = (sampled_constants(model, u, N, n_pairs=2000, seed=0) if args.stride == 1 else
+            sampled_constants(model, X, n_pairs=2000, seed=0))
     t_samp = time.perf_counter() - t
     same = sampled_on_pairs(model, X, z0, pairs="pair")
     glob = certify_global(model, float(np.max(np.abs(u))))
