@@ -106,7 +106,9 @@ def test_jacobian_deviation_bounds_every_sampled_point(case):
     if cell == "lstm":  # h of an LSTM is in (-1, 1) on every trajectory; c is free
         z[:, :n_h] = np.tanh(z[:, :n_h])
     p, rho = 0.1 * size * rng.standard_normal((B, n)), 0.05 * size * rng.uniform(size=B)
+    # the crude enclosure (slopes at their global suprema) must cover everything the fine one does
     Dev = jacobian_deviation(model, z, x, p, rho)
+    assert np.all(Dev <= jacobian_deviation(model, z, x, p, rho, crude=True) * (1 + UPPER_RTOL))
     J0 = model.jacobian(z, x)
     jac_scale = (1 + np.abs(z).max()) * np.abs(model.W_hh).sum(axis=1).max()
     for _ in range(20):

@@ -249,7 +249,8 @@ def pair_bounds(model: object, X: np.ndarray, z0: np.ndarray) -> tuple[np.ndarra
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(N):
             xt = xs[:, t]
-            Dn = spectral_upper(jacobian_deviation(model, zh, xt, np.zeros_like(zh), R))
+            Dn = spectral_upper(jacobian_deviation(model, zh, xt, np.zeros_like(zh), R,
+                                                   crude=True))
             J = jac(zh, xt)
             z_new = step(zh, xt)
             eps = STEP_REL * (1.0 + np.linalg.norm(zh, axis=1) + np.linalg.norm(z_new, axis=1))

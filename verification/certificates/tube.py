@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from verification.certificates.interval import d1, d2, dev_prod, sigmoid, up
+from verification.certificates import interval
+from verification.certificates.interval import dev_prod, sigmoid, up
 
 #: Relative float error allowed for the model's own ``jacobian`` (few ulps per elementary
 #: function, a few dozen operations per entry; 1e-12 leaves a factor ~1e2 to spare).
@@ -59,7 +60,7 @@ def spectral_upper(Dev: np.ndarray) -> np.ndarray:
 
 
 def jacobian_deviation(model: object, z: np.ndarray, x: np.ndarray, p: np.ndarray,
-                       rho: np.ndarray) -> np.ndarray:
+                       rho: np.ndarray, crude: bool = False) -> np.ndarray:
     """Entrywise bound ``Dev`` of (T) over ``z' = z + s p + b``, ``|s| <= 1``, ``||b|| <= rho``.
 
     Parameters
@@ -69,6 +70,9 @@ def jacobian_deviation(model: object, z: np.ndarray, x: np.ndarray, p: np.ndarra
     x : (B, n_x) inputs of the step
     p : (B, n_z) segment direction of the cross-section (zeros for a ball)
     rho : (B,) ball radius, ``>= 0``
+    crude : bound the activations' slopes and curvatures by their suprema over the real line
+        instead of over each interval (cheaper; as good when the cross-section is tiny, e.g.
+        the float error of a traced trajectory)
 
     Returns
     -------
@@ -78,11 +82,12 @@ def jacobian_deviation(model: object, z: np.ndarray, x: np.ndarray, p: np.ndarra
     cell = cell_of(model)
     z, x, p = (np.asarray(a, float) for a in (z, x, p))
     rho = np.asarray(rho, float)
+    d = (interval.d1_global, interval.d2_global) if crude else (interval.d1, interval.d2)
     if cell == "elman":
-        return _elman(model, z, x, p, rho)
+        return _elman(model, z, x, p, rho, *d)
     if cell == "lstm":
-        return _lstm(model, z, x, p, rho)
-    return _gru(model, z, x, p, rho)
+        return _lstm(model, z, x, p, rho, *d)
+    return _gru(model, z, x, p, rho, *d)
 
 
 def _radius(W: np.ndarray, p: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -90,7 +95,7 @@ def _radius(W: np.ndarray, p: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return up(np.abs(p @ W.T) + _rownorm(W)[None, :] * rho[:, None])
 
 
-def _elman(model, h, x, p, rho):
+def _elman(model, h, x, p, rho, d1, d2):
     W = model.W_hh
     if getattr(model, "activation", "tanh") == "linear":
         return np.zeros((h.shape[0], *W.shape))
@@ -101,7 +106,7 @@ def _elman(model, h, x, p, rho):
     return up(dslope[:, :, None] * absW + JAC_REL * absW)
 
 
-def _lstm(model, z, x, p, rho):
+def _lstm(model, z, x, p, rho, d1, d2):
     n = model.W_hh.shape[1]
     h, c = z[:, :n], z[:, n:]
     W = model.W_hh
@@ -151,7 +156,7 @@ def _lstm(model, z, x, p, rho):
     return Dev
 
 
-def _gru(model, h, x, p, rho):
+def _gru(model, h, x, p, rho, d1, d2):
     n = model.W_hh.shape[1]
     W = model.W_hh
     gi = x @ model.W_ih.T + model.b_ih
