@@ -1,0 +1,179 @@
+"""On-data A1 certificates of the authors' N = 100 LSTMs against sampled constants (not a test).
+
+For each dataset (silverbox, wiener_hammerstein, rlc) and model (default: the ``m = 0``
+stateless one; ``--all``: the 20 stateless ones and the stateful one):
+
+1. the benchmark trajectory: the model run over the whole scaled training split from ``z = 0``;
+   window ``i`` (stride ``--stride``) gets ``z_i``, the state at its start;
+2. the certified on-data constants for the pairs ``(z_i, 0)`` on every window
+   (``certify_on_data(pairs="pair")``) and, on ``--segment-windows`` windows spread evenly over
+   the split, for every pair on the segments ``[0, z_i]`` (``pairs="segment"``, refinement
+   capped by ``--segment-seconds``);
+3. sampled constants (not certificates): ``sampled_constants`` (visited states + 10% margin,
+   2000 pairs; states from the strided windows when ``--stride > 1``) and the fit on exactly
+   the certified pairs;
+4. the global delta-ISS condition (``certify_global``) and its failing value;
+5. for the ``m = 0`` model: the burn-in recommended from its constants (T1 within 10% of the
+   training loss) beside the sweep's best ``m*`` (0.7 train + 0.3 val free-run MSE) and the test
+   MSE of both models.
+
+"steps" = the smallest ``j`` with ``C lam**j <= 0.01`` (``ondata.steps_to``); the target is
+certified steps <= 1.5 x sampled steps. Times are wall-clock seconds on the machine as loaded.
+
+Usage: ``python benchmarks/ondata_certificates.py [--all] [--stride 1] [--segment-windows 200]
+[--segment-seconds 240] [--datasets silverbox ...] [--csv out.csv]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from systems.benchmarks import (  # noqa: E402
+    MODEL_FOLDERS,
+    authors_models,
+    best_burn_in,
+    evaluate_burn_in,
+    free_run_error,
+    load_benchmark,
+)
+from systems.cells import load_model  # noqa: E402
+from verification.certificates.burn_in import recommend_m  # noqa: E402
+from verification.certificates.gated_global import certify_global  # noqa: E402
+from verification.certificates.ondata import certify_on_data, steps_to  # noqa: E402
+from verification.certificates.sampled_cells import (  # noqa: E402
+    sampled_constants,
+    sampled_on_pairs,
+)
+
+N = 100
+SHARED = ROOT.parent / "shared" if (ROOT.parent / "shared").is_dir() else Path("/work/shared")
+
+
+def windows(u: np.ndarray, z: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows ``(S, N, n_x)`` of the sequence ``u`` and the states ``z_i`` at their starts."""
+    X = np.lib.stride_tricks.sliding_window_view(u, N, axis=0).transpose(0, 2, 1)
+    starts = np.arange(0, X.shape[0], stride)
+    return np.ascontiguousarray(X[starts]), z[starts]
+
+
+def one_model(name: str, path: Path, u: np.ndarray, args, segment: bool) -> dict:
+    model = load_model(path)
+    z, _ = model.simulate(u)
+    X, z0 = windows(u, z[:-1], args.stride)
+    t = time.perf_counter()
+    cert = certify_on_data(model, X, z0, pairs="pair")
+    t_cert = time.perf_counter() - t
+    t = time.perf_counter()
+    # visited states from every window (stride 1) or from the strided windows
+    samp = (sampled_constants(model, u, N, n_pairs=2000, seed=0) if args.stride == 1 else
+            sampled_constants(model, X, n_pairs=2000, seed=0))
+    t_samp = time.perf_counter() - t
+    same = sampled_on_pairs(model, X, z0, pairs="pair")
+    glob = certify_global(model, float(np.max(np.abs(u))))
+    row = {
+        "dataset": name, "model": path.stem, "windows": X.shape[0],
+        "cert_lam": cert.lam, "cert_C": cert.C, "cert_steps": cert.steps_to_level,
+        "cert_seconds": t_cert, "verified": cert.verified,
+        "pairs_lam": same.lam, "pairs_C": same.C, "pairs_steps": steps_to(same.lam, same.C),
+        "samp_lam": samp.lam, "samp_C": samp.C, "samp_steps": steps_to(samp.lam, samp.C),
+        "samp_seconds": t_samp,
+        "max_env_over_sim": float(np.max(cert.envelope / np.where(cert.lower > 0, cert.lower,
+                                                                   np.inf))),
+        "global": glob.reason, "Delta_0": float(np.sqrt(np.mean(np.sum(z0 ** 2, axis=1)))),
+    }
+    if segment and args.segment_windows > 0:
+        pick = np.linspace(0, X.shape[0] - 1, min(args.segment_windows, X.shape[0])).astype(int)
+        t = time.perf_counter()
+        seg = certify_on_data(model, X[pick], z0[pick], pairs="segment", pieces=8,
+                              max_pieces=128, tol=0.05, time_limit=args.segment_seconds)
+        seg_s = sampled_on_pairs(model, X[pick], z0[pick], pairs="segment")
+        row.update({"seg_windows": pick.size, "seg_lam": seg.lam, "seg_C": seg.C,
+                    "seg_steps": seg.steps_to_level, "seg_verified": seg.verified,
+                    "seg_seconds": time.perf_counter() - t, "seg_samp_lam": seg_s.lam,
+                    "seg_samp_C": seg_s.C, "seg_samp_steps": steps_to(seg_s.lam, seg_s.C),
+                    "seg_reason": seg.reason, "seg_rounds": seg.extra.get("rounds")})
+    return row, model, cert, samp
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=["silverbox", "wiener_hammerstein", "rlc"])
+    ap.add_argument("--all", action="store_true", help="all 21 N = 100 models per dataset")
+    ap.add_argument("--stride", type=int, default=1)
+    ap.add_argument("--segment-windows", type=int, default=200)
+    ap.add_argument("--segment-seconds", type=float, default=240.0)
+    ap.add_argument("--no-recommend", action="store_true")
+    ap.add_argument("--csv", type=Path, default=None)
+    args = ap.parse_args(argv)
+    print(f"# load average at start: {os.getloadavg()}", flush=True)
+    rows, recs = [], []
+    for name in args.datasets:
+        bench = load_benchmark(name, SHARED / "data" / "benchmarks")
+        u = bench.scaled["train"].x
+        folder = SHARED / "models" / "authors_lstm" / MODEL_FOLDERS[name]
+        files = authors_models(folder, N=N, kind="stateless")
+        todo = dict(files) if args.all else {0: files[0]}
+        if args.all:
+            todo["stateful"] = authors_models(folder, N=N, kind="stateful")[0]
+        for m, path in todo.items():
+            row, model, cert, samp = one_model(name, path, u, args, segment=(m == 0))
+            rows.append(row)
+            print(_fmt(row), flush=True)
+            if m == 0 and not args.no_recommend:
+                recs.append(_recommend(name, bench, files, model, cert, samp, row))
+                print(recs[-1], flush=True)
+    if args.csv:
+        keys = sorted({k for r in rows for k in r})
+        tmp = args.csv.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, keys)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, args.csv)
+    print(f"# load average at end: {os.getloadavg()}")
+    return 0
+
+
+def _recommend(name, bench, files, model, cert, samp, row) -> str:
+    err0 = free_run_error(model, bench)
+    V_inf = err0.scaled["train"]
+    lam, C, certified = ((cert.lam, cert.C, True) if cert.verified else (samp.lam, samp.C, False))
+    ms = np.array(sorted(files))
+    adv = recommend_m(lam, C, certified, N, V_inf, row["Delta_0"], ms=ms, tol=0.1)
+    sweep = evaluate_burn_in(bench, files)
+    best = best_burn_in(sweep)
+    at = {r.m: r for r in sweep}
+    test_rec, test_best = at[adv.m].error.scaled["test"], best.error.scaled["test"]
+    return (f"RECOMMEND {name}: m_rec = {adv.m} (test MSE {test_rec:.5g}) vs m* = {best.m} "
+            f"(test MSE {test_best:.5g}); ratio {test_rec / test_best:.3f}. {adv.reason}")
+
+
+def _fmt(r: dict) -> str:
+    s = (f"{r['dataset']:18s} {r['model']:30s} S={r['windows']:5d} | pair cert "
+         f"lam={r['cert_lam']:.5f} "
+         f"C={r['cert_C']:.4g} steps={r['cert_steps']:.0f} ({r['cert_seconds']:.0f}s) | same "
+         f"pairs sampled lam={r['pairs_lam']:.5f} steps={r['pairs_steps']:.0f} | sampled lam="
+         f"{r['samp_lam']:.5f} C={r['samp_C']:.4g} steps={r['samp_steps']:.0f} "
+         f"({r['samp_seconds']:.0f}s) | max env/sim {r['max_env_over_sim']:.3g} | "
+         f"global: {r['global']}")
+    if "seg_lam" in r:
+        s += (f"\n    segment ({r['seg_windows']} windows): cert lam={r['seg_lam']:.5f} "
+              f"C={r['seg_C']:.4g} steps={r['seg_steps']} verified={r['seg_verified']} "
+              f"({r['seg_seconds']:.0f}s, rounds {r['seg_rounds']}) | sampled lam="
+              f"{r['seg_samp_lam']:.5f} C={r['seg_samp_C']:.4g} steps={r['seg_samp_steps']:.0f}"
+              f" | {r['seg_reason']}")
+    return s
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,227 @@
+"""On-data A1 certificates (verification.certificates.ondata, tube, interval).
+
+References are independent of the code under test: activation derivatives written out and
+evaluated on dense grids; Jacobians of perturbed states from the model's own ``jacobian``;
+pair and segment ratios by plain simulation with ``model.simulate`` from both initial states;
+for linear Elman cells the closed form ``||W_hy W_hh**j u||``.
+Upper bounds are asserted as upper bounds: ``measured <= bound * (1 + UPPER_RTOL)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from systems.cells import model_class
+from systems.rnn import ElmanRNN
+from tests.tolerances import EPS, UPPER_RTOL
+from verification.certificates import interval
+from verification.certificates.ondata import (
+    certify_on_data,
+    pair_bounds,
+    segment_bounds,
+    steps_to,
+)
+from verification.certificates.tube import JAC_REL, jacobian_deviation
+
+CELLS = ("elman", "lstm", "gru")
+#: Float error of a simulated output in ulps of its size (N <= 12 steps of a few dozen
+#: operations each, errors damped or amplified by at most a few per step: 1e4 is generous).
+SIM_ULPS = 1e4
+#: The pair certificate is the traced pair plus a float-error enclosure: it may exceed the
+#: simulated ratio only by rounding-sized amounts (STEP_REL = 1e-12 per step, N <= 12 steps,
+#: amplified by the transient gain of the Jacobian products, up to ~1e3 for these weights).
+PAIR_TIGHT = 1e-7
+#: Linear cells: the bound is the closed form plus the float-error enclosure (STEP_REL = 1e-12
+#: per step, propagated over 15 steps through a non-normal W_hh): 1e-7 relative.
+LINEAR_TIGHT = 1e-7
+
+
+def _model(cell: str, seed: int, n_h: int, scale: float, n_x: int = 1, n_y: int = 1):
+    rng = np.random.default_rng(seed)
+    cls = model_class(cell)
+    theta = scale * rng.standard_normal(cls.n_params(n_x, n_h, n_y))
+    return cls.from_theta(theta, n_x=n_x, n_h=n_h, n_y=n_y)
+
+
+def _simulated_ratio(model, X, za, zb, with_slack=False):
+    """``||y_j(za) - y_j(zb)|| / ||za - zb||`` by two plain simulations: (S, N).
+
+    With ``with_slack``, also the float error of that ratio itself: the outputs are computed to
+    a few ulps of their size, so the difference of two close trajectories carries an error of
+    about ``eps (|y_a| + |y_b|) / ||za - zb||`` in the ratio (large for near pairs).
+    """
+    _, ya = model.simulate(X, za)
+    _, yb = model.simulate(X, zb)
+    d = np.linalg.norm(za - zb, axis=1)[:, None]
+    ratio = np.linalg.norm(ya - yb, axis=-1) / d
+    if not with_slack:
+        return ratio
+    scale = np.linalg.norm(ya, axis=-1) + np.linalg.norm(yb, axis=-1) + 1.0
+    return ratio, SIM_ULPS * EPS * scale / d
+
+
+def _windows(case, salt):
+    """The model, windows ``X (S, N, 1)`` and states ``z0 (S, n_z)`` of a drawn case."""
+    cell, seed, n_h, scale, S, N, size = case
+    model = _model(cell, seed, n_h, scale)
+    rng = np.random.default_rng(seed + salt)
+    return model, rng.standard_normal((S, N, 1)), size * rng.standard_normal((S, model.n_z)), rng
+
+
+cases = st.tuples(st.sampled_from(CELLS), st.integers(0, 10_000), st.integers(1, 3),
+                  st.sampled_from([0.3, 0.8, 1.5]), st.integers(1, 4), st.integers(1, 12),
+                  st.sampled_from([0.01, 0.5, 2.0]))
+
+
+# ------------------------------------------------------------------------------ interval
+@pytest.mark.parametrize("kind", interval.KINDS)
+def test_activation_enclosures_cover_a_dense_grid(kind):
+    rng = np.random.default_rng(0)
+    a, r = rng.normal(0, 3, 400), rng.uniform(0, 2, 400)
+    s = a[:, None] + r[:, None] * np.linspace(-1, 1, 4001)[None]
+    if kind == "tanh":
+        t = np.tanh(s)
+        g1, g2 = 1 - t**2, np.abs(-2 * t * (1 - t**2))
+    else:
+        p = 1 / (1 + np.exp(-s))
+        g1, g2 = p * (1 - p), np.abs(p * (1 - p) * (1 - 2 * p))
+    assert np.all(g1.max(axis=1) <= interval.d1(kind, a, r))
+    assert np.all(g2.max(axis=1) <= interval.d2(kind, a, r))
+    # and not loose: the grid comes within 1e-5 of the enclosure (grid spacing <= 1e-3)
+    assert np.all(interval.d2(kind, a, r) <= g2.max(axis=1) + 1e-5)
+
+
+# ---------------------------------------------------------------------------------- tube
+@settings(max_examples=30)
+@given(cases)
+def test_jacobian_deviation_bounds_every_sampled_point(case):
+    cell, seed, n_h, scale, _, _, size = case
+    model = _model(cell, seed, n_h, scale)
+    rng = np.random.default_rng(seed + 1)
+    B, n = 20, model.n_z
+    z, x = size * rng.standard_normal((B, n)), rng.standard_normal((B, 1))
+    if cell == "lstm":  # h of an LSTM is in (-1, 1) on every trajectory; c is free
+        z[:, :n_h] = np.tanh(z[:, :n_h])
+    p, rho = 0.1 * size * rng.standard_normal((B, n)), 0.05 * size * rng.uniform(size=B)
+    # the crude enclosure (slopes at their global suprema) must cover everything the fine one does
+    Dev = jacobian_deviation(model, z, x, p, rho)
+    assert np.all(Dev <= jacobian_deviation(model, z, x, p, rho, crude=True) * (1 + UPPER_RTOL))
+    J0 = model.jacobian(z, x)
+    jac_scale = (1 + np.abs(z).max()) * np.abs(model.W_hh).sum(axis=1).max()
+    for _ in range(20):
+        s = rng.uniform(-1, 1, size=(B, 1))
+        b = rng.standard_normal((B, n))
+        b *= (rho * rng.uniform(size=B) ** (1 / n) / np.linalg.norm(b, axis=1))[:, None]
+        dJ = np.abs(model.jacobian(z + s * p + b, x) - J0)
+        # Dev covers the float error of J0; the sampled point's own Jacobian carries one of
+        # the same size (JAC_REL at the largest factors)
+        assert np.all(dJ <= Dev * (1 + UPPER_RTOL) + JAC_REL * jac_scale)
+
+
+# ---------------------------------------------------------------------------------- pair
+@settings(max_examples=30)
+@given(cases)
+def test_pair_bound_is_never_beaten_and_is_the_pair_up_to_rounding(case):
+    model, X, z0, _ = _windows(case, 2)
+    bound, _ = pair_bounds(model, X, z0)
+    sim = _simulated_ratio(model, X, z0, np.zeros_like(z0))
+    assert np.all(sim <= bound * (1 + UPPER_RTOL))
+    # the float-error enclosure is absolute (STEP_REL (1 + ||z||) per step): relative to the
+    # pair's distance it grows like 1 / ||z0||
+    slack = sim.max() + 1.0 / np.linalg.norm(z0, axis=1).min()
+    np.testing.assert_allclose(bound, sim, rtol=PAIR_TIGHT, atol=PAIR_TIGHT * slack)
+
+
+# ------------------------------------------------------------------------------- segment
+@settings(max_examples=25)
+@given(cases)
+def test_segment_bound_is_never_beaten_by_pairs_on_the_segment(case):
+    model, X, z0, rng = _windows(case, 3)
+    S = X.shape[0]
+    bound, _ = segment_bounds(model, X, z0, K=8)
+    for _ in range(6):
+        s1, s2 = rng.uniform(size=(S, 1)), rng.uniform(size=(S, 1))
+        near = rng.uniform() < 0.5
+        if near:
+            s2 = np.clip(s1 + 1e-5, 0, 1)
+        keep = (np.abs(s1 - s2) > 0)[:, 0]
+        sim, slack = _simulated_ratio(model, X[keep], (s1 * z0)[keep], (s2 * z0)[keep],
+                                      with_slack=True)
+        assert np.all(sim <= bound[keep] * (1 + UPPER_RTOL) + slack)
+
+
+def test_segment_bound_falls_with_more_pieces():
+    model = _model("lstm", 3, 3, 0.5)
+    rng = np.random.default_rng(0)
+    X, z0 = rng.standard_normal((4, 20, 1)), 2.0 * rng.standard_normal((4, 6))
+    b4, c4 = segment_bounds(model, X, z0, K=4)
+    b32, c32 = segment_bounds(model, X, z0, K=32)
+    assert np.all(b32 <= b4 * (1 + UPPER_RTOL))
+    excess4, excess32 = np.max(b4 - c4), np.max(b32 - c32)
+    assert excess32 < excess4 / 4  # the remainder is first order in the piece width
+
+
+@pytest.mark.parametrize("pairs", ["pair", "segment"])
+def test_linear_elman_is_tight(pairs):
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((3, 3))
+    W *= 0.9 / np.max(np.abs(np.linalg.eigvals(W)))
+    m = ElmanRNN(W, rng.standard_normal((3, 1)), rng.standard_normal(3),
+                 rng.standard_normal((1, 3)), None, activation="linear")
+    X, z0 = rng.standard_normal((5, 15, 1)), rng.standard_normal((5, 3))
+    cert = certify_on_data(m, X, z0, pairs=pairs)
+    u = z0 / np.linalg.norm(z0, axis=1, keepdims=True)
+    truth = np.array([np.max(np.abs(u @ np.linalg.matrix_power(W, j).T @ m.W_hy.T))
+                      for j in range(1, 16)])
+    assert np.all(truth <= cert.envelope * (1 + UPPER_RTOL))
+    np.testing.assert_allclose(cert.envelope, truth, rtol=LINEAR_TIGHT)
+
+
+# ------------------------------------------------------------------------- certify_on_data
+def test_certificate_covers_its_envelope_and_states_its_region():
+    model = _model("gru", 5, 3, 0.5)
+    rng = np.random.default_rng(5)
+    X, z0 = rng.standard_normal((6, 25, 1)), rng.uniform(-1, 1, (6, 3))
+    cert = certify_on_data(model, X, z0, pairs="segment", pieces=2, max_pieces=64, tol=0.05)
+    assert cert.kind == "on-data" and cert.verified and cert.cell == "gru"
+    assert "segment" in cert.region and "6 windows" in cert.region
+    j = np.arange(1, 26)
+    assert np.all(cert.envelope <= cert.C * cert.lam**j * (1 + UPPER_RTOL))
+    assert np.all(cert.lower <= cert.envelope * (1 + UPPER_RTOL))
+    assert cert.steps_to_level == steps_to(cert.lam, cert.C)
+
+
+def test_steps_to_level():
+    assert steps_to(0.5, 1.0) == 7  # 0.5**7 = 0.0078 <= 0.01 < 0.5**6
+    assert steps_to(1.0, 1.0) == np.inf
+
+
+def test_bad_input_is_refused_before_any_work():
+    model = _model("lstm", 0, 2, 0.5)
+    X, z0 = np.zeros((2, 5, 1)), np.zeros((2, 4))
+    with pytest.raises(ValueError, match="pairs must be one of"):
+        certify_on_data(model, X, z0, pairs="ball")
+    with pytest.raises(ValueError, match="z0 must have shape"):
+        certify_on_data(model, X, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="X must have shape"):
+        certify_on_data(model, np.zeros((2, 5)), z0)
+    with pytest.raises(ValueError, match="pieces"):
+        certify_on_data(model, X, z0, pieces=0)
+
+
+def test_authors_silverbox_model_pair_certificate(shared_data, shared_models):
+    from systems.benchmarks import load_benchmark
+    from systems.cells import load_model
+
+    model = load_model(shared_models / "authors_lstm/silverbox/model_h8_N100_m0_stateless.pt")
+    u = load_benchmark("silverbox", shared_data / "benchmarks").scaled["train"].x
+    z, _ = model.simulate(u[:1200])
+    starts = np.arange(50, 1100, 50)  # z_0 = 0 would be no pair
+    X = np.stack([u[s:s + 100] for s in starts])
+    cert = certify_on_data(model, X, z[starts], pairs="pair")
+    sim = _simulated_ratio(model, X, z[starts], np.zeros((starts.size, model.n_z)))
+    assert cert.verified and cert.lam < 1
+    assert np.all(sim.max(axis=0) <= cert.envelope * (1 + UPPER_RTOL))

@@ -1,0 +1,453 @@
+"""On-data certificates of Assumption A1 for Elman, LSTM and GRU cells (THEORY.md §3).
+
+Where T1/T2 use A1 they compare, window by window, the trajectory started at ``0`` with one
+started at a state ``z_i`` (``Delta_0``, ``Delta_b``), under that window's inputs ``X_i``. This
+module proves
+
+    ||y_j(a; X_i) - y_j(b; X_i)|| <= G_j ||a - b||,   j = 1..N,                         (A1-D)
+
+for exactly those pairs: ``pairs="pair"``: ``(a, b) = (z_i, 0)``; ``pairs="segment"``: every
+``a, b`` on the segment from ``0`` to ``z_i``; for every window ``i``. ``G_j`` is the certified
+per-step envelope and ``(lam, C)`` with ``C lam**j >= G_j`` for all ``j <= N`` is A1 on these
+pairs.
+
+The proof (all arrays, windows x pieces at once)
+
+1. Mean value form. With ``u = z_i / ||z_i||`` and the tangent ``v_j(s) = dz_j/dz_0 u`` at
+   ``s u``, ``y_j(a) - y_j(b) = W_y int_b^a v_j(s) ds``, so
+   ``||y_j(a) - y_j(b)|| <= sup_s ||W_y v_j(s)|| ||a - b||`` (segment) and
+   ``||y_j(z_i) - y_j(0)|| <= ||mean_s W_y v_j(s)|| ||z_i||`` (pair).
+2. Pieces. The segment is cut into ``K`` pieces of half-width ``delta = ||z_i|| / (2K)`` with
+   centres ``c_k``. On each piece the centre trajectory ``zc_t`` and the centre tangent
+   ``vc_t = Jc_t vc_{t-1}`` are computed exactly as the model computes them: signed products
+   of the centre Jacobians, no absolute values.
+3. Remainder (centred form). For a point ``c_k + s u`` of the piece, the tangent error
+   ``e_t = v_t - vc_t`` obeys ``e_t = Jc_t e_{t-1} + w_t`` with
+   ``w_t = (J(z_{t-1}) - Jc_t) v_{t-1}`` (+ float error), so ``e_t = sum_s Phi(t, s) w_s`` with
+   ``Phi`` the products of centre Jacobians. With ``||w_s|| <= beta_s``, Cauchy-Schwarz gives
+
+       ||e_t|| <= sqrt(sum_s beta_s) sqrt(tr Q_t),   Q_t = Jc_t Q_{t-1} Jc_t^T + beta_t I,
+
+   and ``||W_y e_t|| <= sqrt(sum_s beta_s) sqrt(tr(W_y Q_t W_y^T))``: the remainder is also
+   propagated through the signed centre products (``Q_t`` is exact in the products), only its
+   size enters in absolute value. ``beta_t = L_t (||vc_{t-1}|| + 2 E_{t-1}) + rounding``, where
+   ``L_t`` bounds ``||J(z) - Jc_t||`` over the tube ``||z - zc_{t-1}|| <= D_{t-1}``
+   (:mod:`~verification.certificates.tube`) and the tube radius is
+   ``D_t = delta (||vc_t|| + E_t) + E_t`` (since ``z_t - zc_t = int v_t``; the second ``E_t``
+   covers the float error of the traced centre). The excess falls like ``1/K``.
+4. Refinement. All windows start with ``pieces`` pieces; a window whose bound exceeds the
+   largest lower bound at some ``j`` (simulated pairs, centre tangents) by more than ``tol`` gets
+   its ``K`` doubled, up to ``max_pieces``. Windows that do not set the maximum are never refined.
+5. Rounding. Every enclosure step is rounded outward (:mod:`~verification.certificates.interval`);
+   float error of the model's ``step``/``jacobian`` and of each matrix-vector product enters
+   ``beta`` through a priori bounds (``GAMMA``, ``STEP_REL``, ``tube.JAC_REL``), and the
+   remainder's own evaluation is inflated by ``Q_REL``.
+
+The result (:class:`OnDataCertificate`) states its pairs, inputs and region; ``verified`` is True
+when every ``G_j`` is finite and the fitted ``lam < 1``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from systems.rnn import ElmanRNN
+>>> m = ElmanRNN([[0.5]], [[1.0]], None, [[2.0]], None, activation="linear")
+>>> cert = certify_on_data(m, np.zeros((3, 5, 1)), np.ones((3, 1)))
+>>> cert.verified, round(cert.lam, 6), round(cert.C, 6)
+(True, 0.5, 2.0)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from verification.certificates.interval import up
+from verification.certificates.sampled import fit_envelope
+from verification.certificates.tube import cell_of, jacobian_deviation, spectral_upper
+
+EPS = float(np.finfo(np.float64).eps)
+#: Matrix-vector rounding: ``|fl(J v) - J v| <= GAMMA n |J| |v|`` (Higham's gamma_n, doubled).
+GAMMA = 2.0 * EPS
+#: Float error of the model's ``step`` relative to ``1 + ||z_t|| + ||z_{t+1}||`` (a few dozen
+#: operations with few-ulp elementary functions; 1e-12 leaves a factor ~1e2).
+STEP_REL = 1e-12
+#: Relative inflation of the remainder terms (float error of ``Q_t`` and its traces).
+Q_REL = 1e-9
+PAIRS = ("pair", "segment")
+#: Decay level of "steps to 1%": the smallest ``j`` with ``C lam**j <= LEVEL``.
+LEVEL = 0.01
+
+
+@dataclass(frozen=True, eq=False)
+class OnDataCertificate:
+    """A1 on the pairs the bounds compare, on given input windows (kind ``"on-data"``).
+
+    Attributes
+    ----------
+    lam, C : float
+        ``C lam**j >= envelope[j - 1]`` for ``j = 1..N`` (``nan`` when not verified).
+    verified : bool
+        Every ``envelope`` entry finite and ``lam < 1``.
+    envelope : (N,) ndarray
+        Certified ``G_j`` of (A1-D): the largest ratio over all windows and pairs.
+    lower : (N,) ndarray
+        Largest ratio of simulated pairs (a witness: ``lower <= envelope`` always).
+    pairs : ``"pair"`` or ``"segment"``
+    region : str
+        The pairs and inputs in words.
+    cell : str
+    n_windows : int
+    pieces : (S,) int ndarray
+        Pieces used per window after refinement (1 for ``"pair"``).
+    seconds : float
+    kind : str
+        Always ``"on-data"``.
+    reason : str
+    """
+
+    lam: float
+    C: float
+    verified: bool
+    envelope: np.ndarray
+    lower: np.ndarray
+    pairs: str
+    region: str
+    cell: str
+    n_windows: int
+    pieces: np.ndarray
+    seconds: float
+    kind: str = "on-data"
+    reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def C_at(self, lam: float) -> float:
+        """Smallest ``C`` with ``C lam**j >= envelope_j`` for all ``j`` (any ``lam > 0``)."""
+        j = np.arange(1, self.envelope.size + 1)
+        return float(up(np.max(self.envelope / float(lam) ** j)))
+
+    @property
+    def steps_to_level(self) -> float:
+        """Smallest ``j >= 1`` with ``C lam**j <= LEVEL`` (``inf`` if not verified)."""
+        return steps_to(self.lam, self.C)
+
+
+def steps_to(lam: float, C: float, level: float = LEVEL) -> float:
+    """Smallest integer ``j >= 1`` with ``C lam**j <= level``; ``inf`` if ``lam >= 1``."""
+    if not (np.isfinite(lam) and np.isfinite(C)) or lam >= 1.0:
+        return np.inf
+    if C <= level:
+        return 1.0
+    return float(max(1, int(np.ceil(np.log(level / C) / np.log(lam)))))
+
+
+# ------------------------------------------------------------------------- dynamics
+def dynamics(model: object) -> tuple:
+    """``(step, jacobian, W_y, n_z)`` of a cell with the ``systems`` model interface."""
+    for name in ("step", "jacobian", "output_matrix", "n_z", "n_x"):
+        if not hasattr(model, name):
+            raise TypeError(f"model must have the systems model interface; it lacks {name!r}")
+    return model.step, model.jacobian, np.asarray(model.output_matrix, float), int(model.n_z)
+
+
+def simulate_pairs(model: object, X: np.ndarray, z0: np.ndarray) -> np.ndarray:
+    """``||y_j(z0_i) - y_j(0)|| / ||z0_i||`` for every window ``i`` and ``j = 1..N``: (S, N).
+
+    Plain float64 simulation (a witness, not a bound); ``0`` where ``z0_i = 0``.
+    """
+    step, _, W_y, _ = dynamics(model)
+    S, N, _ = X.shape
+    za, zb = z0.copy(), np.zeros_like(z0)
+    out = np.empty((S, N))
+    nrm = np.linalg.norm(z0, axis=1)
+    safe = np.where(nrm > 0, nrm, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(N):
+            za, zb = step(za, X[:, t]), step(zb, X[:, t])
+            out[:, t] = np.linalg.norm((za - zb) @ W_y.T, axis=1) / safe
+    return np.where(nrm[:, None] > 0, out, 0.0)
+
+
+class _Ellipsoid:
+    """Outer ellipsoid of ``e_t = sum_s Phi(t, s) w_s``, ``||w_s|| <= beta_s`` (all ``B`` at once).
+
+    ``Phi(t, s) = J_t ... J_{s+1}`` (exact signed products). For weights ``p_s > 0`` with
+    ``sum_s p_s <= 1``, ``|y^T e| <= sum_s beta_s ||Phi^T y|| <= sqrt(y^T Q y)`` with
+    ``Q = sum_s beta_s**2 / p_s Phi Phi^T`` (Cauchy-Schwarz), so ``||e|| <= sqrt(lam_max(Q))``
+    and ``||W e|| <= sqrt(lam_max(W Q W^T))``. With ``p_s = beta_s gamma**(t-s) / P_t``:
+    ``Q_t = P_t M_t``, ``P_t = gamma P_{t-1} + beta_t``,
+    ``M_t = J_t M_{t-1} J_t^T / gamma + beta_t I`` (exact for ``||Phi(t, s)|| = gamma**(t-s)``).
+    ``lam_max(M) <= max_i (|M| d)_i / d_i`` for any ``d > 0`` (Collatz-Wielandt; ``d`` follows
+    the top eigenvector by one power step per ``t``).
+    """
+
+    def __init__(self, B: int, n: int, gamma: float) -> None:
+        self.M = np.zeros((B, n, n))
+        self.P = np.zeros(B)
+        self.d = np.ones((B, n))
+        self.gamma = float(gamma)
+        self._diag = np.eye(n, dtype=bool)
+
+    def push(self, J: np.ndarray, beta: np.ndarray) -> None:
+        M = np.matmul(np.matmul(J, self.M), J.transpose(0, 2, 1))
+        if self.gamma != 1.0:
+            M /= self.gamma
+        M[:, self._diag] += beta[:, None]
+        self.M = M
+        self.P = up(self.gamma * self.P + beta)
+
+    def radius(self) -> np.ndarray:
+        """Upper bound of ``||e_t||``: (B,)."""
+        A = np.abs(self.M)
+        Ad = np.einsum("bij,bj->bi", A, self.d)
+        lam = np.max(Ad / self.d, axis=1)
+        top = Ad.max(axis=1, keepdims=True)
+        self.d = np.maximum(Ad / np.where(top > 0, top, 1.0), 1e-6)
+        return up(np.sqrt(self.P * lam * (1.0 + Q_REL)))
+
+    def out_radius(self, W_y: np.ndarray) -> np.ndarray:
+        """Upper bound of ``||W_y e_t||`` (trace of ``W_y Q W_y^T``, exact for ``n_y = 1``)."""
+        WQW = np.einsum("yi,bij,yj->b", W_y, self.M, W_y)
+        return up(np.sqrt(self.P * np.maximum(WQW, 0.0) * (1.0 + Q_REL)))
+
+
+# --------------------------------------------------------------------------- pair bound
+def pair_bounds(model: object, X: np.ndarray, z0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Certified ``||y_j(z0_i) - y_j(0)|| / ||z0_i||`` per window: the two traced trajectories
+    plus a rigorous enclosure of their float error.
+
+    The true trajectory ``z_t`` and the computed ``zh_t`` differ by ``d_t`` with
+    ``d_t = Jh_t d_{t-1} + w_t``, ``w_t = (Jbar_t - Jh_t) d_{t-1} + eps_t`` (``Jbar`` the
+    mean-value Jacobian on ``[zh, z]``, ``eps_t`` the float error of ``step``), so
+    ``||w_t|| <= ||Dev(ball R_{t-1})||_2 R_{t-1} + eps_t`` and ``R_t`` follows from
+    :class:`_Ellipsoid`. Then ``||y_j(a) - y_j(b)|| <= ||W_y (zh_a - zh_b)|| + ||W_y||_2
+    (R_a + R_b)`` (+ the float error of that product).
+
+    Parameters
+    ----------
+    model : a cell
+    X : (S, N, n_x)
+    z0 : (S, n_z)
+
+    Returns
+    -------
+    bound : (S, N) certified ratios
+    simulated : (S, N) the float ratios (witnesses)
+    """
+    step, jac, W_y, n = dynamics(model)
+    S, N, _ = X.shape
+    nrm = np.linalg.norm(z0, axis=1)
+    safe = np.where(nrm > 0, nrm, 1.0)
+    zh = np.concatenate([z0, np.zeros_like(z0)])  # (2S, n): a-trajectories then b
+    xs = np.concatenate([X, X])
+    ell = _Ellipsoid(2 * S, n, 1.0)
+    R = np.zeros(2 * S)
+    W2 = float(up(np.linalg.norm(W_y, 2)))
+    WF = float(np.linalg.norm(W_y))
+    bound, sim = np.empty((S, N)), np.empty((S, N))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(N):
+            xt = xs[:, t]
+            Dn = spectral_upper(jacobian_deviation(model, zh, xt, np.zeros_like(zh), R,
+                                                   crude=True))
+            J = jac(zh, xt)
+            z_new = step(zh, xt)
+            eps = STEP_REL * (1.0 + np.linalg.norm(zh, axis=1) + np.linalg.norm(z_new, axis=1))
+            ell.push(J, up(Dn * R + eps))
+            R = ell.radius()
+            zh = z_new
+            dz = zh[:S] - zh[S:]
+            dy = np.linalg.norm(dz @ W_y.T, axis=1)
+            sim[:, t] = dy / safe
+            err = GAMMA * W_y.shape[1] * WF * np.linalg.norm(dz, axis=1) * 2.0
+            bound[:, t] = up((dy + err + W2 * (R[:S] + R[S:])) / safe * (1.0 + 4 * EPS))
+    bound = np.where(np.isnan(bound), np.inf, bound)
+    zero = nrm == 0
+    bound[zero], sim[zero] = 0.0, 0.0
+    return bound, sim
+
+
+# ------------------------------------------------------------------ segment bound, K pieces
+def segment_bounds(model: object, X: np.ndarray, z0: np.ndarray, K: int,
+                   gamma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Certified ``sup ||y_j(a) - y_j(b)|| / ||a - b||`` over ``a, b`` in ``[0, z0_i]``, K pieces.
+
+    Parameters
+    ----------
+    model : a cell (``elman``, ``lstm``, ``gru``)
+    X : (S, N, n_x) input windows
+    z0 : (S, n_z) the non-zero end of each window's segment
+    K : pieces per segment (>= 1)
+    gamma : forgetting factor of :class:`_Ellipsoid` in ``(0, 1]`` (best near the rate at which
+        products of Jacobians decay; any value gives a valid bound)
+
+    Returns
+    -------
+    bound : (S, N) certified ratios (``inf`` where the enclosure diverged)
+    centre : (S, N) ``max_k ||W_y vc_j||``: the tangents at the piece centres (witnesses, up
+        to float error)
+    """
+    step, jac, W_y, n = dynamics(model)
+    S, N, _ = X.shape
+    nrm = np.linalg.norm(z0, axis=1)
+    safe = np.where(nrm > 0, nrm, 1.0)
+    u = z0 / safe[:, None]
+    delta = up(safe / (2.0 * K))
+    frac = (np.arange(K) + 0.5) / K
+    B = S * K
+    zc = (z0[:, None, :] * frac[None, :, None]).reshape(B, n)
+    v = np.repeat(u, K, axis=0)
+    dl = np.repeat(delta, K)
+    widx = np.repeat(np.arange(S), K)
+    # e: tangent error (starts at the float error of u); r: state error of the traced centre
+    # (starts at the float error of the centres). Both are sums of Phi(t, s) w_s with their
+    # own w_s; one ellipsoid with weights beta_s >= rho_s bounds both by Cauchy-Schwarz:
+    # sum ||Phi|| rho_s <= sqrt(sum rho_s**2 / beta_s) sqrt(sum beta_s ||Phi||**2).
+    beta0 = np.full(B, up(4.0 * EPS * (1.0 + np.sqrt(n))))
+    rho0 = np.minimum(up(4.0 * EPS * np.repeat(safe, K)), beta0)
+    ell = _Ellipsoid(B, n, gamma)
+    ell.push(np.broadcast_to(np.eye(n), (B, n, n)), beta0)
+    Rsum = up(rho0 * (rho0 / beta0))
+    E = ell.radius()
+    R = up(E * np.sqrt(Rsum / ell.P))
+    WF = float(np.linalg.norm(W_y))
+    bound = np.empty((S, N))
+    centre = np.empty((S, N))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for t in range(N):
+            xt = X[widx, t]
+            vn = np.linalg.norm(v, axis=1)
+            # tube at step t: z = zc + s (delta v) + b, |s| <= 1, ||b|| <= delta E + R
+            Dev = jacobian_deviation(model, zc, xt, dl[:, None] * v, up(dl * E + R))
+            Dn = spectral_upper(Dev)
+            J = jac(zc, xt)
+            JF = np.sqrt(np.einsum("bij,bij->b", J, J))
+            z_new = step(zc, xt)
+            rho = up(STEP_REL * (1.0 + np.linalg.norm(zc, axis=1) + np.linalg.norm(z_new, axis=1))
+                     + Dn * R)
+            beta = up(np.linalg.norm(np.einsum("bij,bj->bi", Dev, np.abs(v)), axis=1) + Dn * E
+                      + GAMMA * n * JF * vn)
+            beta = np.maximum(beta, rho)  # a larger weight is still a bound; keeps rho/beta <= 1
+            zc = z_new
+            v = np.einsum("bij,bj->bi", J, v)
+            ell.push(J, beta)
+            Rsum = up(gamma * Rsum + rho * (rho / beta))
+            E = ell.radius()
+            R = up(E * np.sqrt(Rsum / ell.P))
+            Wv = v @ W_y.T
+            rem = up(ell.out_radius(W_y) + GAMMA * n * WF * np.linalg.norm(v, axis=1))
+            rem = np.where(np.isfinite(rem), rem, np.inf)
+            c_k = np.linalg.norm(Wv, axis=1).reshape(S, K)
+            centre[:, t] = c_k.max(axis=1)
+            bound[:, t] = up((c_k + rem.reshape(S, K)).max(axis=1))
+    bound = np.where(np.isnan(bound), np.inf, bound)
+    zero = nrm == 0
+    bound[zero], centre[zero] = 0.0, 0.0
+    return bound, centre
+
+
+def _check(model, X, z0, pairs, pieces, max_pieces, tol):
+    if pairs not in PAIRS:
+        raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}")
+    _, _, _, n = dynamics(model)
+    X = np.asarray(X, dtype=np.float64)
+    z0 = np.asarray(z0, dtype=np.float64)
+    if X.ndim != 3 or X.shape[0] < 1 or X.shape[1] < 1 or X.shape[2] != model.n_x:
+        raise ValueError(f"X must have shape (S, N, n_x={model.n_x}) with S, N >= 1, "
+                         f"got {X.shape}")
+    if z0.shape != (X.shape[0], n):
+        raise ValueError(f"z0 must have shape (S={X.shape[0]}, n_z={n}), got {z0.shape}")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(z0))):
+        raise ValueError("X and z0 must be finite")
+    if not (1 <= pieces <= max_pieces):
+        raise ValueError(f"need 1 <= pieces <= max_pieces, got pieces={pieces}, "
+                         f"max_pieces={max_pieces}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol}")
+    return X, z0
+
+
+def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str = "pair",
+                    pieces: int = 2, max_pieces: int = 256, tol: float = 0.02,
+                    fit: str = "loglinear", chunk: int = 8192,
+                    time_limit: float | None = None) -> OnDataCertificate:
+    """Certify A1 on the pairs ``(z0_i, 0)`` (or their segments) under the windows ``X_i``.
+
+    Parameters
+    ----------
+    model : ``ElmanRNN`` or a cell with the ``systems`` interface (``cell``, ``step``,
+        ``jacobian``, ``output_matrix``, parameters)
+    X : (S, N, n_x) input windows
+    z0 : (S, n_z) per window the state compared with ``0`` (e.g. the benchmark trajectory's
+        state at the window's start)
+    pairs : ``"pair"`` (the pair ``(z0_i, 0)``) or ``"segment"`` (every pair on ``[0, z0_i]``)
+    pieces, max_pieces : first and largest number of pieces per segment
+    tol : a window is refined while its bound exceeds the largest witness by more than ``tol``
+        (relative) at some ``j``
+    fit : rule for ``lam`` from the envelope (``sampled.fit_envelope``); ``C`` then covers every
+        ``j``
+    chunk : windows x pieces processed at once (memory: ``chunk * n_z**2 * 8`` bytes x ~6)
+    time_limit : seconds after which refinement stops (the bound stays sound, only looser)
+
+    Returns
+    -------
+    OnDataCertificate
+    """
+    t0 = time.perf_counter()
+    X, z0 = _check(model, X, z0, pairs, pieces, max_pieces, tol)
+    S, N, _ = X.shape
+    cell = cell_of(model)
+    K = np.ones(S, dtype=int)
+    rounds: list[tuple[int, int, int]] = []
+    if pairs == "pair":
+        bound, lower = np.full((S, N), np.inf), np.empty((S, N))
+        for a in range(0, S, chunk):
+            bound[a:a + chunk], lower[a:a + chunk] = pair_bounds(model, X[a:a + chunk],
+                                                                 z0[a:a + chunk])
+    else:
+        lower = simulate_pairs(model, X, z0)
+        lam_w, _ = fit_envelope(lower.max(axis=0), fit)
+        gamma = float(np.clip(lam_w, 0.5, 1.0)) if np.isfinite(lam_w) else 1.0
+        K[:] = int(pieces)
+        bound = np.full((S, N), np.inf)
+        todo = np.arange(S)
+        while todo.size:
+            k = int(K[todo[0]])
+            per = max(1, chunk // k)
+            for a in range(0, todo.size, per):
+                idx = todo[a:a + per]
+                b, c = segment_bounds(model, X[idx], z0[idx], k, gamma)
+                bound[idx] = np.minimum(bound[idx], b)
+                lower[idx] = np.maximum(lower[idx], c)
+            top = lower.max(axis=0)
+            floor = 1e-9 * max(float(top.max()), 1e-300)
+            target = (1.0 + tol) * np.maximum(top, floor)
+            over = np.any(bound > target[None, :], axis=1)
+            rounds.append((k, int(todo.size), int(over.sum())))
+            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
+            todo = np.flatnonzero(over & (K < max_pieces))
+            if out_of_time:
+                break
+            # every window still over the target has the same K (bounds only fall and the
+            # target only rises), so each round is one rectangular array
+            K[todo] = np.minimum(2 * K[todo], max_pieces)
+    G = bound.max(axis=0)
+    region = (f"{'the pair (z_i, 0)' if pairs == 'pair' else 'every pair on the segment [0, z_i]'}"
+              f" for each of the {S} windows X_i given (N = {N}); ||z_i|| up to "
+              f"{float(np.linalg.norm(z0, axis=1).max()):.4g}")
+    seconds = time.perf_counter() - t0
+    extra = {"rounds": rounds}
+    if not np.all(np.isfinite(G)):
+        return OnDataCertificate(np.nan, np.nan, False, G, lower.max(axis=0), pairs, region,
+                                 cell, S, K, seconds, reason="the enclosure diverged in "
+                                 f"{int(np.sum(~np.isfinite(bound).all(axis=1)))} windows; "
+                                 "raise max_pieces", extra=extra)
+    lam, _ = fit_envelope(G, fit)
+    j = np.arange(1, N + 1)
+    C = float(up(np.max(G / lam ** j))) if lam > 0 else np.inf
+    ok = bool(lam < 1.0 and np.isfinite(C))
+    reason = ("certified" if ok else
+              f"the certified envelope does not decay (fitted lam = {lam:.4g} >= 1)")
+    return OnDataCertificate(lam if ok else lam, C, ok, G, lower.max(axis=0), pairs, region,
+                             cell, S, K, seconds, reason=reason, extra=extra)
