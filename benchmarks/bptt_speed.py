@@ -20,7 +20,8 @@ Gated cells at the paper's authors' size (issue 9: Silverbox training split, str
 
 For each: the median seconds of one loss + full gradient in float64, the peak memory that the
 batch and one evaluation allocate (NumPy allocations traced by ``tracemalloc``; beside it the
-growth of the process' peak resident size from just before the batch was built), and, when
+growth of the process' peak resident size from just before the batch was built, for the
+first of these cases only: it is a high-water mark), and, when
 PyTorch is installed, ``nn.LSTM``/``nn.GRU`` + ``nn.Linear`` forward + backward of the same
 loss in float32 and in float64 (CPU, default threads) with the ratios "torch / ours".
 Targets (issue 9): LSTM <= 1.5 s, >= 2.5x torch float32, peak <= 1 GB.
@@ -159,7 +160,7 @@ def _rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def gated_row(name: str, c: dict, repeats: int) -> None:
+def gated_row(name: str, c: dict, repeats: int, first: bool) -> None:
     X, Y, theta = gated_problem(**c)
     rss0 = _rss_mib()
     tracemalloc.start()
@@ -169,12 +170,13 @@ def gated_row(name: str, c: dict, repeats: int) -> None:
     tracemalloc.stop()
     ours = median_seconds(lambda: batch.loss_grad(theta, None), repeats)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0  # ru_maxrss: kB
+    rss_txt = f"{rss:9.0f}" if first else f"{'-':>9}"  # the high-water mark of earlier cases
     txt = ""
     for dt in ("float32", "float64"):
         s = torch_gated_seconds(c["cell"], X, Y, theta, batch, dt, max(1, repeats // 2))
         txt += "       -         -" if s is None else f" {s:8.3f} {s / ours:8.2f}x"
     print(f"({name})  {c['cell']:>4} {c['S']:6d} {c['N']:4d} {c['n_h']:4d} {ours:9.3f} "
-          f"{peak:9.0f} {rss:9.0f}{txt}", flush=True)
+          f"{peak:9.0f} {rss_txt}{txt}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -218,8 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{'case':4} {'cell':>5} {'S':>6} {'N':>4} {'n_h':>4} {'ours s':>9} "
               f"{'peak MiB':>9} {'+RSS MiB':>9} {'torch32 s':>9} {'t32/ours':>9} "
               f"{'torch64 s':>9} {'t64/ours':>9}")
-    for name in gated:  # the largest last: the process' peak RSS grows case by case
-        gated_row(name, GATED[name], args.repeats)
+    for k, name in enumerate(gated):  # RSS growth is meaningful for the first case only
+        gated_row(name, GATED[name], args.repeats, first=k == 0)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ With unit weights ``K = S (N - m)``. The benchmark problem is the special case o
 window of length ``T`` weighted by the coverage counts ``Windows.weights(m)`` and normalised
 by ``S (N - m)``.
 
+Every cell (``cell="elman" | "lstm" | "gru"``) shares the batch, the threads, the readout and
+the residuals (:class:`Part`); the Elman RNN's passes are below, the LSTM's and GRU's in
+:mod:`systems.bptt_lstm` and :mod:`systems.bptt_gru`. The initial states ``z_i`` have the
+cell's state size ``n_z`` (``(h, c)`` for the LSTM).
+
 Layout: internally time-major, ``H : (N + 1, S, n_h)``, so each step works on a contiguous
 ``(S, n_h)`` slab; the loop runs over the ``N`` steps, never over windows.
 
