@@ -98,3 +98,9 @@ def test_to_dict_is_json_ready():
     d = json.loads(json.dumps(e.to_dict()))
     np.testing.assert_array_equal(np.array(d["rho"]), e.rho)
     assert d["certified"] is False and d["n_pairs"] == e.n_pairs and d["fit"] == e.fit
+
+
+def test_no_hidden_state_is_an_input_error():
+    model = ElmanRNN(np.zeros((0, 0)), np.zeros((0, 1)), None, np.zeros((1, 0)), None)
+    with pytest.raises(ValueError, match="n_h"):
+        empirical_constants(model, np.zeros((2, 5, 1)))

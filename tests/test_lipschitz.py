@@ -134,3 +134,9 @@ def test_to_dict_is_json_ready():
     o = one_step(model).to_dict()
     assert set(o) == {"L_f", "L_f_lmi", "L_f_P", "W_xh_norm", "L_g"}
     assert all(isinstance(v, float) for v in json.loads(json.dumps(o)).values())
+
+
+def test_no_hidden_state_is_an_input_error():
+    model = ElmanRNN(np.zeros((0, 0)), np.zeros((0, 1)), None, np.zeros((1, 0)), None)
+    with pytest.raises(ValueError, match="n_h"):
+        certify_gain(model)

@@ -2,6 +2,8 @@
 
 * :mod:`~verification.certificates.lmi_c` -- LMI-C: contraction rate ``lam`` and ``C`` of an
   Elman RNN, the certified ``(lam, C)`` curve;
+* :mod:`~verification.certificates.rate` -- the smallest LMI-C rate from eigenvalues alone (the
+  numerical radius of ``D W_hh D^-1``, minimised over the multiplier): no SDP, no certificate;
 * :mod:`~verification.certificates.lmi_l` -- LMI-L: incremental l2 gain and one-step constants;
 * :mod:`~verification.certificates.sampled` -- sampled constants from simulated pairs: a lower
   estimate, never a certificate.

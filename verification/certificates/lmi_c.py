@@ -324,31 +324,55 @@ def _interior_metric(
     return P / lmin, None if mu is None else mu / lmin
 
 
-def _blend(
-    W: np.ndarray, lam: float, solved: tuple[np.ndarray, np.ndarray | None],
-    interior: tuple[np.ndarray, np.ndarray | None],
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The passing point closest to the solver's ``(P, mu)`` on the segment to an interior one.
-
-    LMI-C at fixed ``lam`` is linear in ``(P, mu)``, so ``(1 - s) solved + s interior`` is
-    feasible for every ``s`` in an interval ending at ``s = 1``; the smallest ``s`` that passes
-    the float64 check is found by bisection (``kappa(P)`` stays near the solver's minimum).
-    """
-    P_s, mu_s = solved
-    P_s = 0.5 * (P_s + P_s.T)
-    lmin = float(np.linalg.eigvalsh(P_s)[0])
-    if np.isfinite(lmin) and lmin > 0:
-        P_s, mu_s = P_s / lmin, None if mu_s is None else mu_s / lmin
-    else:
-        return interior
-
-    def point(s: float) -> tuple[np.ndarray, np.ndarray | None]:
-        P = (1.0 - s) * P_s + s * interior[0]
-        mu = None if mu_s is None else (1.0 - s) * mu_s + s * interior[1]
+def _normalised(P: np.ndarray, mu: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(P, mu)`` symmetrised and scaled to ``lambda_min(P) = 1`` (LMI-C is homogeneous)."""
+    P = 0.5 * (P + P.T)
+    lmin = float(np.linalg.eigvalsh(P)[0])
+    if not (np.isfinite(lmin) and lmin > 0):
         return P, mu
+    return P / lmin, None if mu is None else mu / lmin
 
-    s = nudge(lambda x: check_lmi_c(W, lam, *point(x)).passed, 0.0, 1.0)
-    return point(1.0 if s is None else s)
+
+def _segment(
+    P_s: np.ndarray, mu_s: np.ndarray | None, interior: tuple[np.ndarray, np.ndarray | None],
+    x: float,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(1 - x) (P_s, mu_s) + x interior``: LMI-C at a fixed ``lam`` is linear in ``(P, mu)``,
+    so the points that pass form an interval ending at the interior point ``x = 1``."""
+    P = (1.0 - x) * P_s + x * interior[0]
+    mu = None if mu_s is None else (1.0 - x) * mu_s + x * interior[1]
+    return P, mu
+
+
+def _C_of(model: ElmanRNN, P: np.ndarray) -> float:
+    """``||W_hy||_2 sqrt(kappa(P))`` (A1)."""
+    ev = np.linalg.eigvalsh(0.5 * (P + P.T))
+    if not ev[0] > 0:
+        return float("inf")
+    return float(np.linalg.norm(model.W_hy, 2) * np.sqrt(ev[-1] / ev[0]))
+
+
+def _repair(
+    model: ElmanRNN, lam: float, solved: tuple[np.ndarray, np.ndarray | None],
+    interior: tuple[np.ndarray, np.ndarray | None],
+) -> tuple[float, np.ndarray, np.ndarray | None] | None:
+    """``(lam_u, P_u, mu_u)`` passing the float64 check, from the solver's metric at ``lam``.
+
+    Near the smallest rate the solver's metric may miss the check. It is moved towards the
+    interior metric (which costs ``C``) until the check passes at ``lam`` or ``C`` has grown
+    by ``C_SLACK``, whichever comes first; then ``lam`` is nudged up if still needed.
+    """
+    W = model.W_hh
+    P_s, mu_s = _normalised(*solved)
+    C_max = (1.0 + C_SLACK) * _C_of(model, P_s)
+    s_C = nudge(lambda x: _C_of(model, _segment(P_s, mu_s, interior, x)[0]) > C_max, 0.0, 1.0)
+    s_pass = nudge(lambda x: check_lmi_c(W, lam, *_segment(P_s, mu_s, interior, x)).passed,
+                   0.0, 1.0)
+    s_use = min(1.0 if s_pass is None else s_pass,
+                1.0 if s_C is None else max(s_C - 1e-9, 0.0))
+    P_u, mu_u = _segment(P_s, mu_s, interior, s_use)
+    lam_u = nudge(lambda x: check_lmi_c(W, x, P_u, mu_u).passed, lam, LAM_MAX)
+    return None if lam_u is None else (lam_u, P_u, mu_u)
 
 
 def _certify_eigen(
@@ -357,7 +381,8 @@ def _certify_eigen(
     """The smallest rate from eigenvalues (``rate.best_rate``; ``rho(W)`` for a linear model),
     then ONE SDP for the metric of smallest ``kappa`` at ``lam = rate + RATE_GAPS[0] tol``,
     repaired towards an interior metric from eigenvalue methods if it misses the float64
-    check (:func:`_blend`). Wider gaps if there is no interior metric; None if all fail."""
+    check (``_segment``) as far as ``C_SLACK`` allows, then ``lam`` nudged. Wider gaps if
+    there is no interior metric; None if all fail."""
     W = model.W_hh
     rho = spectral_radius(W)
     if model.activation == "linear":
@@ -382,18 +407,12 @@ def _certify_eigen(
             (P, mu), info = interior, "eigenvalues (SDP: " + info + ")"
             chk = check_lmi_c(W, lam, P, mu)
             return _certificate(model, lam, lam, P, mu, chk, info, t0, problem.n_solves)
-        # Two ways to pass the check: keep lam and move P towards the interior metric, or keep
-        # the solver's P and nudge lam. The first unless it costs more than C_SLACK in C.
-        P_b, mu_b = _blend(W, lam, (P, mu), interior)
-        blended = _certificate(model, lam, lam, P_b, mu_b, check_lmi_c(W, lam, P_b, mu_b),
-                               info, t0, problem.n_solves)
-        lam_n, P_n, mu_n, chk_n = _verify(W, lam, P, mu)
-        if lam_n is not None and chk_n.passed:
-            nudged = _certificate(model, lam, lam_n, P_n, mu_n, chk_n, info, t0,
-                                  problem.n_solves)
-            if nudged.C * (1.0 + C_SLACK) < blended.C:
-                return nudged
-        return blended
+        repaired = _repair(model, lam, (P, mu), interior)
+        if repaired is None:
+            continue
+        lam_u, P_u, mu_u = repaired
+        return _certificate(model, lam, lam_u, P_u, mu_u, check_lmi_c(W, lam_u, P_u, mu_u),
+                            info, t0, problem.n_solves)
     return None
 
 

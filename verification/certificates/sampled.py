@@ -233,6 +233,8 @@ def empirical_constants(
     Empirical
         ``rho : (N,)``, the fitted ``(lam, C)``, ``contracting = lam < 1``.
     """
+    if model.n_h < 1:
+        raise ValueError(f"n_h = {model.n_h}: a model needs at least one hidden state (n_h >= 1)")
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
     if not (0.0 <= near_fraction <= 1.0):
