@@ -54,13 +54,14 @@ Examples
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
-from scipy.linalg import solve_discrete_lyapunov
+from scipy.linalg import LinAlgWarning, solve_discrete_lyapunov
 
 from systems.blas import single_thread_blas
 from systems.rnn import ElmanRNN
@@ -310,8 +311,9 @@ def _interior_metric(
     scaled to ``lambda_min(P) = 1``: the Stein equation ``lam**2 P - W^T P W = lam**2 I``
     (linear, needs ``lam > rho(W)``) or ``rate.metric_for_multiplier``
     (tanh, needs ``lam > w(D W D^-1)``). None if there is none."""
-    if mu is None:
-        with np.errstate(all="ignore"):
+    if mu is None:  # ill-conditioned near lam = rho(W): the float64 check judges the result
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", LinAlgWarning)
             P = solve_discrete_lyapunov((W / lam).T, np.eye(W.shape[0]))
     else:
         P = metric_for_multiplier(W, mu, lam)
