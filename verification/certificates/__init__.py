@@ -8,6 +8,14 @@
 * :mod:`~verification.certificates.sampled` -- sampled constants from simulated pairs: a lower
   estimate, never a certificate.
 
+* :mod:`~verification.certificates.ondata` -- A1 on the data, for every cell: the pairs
+  ``(z_i, 0)`` (or segments) the theorems compare, under each window's inputs, with rounding
+  enclosed (:mod:`~verification.certificates.tube`, :mod:`~verification.certificates.interval`);
+* :mod:`~verification.certificates.gated_global` -- global incremental-ISS conditions for the
+  LSTM and GRU (not certified, with the failing quantity, where they fail);
+* :mod:`~verification.certificates.sampled_cells` -- sampled constants for every cell (estimates);
+* :mod:`~verification.certificates.burn_in` -- a burn-in from one model's constants and bounds.
+
 * :mod:`~verification.certificates.sdp` -- the SDP plumbing every LMI shares: solver order and
   fallback, one rounding-aware float64 PSD re-check, the nudge, the input check.
 
@@ -15,6 +23,8 @@ Every certificate is re-checked in float64 outside the solver and reports its ma
 result has ``to_dict()`` (plain JSON-ready values). The public API is re-exported here.
 """
 
+from verification.certificates.burn_in import BurnInAdvice, recommend_m
+from verification.certificates.gated_global import GlobalCertificate, certify_global
 from verification.certificates.lmi_c import (
     Certificate,
     certify,
@@ -22,10 +32,29 @@ from verification.certificates.lmi_c import (
     minimise_over_curve,
 )
 from verification.certificates.lmi_l import Gain, OneStep, certify_gain, one_step
+from verification.certificates.ondata import (
+    OnDataCertificate,
+    certify_on_data,
+    pair_bounds,
+    segment_bounds,
+    steps_to,
+)
 from verification.certificates.sampled import Empirical, empirical_constants
+from verification.certificates.sampled_cells import sampled_constants, sampled_on_pairs
 
 __all__ = [
+    "BurnInAdvice",
     "Certificate",
+    "GlobalCertificate",
+    "OnDataCertificate",
+    "certify_global",
+    "certify_on_data",
+    "pair_bounds",
+    "recommend_m",
+    "sampled_constants",
+    "sampled_on_pairs",
+    "segment_bounds",
+    "steps_to",
     "Empirical",
     "Gain",
     "OneStep",
