@@ -418,7 +418,8 @@ def run_task(task: Task, job: Job, report: Report = _silent) -> TaskResult:
     ev = evaluate(model, job.splits)
     metrics = {
         "format": FORMAT_VERSION, "key": task.key, **_task_fields(task),
-        "n_h": int(model.n_h), "epochs": int(history.get("epochs", 0)), "seconds": seconds,
+        "cell": getattr(model, "cell", task.cell), "n_h": int(model.n_h),
+        "epochs": int(history.get("epochs", 0)), "seconds": seconds,
         **ev, "e_j": window_error(model, job.splits.scaled("train"), task.N, job.error_windows)
         if task.kind == "stateless" else None,
         "loss_history": history.get("loss"),
@@ -526,12 +527,15 @@ def run_study(
     executor: Any,
     log: Callable[[str], None] = print,
     progress_seconds: float = 10.0,
+    observer: Report | None = None,
 ) -> list[Task]:
     """Run the tasks not yet done on ``executor``, writing each result as it arrives.
 
     ``executor.run(fn, tasks, on_progress)`` yields ``(task, TaskResult)`` as tasks finish
     (:mod:`verification.experiment.executors`). Progress lines give the task, its epoch, its
-    ETA and the study's ETA. Returns the tasks that ran in this call.
+    ETA and the study's ETA; ``observer`` (if given) sees every progress message (``event``
+    ``"started"`` with the worker's ``pid``, or ``epoch``/``epochs``/``loss``). Returns the
+    tasks that ran in this call.
     """
     todo = [t for t in tasks if not store.done(t)]
     log(f"{len(tasks)} tasks: {len(tasks) - len(todo)} done already, {len(todo)} to run "
@@ -542,7 +546,13 @@ def run_study(
     from functools import partial
 
     fn = partial(run_task, job=job)
-    for task, result in executor.run(fn, todo, clock.progress):
+
+    def on_progress(msg: dict[str, Any]) -> None:
+        if observer is not None:
+            observer(msg)
+        clock.progress(msg)
+
+    for task, result in executor.run(fn, todo, on_progress):
         wrote = store.write(task, result)
         clock.finished(task, result, wrote)
     return todo
@@ -595,7 +605,7 @@ def _dur(s: float) -> str:
 
 # --------------------------------------------------------------------------- results
 RESULT_COLUMNS = (
-    "dataset", "cell", "n_h", "N", "m", "kind", "seed", "budget", "epochs", "seconds",
+    "key", "dataset", "cell", "n_h", "N", "m", "kind", "seed", "budget", "epochs", "seconds",
     "mse_train_scaled", "mse_val_scaled", "mse_test_scaled", "mse_train", "mse_val", "mse_test",
     "source",
 )

@@ -62,7 +62,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("study")
     s.add_argument("--cell", default="lstm", choices=CELLS, help="model cell (default lstm)")
     s.add_argument("--n-h", type=int, default=8, help="hidden units (default 8, the authors')")
-    s.add_argument("--N", type=int, nargs="+", default=[100], help="window lengths (default 100)")
+    s.add_argument("--N", type=int, nargs="+", default=None,
+                   help="window lengths (default 100; with --from-models: every N there)")
     s.add_argument("--m", type=int, nargs="+", default=None,
                    help="burn-ins (default: the authors' grid per N; 5 of them with "
                    "--budget quick)")
@@ -124,19 +125,20 @@ def prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
         if not args.lr > 0:
             raise st.StudyError(f"--lr {args.lr} must be > 0")
         budget = replace(budget, lr=args.lr)
-    for N in args.N:
+    Ns = args.N if args.N else ([] if args.from_models else [100])
+    for N in Ns:
         if not 2 <= N <= T:
             raise st.StudyError(f"--N {N} must satisfy 2 <= N <= T = {T} (training steps)")
     for m in args.m or ():
-        if not 0 <= m < min(args.N):
-            raise st.StudyError(f"--m {m} must satisfy 0 <= m < N = {min(args.N)}")
+        if Ns and not 0 <= m < min(Ns):
+            raise st.StudyError(f"--m {m} must satisfy 0 <= m < N = {min(Ns)}")
     if args.from_models:
-        tasks = st.tasks_from_models(args.from_models, args.dataset, Ns=args.N,
+        tasks = st.tasks_from_models(args.from_models, args.dataset, Ns=Ns or None,
                                      kinds=args.kinds, T_train=T)
         if args.m:
             tasks = [t for t in tasks if t.kind != "stateless" or t.m in args.m]
     else:
-        tasks = st.plan(args.dataset, T_train=T, cell=args.cell, n_h=args.n_h, Ns=args.N,
+        tasks = st.plan(args.dataset, T_train=T, cell=args.cell, n_h=args.n_h, Ns=Ns,
                         ms=args.m, kinds=args.kinds, seeds=args.seeds, budget=args.budget)
     if args.workers is not None and args.workers < 0:
         raise st.StudyError(f"--workers {args.workers} must be >= 0")
