@@ -47,7 +47,7 @@ from .blas import single_thread_blas
 from .bptt import WindowBatch
 from .data import Sequence
 from .rnn import ElmanRNN, check_activation, n_params, param_slices
-from .windows import Windows, check_burn_in, check_int
+from .windows import WindowedData, Windows, check_burn_in, check_int
 
 PROBLEMS = ("tbptt", "benchmark", "relaxed")
 
@@ -152,18 +152,31 @@ def _check_problem(problem: object) -> str:
     return str(problem)
 
 
-def _check_geometry(data: Sequence, N: object, m: object, stride: object) -> Windows:
+def windowed(data: Sequence | WindowedData, N: object = None, m: object = None,
+             stride: object = None) -> WindowedData:
+    """``data`` as :class:`~systems.windows.WindowedData`: built from a ``Sequence`` and
+    ``(N, m, stride)`` (``stride`` defaults to 1), or a given ``WindowedData`` checked against
+    any of ``N, m, stride`` that are not ``None`` (a different ``m`` gives :meth:`with_m`).
+    """
+    if isinstance(data, WindowedData):
+        for name, given, have in (("N", N, data.N), ("stride", stride, data.stride)):
+            if given is not None and given != have:
+                raise ValueError(f"{name} = {given} disagrees with the windowed data's "
+                                 f"{name} = {have}")
+        return data if m is None or m == data.m else data.with_m(check_burn_in(m, data.N))
     if not isinstance(data, Sequence):
-        raise TypeError(f"data must be a systems.data.Sequence, got {type(data).__name__}")
+        raise TypeError(
+            f"data must be a systems.data.Sequence or WindowedData, got {type(data).__name__}")
+    if N is None or m is None:
+        raise TypeError("N and m are required when data is a Sequence")
     N = check_int("N", N, 1)
-    stride = check_int("stride", stride, 1)
+    stride = check_int("stride", 1 if stride is None else stride, 1)
     if N > data.T:
         raise ValueError(f"N = {N} must satisfy 1 <= N <= T = {data.T}")
-    check_burn_in(m, N)
-    return Windows(data.T, N, stride)
+    return WindowedData(data, N, check_burn_in(m, N), stride)
 
 
-def _check_model(model: ElmanRNN, data: Sequence, n_h: int | None = None,
+def _check_model(model: ElmanRNN, data: Sequence | WindowedData, n_h: int | None = None,
                  activation: str | None = None, what: str = "model") -> None:
     if not isinstance(model, ElmanRNN):
         raise TypeError(f"{what} must be an ElmanRNN, got {type(model).__name__}")
@@ -181,35 +194,35 @@ def _check_model(model: ElmanRNN, data: Sequence, n_h: int | None = None,
 
 
 # ----------------------------------------------------------------------------- objectives
-def _benchmark_batch(data: Sequence, w: Windows, m: int, n_h: int, activation: str) -> WindowBatch:
+def _benchmark_batch(wd: WindowedData, n_h: int, activation: str) -> WindowBatch:
     """The benchmark as one weighted pass: a single window of length ``T``."""
+    seq = wd.sequence
     return WindowBatch(
-        data.x[None], data.y[None], m, w.weights(m),
-        n_h=n_h, activation=activation, normalizer=float(w.S * (w.N - m)),
+        seq.x[None], seq.y[None], wd.m, wd.coverage,
+        n_h=n_h, activation=activation, normalizer=float(wd.K),
     )
 
 
 class _Objective:
     """``x -> (V, dV/dx)`` for one problem; ``x = (theta, u)`` with states ``z = zeta * u``."""
 
-    def __init__(self, problem: str, data: Sequence, w: Windows, m: int, n_h: int,
+    def __init__(self, problem: str, wd: WindowedData, n_h: int,
                  activation: str, bias: bool, w_hh_max: float | None) -> None:
-        self.problem, self.w, self.m, self.n_h = problem, w, m, n_h
+        self.problem, self.m, self.n_h = problem, wd.m, n_h
         self.activation = activation
-        self.n_x, self.n_y = data.n_x, data.n_y
+        self.n_x, self.n_y = wd.n_x, wd.n_y
         self.bias = bias
         if problem == "benchmark":
-            self.batch = _benchmark_batch(data, w, m, n_h, activation)
+            self.batch = _benchmark_batch(wd, n_h, activation)
             self.state_shape: tuple[int, ...] = (1, n_h)
-            self.pos_weights = w.weights(m)  # (T,) coverage counts
-            self.targets = data.y[:, None, :]  # (T, 1, n_y) time-major
+            self.pos_weights = wd.coverage  # (T,) coverage counts
+            self.targets = wd.sequence.y[:, None, :]  # (T, 1, n_y) time-major
         else:
-            self.batch = WindowBatch(w.stack(data.x), w.stack(data.y), m,
-                                     n_h=n_h, activation=activation)
-            self.state_shape = (w.S, n_h) if problem == "relaxed" else (0, n_h)
-            self.pos_weights = (np.arange(1, w.N + 1) > m).astype(np.float64)  # (N,)
-            self.targets = w.stack(data.y).transpose(1, 0, 2)  # (N, S, n_y) time-major
-        self.K = float(w.S * (w.N - m))
+            self.batch = WindowBatch(wd.X, wd.Y, wd.m, n_h=n_h, activation=activation)
+            self.state_shape = (wd.S, n_h) if problem == "relaxed" else (0, n_h)
+            self.pos_weights = wd.mask.astype(np.float64)  # (N,)
+            self.targets = wd.Y.transpose(1, 0, 2)  # (N, S, n_y) time-major
+        self.K = float(wd.K)
         self.n_theta = n_params(n_h, self.n_x, self.n_y)
         self.n_state = int(np.prod(self.state_shape))
         self.sl = param_slices(n_h, self.n_x, self.n_y)
@@ -336,21 +349,19 @@ def _random_theta(rng: np.random.Generator, n_h: int, n_x: int, n_y: int, bias: 
     return np.concatenate([W_hh.ravel(), W_xh.ravel(), b_h, W_hy.ravel(), b_y])
 
 
-def free_run(model: ElmanRNN, data: Sequence, h0: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """States ``(T + 1, n_h)`` and outputs ``(T, n_y)`` of the free run from ``h0``."""
-    return model.simulate(data.x, h0)
+def window_starts_states(model: ElmanRNN, data: Sequence | WindowedData, N: int | None = None,
+                         stride: int | None = None, h0: np.ndarray | None = None) -> np.ndarray:
+    """``phi_{s_i}(h0; theta, x^d)`` for every window start, shape ``(S, n_z)``.
+
+    ``data`` is a ``Sequence`` with ``N`` (and ``stride``, default 1), or a ``WindowedData``.
+    """
+    starts = windowed(data, N, 0 if N is not None else None, stride).starts
+    seq = data.sequence if isinstance(data, WindowedData) else data
+    h, _ = model.simulate(seq.x, h0)
+    return h[starts].copy()
 
 
-def window_starts_states(model: ElmanRNN, data: Sequence, N: int, stride: int = 1,
-                         h0: np.ndarray | None = None) -> np.ndarray:
-    """``phi_{s_i}(h0; theta, x^d)`` for every window start, shape ``(S, n_h)``."""
-    w = Windows(data.T, N, stride)
-    h, _ = model.simulate(data.x, h0)
-    return h[w.starts].copy()
-
-
-def _warm_start(init: ElmanRNN | Solution, problem: str, data: Sequence, w: Windows,
+def _warm_start(init: ElmanRNN | Solution, problem: str, wd: WindowedData,
                 obj: _Objective) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Candidate ``(theta, z)`` pairs for a warm start (THEORY.md §8 protocol)."""
     model = init.model if isinstance(init, Solution) else init
@@ -366,32 +377,31 @@ def _warm_start(init: ElmanRNN | Solution, problem: str, data: Sequence, w: Wind
         return [(theta, np.zeros((1, n_h)))]
     # relaxed
     if isinstance(init, Solution):
-        if init.z.shape == (w.S, n_h) and init.N == w.N and init.stride == w.stride:
+        if init.z.shape == (wd.S, n_h) and init.N == wd.N and init.stride == wd.stride:
             return [(theta, np.array(init.z))]
         if init.h0 is not None:
-            return [(theta, window_starts_states(model, data, w.N, w.stride, init.h0))]
-    return _relaxed_states(theta, model.with_theta(theta), data, w)
+            return [(theta, window_starts_states(model, wd, h0=init.h0))]
+    return _relaxed_states(theta, model.with_theta(theta), wd)
 
 
-def _relaxed_states(theta: np.ndarray, model: ElmanRNN, data: Sequence, w: Windows
+def _relaxed_states(theta: np.ndarray, model: ElmanRNN, wd: WindowedData
                     ) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Two natural initial states for the relaxed problem: zeros and the free run from 0."""
-    return [(theta, np.zeros((w.S, model.n_h))),
-            (theta, window_starts_states(model, data, w.N, w.stride))]
+    return [(theta, np.zeros((wd.S, model.n_h))), (theta, window_starts_states(model, wd))]
 
 
 # ----------------------------------------------------------------------------- fit
 def fit(
     problem: str,
-    data: Sequence,
-    N: int,
-    m: int,
+    data: Sequence | WindowedData,
+    N: int | None = None,
+    m: int | None = None,
     *,
     n_h: int,
     activation: str,
     bias: bool = True,
     w_hh_max: float | None = None,
-    stride: int = 1,
+    stride: int | None = None,
     init: ElmanRNN | Solution | None = None,
     seed: int | np.random.Generator = 0,
     restarts: int | None = None,
@@ -406,14 +416,17 @@ def fit(
     problem : ``"tbptt"`` (zero initial states, variables ``theta``), ``"benchmark"`` (one
         trajectory from a free ``h_0 : (n_h,)``, variables ``(theta, h_0)``), or
         ``"relaxed"`` (a free ``z_i`` per window, variables ``(theta, z : (S, n_h))``)
-    data : the training sequence, ``x : (T, n_x)``, ``y : (T, n_y)``
-    N : window length, ``1 <= N <= T``
-    m : burn-in, ``0 <= m < N``
+    data : the training sequence, ``x : (T, n_x)``, ``y : (T, n_y)``, or the same already cut
+        into windows (:class:`~systems.windows.WindowedData`, which then fixes ``N``, ``m``
+        and ``stride`` unless they are given: ``N``/``stride`` must agree, another ``m``
+        reuses the windows)
+    N : window length, ``1 <= N <= T`` (required with a ``Sequence``)
+    m : burn-in, ``0 <= m < N`` (required with a ``Sequence``)
     n_h : hidden size ``>= 1``
     activation : ``"linear"`` or ``"tanh"``
     bias : ``False`` freezes ``b_h`` and ``b_y`` at zero (the paper's synthetic model)
     w_hh_max : elementwise bound ``|W_hh| <= w_hh_max`` (the paper: 0.999), or ``None``
-    stride : window stride ``>= 1``
+    stride : window stride ``>= 1`` (default 1)
     init : a warm start, an :class:`ElmanRNN` or a previous :class:`Solution`. From a
         Solution the benchmark takes ``h_0 = `` its ``h0`` (benchmark) or ``z_1`` (relaxed),
         the relaxed problem takes its ``z`` (``phi_{s_i}(h_0)`` from a benchmark, zeros
@@ -450,8 +463,8 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
     maxiter = DEFAULT_MAXITER if maxiter is None else maxiter
     tol = DEFAULT_TOL if tol is None else tol
     check_activation(activation)
-    w = _check_geometry(data, N, m, stride)
-    N, m, stride = w.N, int(m), w.stride
+    wd = windowed(data, N, m, stride)
+    data, N, m = wd.sequence, wd.N, wd.m
     n_h = check_int("n_h", n_h, 1)
     restarts = check_int("restarts", restarts, 0)
     maxiter = check_int("maxiter", maxiter, 1)
@@ -467,19 +480,19 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
     say = progress if progress is not None else (lambda s: None)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
-    obj = _Objective(problem, data, w, m, n_h, activation, bias, w_hh_max)
+    obj = _Objective(problem, wd, n_h, activation, bias, w_hh_max)
     n_x, n_y = data.n_x, data.n_y
 
     # ---- starts: warm start(s) first, then the random ones
     starts: list[tuple[np.ndarray, np.ndarray | None]] = []
     if init is not None:
-        cands = _warm_start(init, problem, data, w, obj)
+        cands = _warm_start(init, problem, wd, obj)
         starts.append(min(cands, key=lambda c: obj.value(*c)))
     for k in range(restarts):
         theta = _random_theta(rng, n_h, n_x, n_y, bias, w_hh_max, k)
         if problem == "relaxed":
             cands = _relaxed_states(theta, ElmanRNN.from_theta(theta, n_h, n_x, n_y, activation),
-                                    data, w)
+                                    wd)
         elif problem == "benchmark":
             cands = [(theta, np.zeros((1, n_h)))]
         else:
@@ -538,7 +551,7 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
     x = obj.rescale(x)
     theta, z = obj.split(x)
     model = ElmanRNN.from_theta(theta, n_h, n_x, n_y, activation)
-    sol = _solution(problem, model, data, w, m, z)
+    sol = _solution(problem, model, wd, z)
     sol.iterations, sol.converged = iterations, converged
     sol.n_starts, sol.message = len(starts), str(res.message)
     sol.start_values = start_values
@@ -547,29 +560,29 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
     return sol
 
 
-def _solution(problem: str, model: ElmanRNN, data: Sequence, w: Windows, m: int,
-              z: np.ndarray | None) -> Solution:
+def _solution(problem: str, model: ElmanRNN, wd: WindowedData, z: np.ndarray | None
+              ) -> Solution:
     """Assemble a :class:`Solution` (value, outputs, states) for given parameters."""
     n_h = model.n_h
     states = h0 = None
     if problem == "benchmark":
         h0 = np.asarray(z, dtype=np.float64).reshape(n_h).copy()
-        states, y = model.simulate(data.x, h0)
-        zz = states[w.starts].copy()
-        outputs = w.stack(y)
-        value = float(_benchmark_batch(data, w, m, n_h, model.activation).loss(model.theta, h0))
+        states, y = model.simulate(wd.sequence.x, h0)
+        zz = states[wd.starts].copy()
+        outputs = wd.windows.stack(y)
+        value = float(_benchmark_batch(wd, n_h, model.activation).loss(model.theta, h0))
     else:
-        zz = np.zeros((w.S, n_h)) if z is None else np.array(z, dtype=np.float64)
-        batch = WindowBatch(w.stack(data.x), w.stack(data.y), m, n_h=n_h,
-                            activation=model.activation)
+        zz = np.zeros((wd.S, n_h)) if z is None else np.array(z, dtype=np.float64)
+        batch = WindowBatch(wd.X, wd.Y, wd.m, n_h=n_h, activation=model.activation)
         outputs = batch.outputs(model.theta, zz)
         value = float(batch.loss(model.theta, zz))
     return Solution(problem=problem, model=model, value=value, h0=h0, z=zz, outputs=outputs,
-                    N=w.N, m=m, stride=w.stride, T=w.T, states=states)
+                    N=wd.N, m=wd.m, stride=wd.stride, T=wd.T, states=states)
 
 
 # ----------------------------------------------------------------------------- evaluation
-def evaluate(problem: str, model: ElmanRNN, data: Sequence, N: int, m: int, stride: int = 1,
+def evaluate(problem: str, model: ElmanRNN, data: Sequence | WindowedData, N: int | None = None,
+             m: int | None = None, stride: int | None = None,
              h0: np.ndarray | None = None, z: np.ndarray | None = None) -> float:
     """The objective of ``problem`` (THEORY.md §2) at given parameters.
 
@@ -585,21 +598,19 @@ def evaluate(problem: str, model: ElmanRNN, data: Sequence, N: int, m: int, stri
     float
     """
     problem = _check_problem(problem)
-    w = _check_geometry(data, N, m, stride)
-    _check_model(model, data)
+    wd = windowed(data, N, m, stride)
+    _check_model(model, wd)
     if problem == "benchmark":
         h = np.zeros(model.n_h) if h0 is None else np.asarray(h0, dtype=np.float64)
         if h.shape != (model.n_h,):
             raise ValueError(f"h0 must have shape (n_h,)=({model.n_h},), got {h.shape}")
-        return float(_benchmark_batch(data, w, int(m), model.n_h, model.activation)
-                     .loss(model.theta, h))
+        return float(_benchmark_batch(wd, model.n_h, model.activation).loss(model.theta, h))
     zz = None
     if problem == "relaxed" and z is not None:
         zz = np.asarray(z, dtype=np.float64)
-        if zz.shape != (w.S, model.n_h):
-            raise ValueError(f"z must have shape (S, n_h)=({w.S}, {model.n_h}), got {zz.shape}")
-    batch = WindowBatch(w.stack(data.x), w.stack(data.y), int(m), n_h=model.n_h,
-                        activation=model.activation)
+        if zz.shape != (wd.S, model.n_h):
+            raise ValueError(f"z must have shape (S, n_h)=({wd.S}, {model.n_h}), got {zz.shape}")
+    batch = WindowBatch(wd.X, wd.Y, wd.m, n_h=model.n_h, activation=model.activation)
     return float(batch.loss(model.theta, zz))
 
 

@@ -4,6 +4,11 @@ Model (``sigma`` = identity for ``activation="linear"``, ``tanh`` otherwise)::
 
     h_t = sigma(W_hh h_{t-1} + W_xh x_t + b_h),    y_t = W_hy h_t + b_y,    t = 1, 2, ...
 
+State-space form of the model interface (``systems.cells``): ``z = h`` (``n_z = n_h``),
+``f(z, x) = sigma(W_hh z + W_xh x + b_h)``, ``g(z) = W_hy z + b_y``, with Jacobians
+``df/dz = diag(sigma'(a)) W_hh`` (``sigma' = 1 - f^2`` for tanh, ``1`` for linear) and
+``dg/dz = W_hy``.
+
 Shapes: ``W_hh : (n_h, n_h)``, ``W_xh : (n_h, n_x)``, ``b_h : (n_h,)``, ``W_hy : (n_y, n_h)``,
 ``b_y : (n_y,)``. The flat vector ``theta`` stacks them row-major in the order
 ``W_hh, W_xh, b_h, W_hy, b_y`` (DESIGN.md); biases are always part of ``theta`` (a bias-free
@@ -12,6 +17,8 @@ model, such as the paper's synthetic one, has them at zero and a solver freezes 
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +90,9 @@ class ElmanRNN:
     b_y: np.ndarray | None
     activation: str = "tanh"
 
+    #: The kind of cell (the model interface of :mod:`systems.cells`).
+    cell = "elman"
+
     def __post_init__(self) -> None:
         check_activation(self.activation)
         W_hh = _matrix("W_hh", self.W_hh)
@@ -114,11 +124,26 @@ class ElmanRNN:
         return self.W_hy.shape[0]
 
     @property
+    def n_z(self) -> int:
+        """State size ``n_z = n_h`` (the state is ``z = h``)."""
+        return self.n_h
+
+    @property
+    def options(self) -> dict[str, str]:
+        """Keyword options of :meth:`from_theta` beyond the sizes: ``{"activation": ...}``."""
+        return {"activation": self.activation}
+
+    @property
     def has_bias(self) -> bool:
         """Whether any bias entry is non-zero."""
         return bool(np.any(self.b_h) or np.any(self.b_y))
 
     # ------------------------------------------------------------------ theta
+    @classmethod
+    def n_params(cls, n_x: int, n_h: int, n_y: int) -> int:
+        """Length of ``theta`` (as for every cell: ``Class.n_params(n_x, n_h, n_y)``)."""
+        return n_params(n_h, n_x, n_y)
+
     @property
     def theta(self) -> np.ndarray:
         """Flat parameters ``(n_params,)``: ``W_hh, W_xh, b_h, W_hy, b_y`` row-major."""
@@ -149,21 +174,57 @@ class ElmanRNN:
         """The activation applied elementwise."""
         return np.tanh(a) if self.activation == "tanh" else a
 
+    def step(self, z: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The state map ``f``: ``z_next = sigma(W_hh z + W_xh x + b_h)``, ``(B, n_h)``.
+
+        Parameters
+        ----------
+        z : (B, n_h)
+        x : (B, n_x)
+        """
+        return self.sigma(np.asarray(z) @ self.W_hh.T + np.asarray(x) @ self.W_xh.T + self.b_h)
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        """The readout ``g``: ``y = W_hy z + b_y``, ``(..., n_h) -> (..., n_y)``."""
+        return np.asarray(z) @ self.W_hy.T + self.b_y
+
+    def jacobian(self, z: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``df/dz = diag(sigma'(a)) W_hh`` at ``(z, x)``: ``(B, n_h, n_h)``.
+
+        Parameters
+        ----------
+        z : (B, n_h)
+        x : (B, n_x)
+        """
+        d = 1.0 - self.step(z, x) ** 2 if self.activation == "tanh" else np.ones(
+            (np.shape(z)[0], self.n_h))
+        return d[:, :, None] * self.W_hh[None]
+
+    @property
+    def output_matrix(self) -> np.ndarray:
+        """``dg/dz = W_hy``, ``(n_y, n_h)``."""
+        return self.W_hy
+
     def simulate(
-        self, x: np.ndarray, h0: np.ndarray | None = None
+        self, x: np.ndarray, z0: np.ndarray | None = None, *, h0: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Run the model from ``h0`` over ``x``.
+        """Run the model from ``z0`` over ``x``.
 
         Parameters
         ----------
         x : (T, n_x) for one sequence or (S, T, n_x) for a stack of windows
-        h0 : (n_h,) or (S, n_h); zeros if omitted
+        z0 : (n_h,) or (S, n_h); zeros if omitted (``h0=`` is an alias kept for old code)
 
         Returns
         -------
         h : (..., T + 1, n_h) with ``h[..., 0, :] = h0``
         y : (..., T, n_y), ``y[..., t - 1, :]`` is the output at step ``t``
         """
+        if h0 is not None:
+            if z0 is not None:
+                raise ValueError("give the initial state as z0 or as h0, not both")
+            z0 = h0
+        h0 = z0
         x = np.asarray(x, dtype=np.float64)
         if x.ndim not in (2, 3) or x.shape[-1] != self.n_x:
             raise ValueError(f"x must have shape (T, n_x={self.n_x}) or (S, T, n_x), got {x.shape}")
@@ -175,7 +236,8 @@ class ElmanRNN:
             h0 = np.asarray(h0, dtype=np.float64)
             if h0.shape not in ((self.n_h,), (*batch, self.n_h)):
                 raise ValueError(
-                    f"h0 must have shape (n_h={self.n_h},) or {(*batch, self.n_h)}, got {h0.shape}"
+                    f"z0 (h0) must have shape (n_h={self.n_h},) or {(*batch, self.n_h)}, "
+                    f"got {h0.shape}"
                 )
             h[..., 0, :] = h0
         u = x @ self.W_xh.T + self.b_h  # (..., T, n_h): input drive, one product for all t
@@ -186,12 +248,13 @@ class ElmanRNN:
 
     # ---------------------------------------------------------------- storage
     def save(self, path: str | Path) -> Path:
-        """Write an ``.npz`` with the five arrays and the activation; returns the path."""
-        path = Path(path)
+        """Write an ``.npz`` with the five arrays, the activation and ``cell="elman"``.
+
+        Written atomically (a temporary file renamed over ``path``); returns the path.
+        """
         arrays = {k: getattr(self, k) for k in PARAM_NAMES}
-        with open(path, "wb") as f:
-            np.savez(f, **arrays, activation=np.array(self.activation))
-        return path
+        return save_npz(path, cell=np.array(self.cell), activation=np.array(self.activation),
+                        **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> ElmanRNN:
@@ -211,6 +274,10 @@ class ElmanRNN:
                 f"{list(PARAM_NAMES) + ['activation']}"
             )
         activation = str(contents.pop("activation"))
+        cell = str(contents.pop("cell", "elman"))
+        if cell != cls.cell:
+            raise ValueError(f"{str(path)!r} holds a {cell!r} model, not an Elman RNN; "
+                             "use systems.load_model")
         try:
             return cls(**{k: contents[k] for k in PARAM_NAMES}, activation=activation)
         except ValueError as exc:
@@ -259,6 +326,20 @@ class ElmanRNN:
         if W_hy is None:
             raise ValueError("a linear readout is required: pass readout= or W_hy=")
         return cls(W_hh_, W_xh_, b_h, W_hy, b_y, activation=activation)
+
+
+def save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+    """Write ``arrays`` to ``path`` as ``.npz`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _to_array(v: object) -> np.ndarray:

@@ -102,3 +102,124 @@ class Windows:
         m = check_burn_in(m, self.N)
         first = [np.arange(m + 1, self.N + 1)]
         return first + [np.arange(o + 1, self.N + 1) for o in self.overlaps]
+
+
+class WindowedData:
+    """A training sequence cut into windows once, with a burn-in: the data every problem uses.
+
+    Build it once per ``(sequence, N, stride)`` and hand it on (to :func:`systems.problems.fit`,
+    the BPTT batch, the Adam trainer); :meth:`with_m` gives the same windows under another
+    burn-in without cutting the sequence again.
+
+    Parameters
+    ----------
+    sequence : :class:`systems.data.Sequence`, ``x : (T, n_x)``, ``y : (T, n_y)``
+    N : window length, ``1 <= N <= T``
+    m : burn-in, ``0 <= m < N``
+    stride : window stride ``>= 1``
+
+    Attributes
+    ----------
+    sequence, windows : the sequence and its :class:`Windows`
+    N, m, stride, T, S, n_x, n_y : int
+    X : (S, N, n_x) input windows, ``X[i, j - 1] = x_{s_i + j}`` (made on first use, shared
+        with every :meth:`with_m` copy)
+    Y : (S, N, n_y) target windows
+    mask : (N,) bool, the scored positions ``j > m``
+    coverage : (T,) how many windows score each time (the benchmark's weights)
+    K : ``S (N - m)``, the number of scored outputs
+
+    Examples
+    --------
+    >>> from systems.data import Sequence
+    >>> d = WindowedData(Sequence(np.arange(10.0), np.arange(10.0)), N=4, m=1, stride=2)
+    >>> d.S, d.X.shape, d.K, d.with_m(3).X is d.X
+    (4, (4, 4, 1), 12, True)
+    """
+
+    def __init__(self, sequence, N: int, m: int = 0, stride: int = 1) -> None:
+        from .data import Sequence  # windows.py is below data.py; import at use
+
+        if not isinstance(sequence, Sequence):
+            raise TypeError(f"sequence must be a systems.data.Sequence, got "
+                            f"{type(sequence).__name__}")
+        self.sequence = sequence
+        self.windows = Windows(sequence.T, N, stride)
+        self.m = check_burn_in(m, self.windows.N)
+        self._stacks: dict[str, np.ndarray] = {}
+
+    def __repr__(self) -> str:
+        return (f"WindowedData({self.sequence!r}, N={self.N}, m={self.m}, "
+                f"stride={self.stride}; S={self.S})")
+
+    def with_m(self, m: int) -> WindowedData:
+        """The same windows (and the same ``X``, ``Y`` arrays) under burn-in ``m``."""
+        other = object.__new__(WindowedData)
+        other.sequence, other.windows, other._stacks = self.sequence, self.windows, self._stacks
+        other.m = check_burn_in(m, self.N)
+        return other
+
+    @property
+    def N(self) -> int:
+        return self.windows.N
+
+    @property
+    def stride(self) -> int:
+        return self.windows.stride
+
+    @property
+    def T(self) -> int:
+        return self.windows.T
+
+    @property
+    def S(self) -> int:
+        return self.windows.S
+
+    @property
+    def n_x(self) -> int:
+        return self.sequence.n_x
+
+    @property
+    def n_y(self) -> int:
+        return self.sequence.n_y
+
+    @property
+    def starts(self) -> np.ndarray:
+        """``(S,)`` window offsets ``s_i``."""
+        return self.windows.starts
+
+    @property
+    def X(self) -> np.ndarray:
+        """``(S, N, n_x)`` input windows (read-only, shared)."""
+        return self._stack("x")
+
+    @property
+    def Y(self) -> np.ndarray:
+        """``(S, N, n_y)`` target windows (read-only, shared)."""
+        return self._stack("y")
+
+    def _stack(self, name: str) -> np.ndarray:
+        if name not in self._stacks:
+            a = self.windows.stack(getattr(self.sequence, name))
+            a.flags.writeable = False
+            self._stacks[name] = a
+        return self._stacks[name]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """``(N,)`` bool: position ``j`` is scored (``j > m``)."""
+        return self.windows.mask(self.m)
+
+    @property
+    def coverage(self) -> np.ndarray:
+        """``(T,)`` number of windows that score each time (``Windows.weights(m)``)."""
+        return self.windows.weights(self.m)
+
+    @property
+    def K(self) -> int:
+        """``S (N - m)``, the number of scored outputs."""
+        return self.S * (self.N - self.m)
+
+    def covers(self) -> bool:
+        """Every time ``m+1..T`` is scored and every overlap is ``>= m`` (T2's hypothesis)."""
+        return self.windows.covers(self.m) and self.windows.o_min >= self.m

@@ -15,7 +15,7 @@ from systems import problems
 from systems.bptt import WindowBatch
 from systems.data import Scaler, Sequence, load_csv, paper_lti, scale_pair
 from systems.rnn import ElmanRNN
-from systems.windows import Windows
+from systems.windows import WindowedData, Windows
 
 # ---- tolerances (one place)
 FD_STEP = 1e-5  # central finite-difference step
@@ -55,8 +55,7 @@ def test_objective_gradient_matches_finite_differences(problem, activation, n_h,
     """The exact gradient of the function fit optimises (theta and initial states)."""
     rng = np.random.default_rng([n_h, m, len(problem), len(activation)])
     data = _data(rng)
-    w = Windows(data.T, 8, 3)
-    obj = problems._Objective(problem, data, w, m, n_h, activation, True, None)
+    obj = problems._Objective(problem, WindowedData(data, 8, m, 3), n_h, activation, True, None)
     model = _model(rng, n_h, data.n_x, data.n_y, activation)
     z = rng.normal(size=obj.state_shape) if obj.n_state else None
     x = obj.join(model.theta, z)
@@ -130,7 +129,7 @@ def test_benchmark_single_pass_is_average_over_window_passes(activation, stride)
     b = WindowBatch(w.stack(data.x), w.stack(data.y), m, n_h=2, activation=activation)
     assert np.isclose(V_single, b.loss(model.theta, z), rtol=1e-12)
     # a fitted benchmark Solution's outputs are the same window passes
-    sol = problems._solution("benchmark", model, data, w, m, h0)
+    sol = problems._solution("benchmark", model, WindowedData(data, 9, m, stride), h0)
     np.testing.assert_allclose(sol.outputs, b.outputs(model.theta, z), atol=SIM_ATOL)
     np.testing.assert_allclose(sol.z, z, atol=0)
 
@@ -166,6 +165,44 @@ def test_window_stack_shape():
     s = w.stack(a)
     assert s.shape == (w.S, 4, 2)
     np.testing.assert_array_equal(s[1, 0], a[3])
+
+
+def test_windowed_data_is_cut_once_and_shared():
+    data = _data(np.random.default_rng(8), T=25)
+    wd = WindowedData(data, 6, 2, stride=3)
+    w = Windows(25, 6, 3)
+    assert (wd.S, wd.N, wd.m, wd.stride, wd.T, wd.K) == (w.S, 6, 2, 3, 25, w.S * 4)
+    i = 4  # window 5 starts at s_5 = 12: X[4, j - 1] = x_{12 + j}
+    np.testing.assert_array_equal(wd.X[i], data.x[12:18])
+    np.testing.assert_array_equal(wd.Y[i], data.y[12:18])
+    np.testing.assert_array_equal(wd.coverage, w.weights(2))
+    np.testing.assert_array_equal(wd.mask, np.arange(1, 7) > 2)
+    other = wd.with_m(5)
+    assert other.X is wd.X and other.Y is wd.Y and other.m == 5 and other.K == w.S
+    assert not wd.X.flags.writeable
+    with pytest.raises(ValueError, match="m = 6"):
+        wd.with_m(6)
+    with pytest.raises(TypeError, match="Sequence"):
+        WindowedData(data.x, 6)
+    with pytest.raises(ValueError, match="disagrees"):
+        problems.windowed(wd, N=7)
+
+
+def test_fit_takes_windowed_data():
+    """The same problem given as (sequence, N, m, stride) or as WindowedData: same solution."""
+    data = _data(np.random.default_rng(9), T=20)
+    wd = WindowedData(data, 5, 0, stride=2)
+    opts = dict(n_h=2, activation="tanh", restarts=1, maxiter=4, seed=3)
+    for problem in problems.PROBLEMS:
+        with pytest.warns(problems.ConvergenceWarning):
+            a = problems.fit(problem, data, 5, 2, stride=2, **opts)
+        with pytest.warns(problems.ConvergenceWarning):
+            b = problems.fit(problem, wd, m=2, **opts)  # another m on the same windows
+        # same code on the same numbers: bit-identical is the property
+        np.testing.assert_array_equal(a.model.theta, b.model.theta)
+        assert a.value == b.value and (b.N, b.m, b.stride, b.T) == (5, 2, 2, 20)
+    assert problems.evaluate("tbptt", a.model, wd.with_m(2)) == problems.evaluate(
+        "tbptt", a.model, data, 5, 2, 2)
 
 
 # ----------------------------------------------------------------------------- rnn
