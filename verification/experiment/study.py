@@ -214,6 +214,10 @@ class Budget:
     batch_size: int = 100
     stride: int = 1
 
+    def __str__(self) -> str:
+        return (f"{self.name}: Adam, lr {self.lr:g}, {self.epochs} epochs, batch "
+                f"{self.batch_size}, window stride {self.stride}")
+
 
 def budget_for(name: str, dataset: str) -> Budget:
     """``paper``: the authors' protocol; ``quick``: the shortened protocol of the README.
@@ -571,7 +575,9 @@ class _Clock:
         if msg.get("event") == "started":
             self.started.setdefault(key, now)
             return
-        if "epoch" not in msg or now - self.last.get(key, -math.inf) < self.every:
+        if "epoch" not in msg:
+            return
+        if msg["epoch"] < msg["epochs"] and now - self.last.get(key, -math.inf) < self.every:
             return
         self.last[key] = now
         e, E, el = msg["epoch"], msg["epochs"], msg.get("elapsed", 0.0)
