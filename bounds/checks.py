@@ -87,6 +87,9 @@ def integer(name: str, x, low: int | None = None) -> np.ndarray:
     bad = arr != np.round(arr)
     if bad.any():
         raise HypothesisError(f"{name} = {_fmt(_first(arr, bad))} must be an integer")
+    bad = np.abs(arr) >= 2.0**63  # would wrap around in int64 (2**63 became negative)
+    if bad.any():
+        raise HypothesisError(f"{name} = {_fmt(_first(arr, bad))} must be an integer below 2**63")
     if low is not None:
         bad = arr < low
         if bad.any():

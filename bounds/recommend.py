@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bounds.checks import HypothesisError, finite, integer, positive
+from bounds.checks import HypothesisError, finite, integer, nonnegative, positive
 
 __all__ = ["Recommendation", "BurnInRecommendation", "recommend_training",
            "recommend_performance", "recommend_burn_in"]
@@ -94,8 +94,9 @@ def recommend_training(ms, training_bound, loss_level: float,
     training_bound : (M,) array
         Training-regret bound at each ``m`` (e.g. ``bounds.numeric.training_regret``);
         NaN/inf entries are ignored.
-    loss_level : float > 0
-        Reference loss, e.g. ``V_inf`` or the variance of the outputs.
+    loss_level : float >= 0
+        Reference loss, e.g. ``V_inf`` or the variance of the outputs. ``0`` (data the model
+        fits exactly) is a case, not an error: the rule then asks for a bound of 0.
     tol : float > 0
         Relative tolerance.
 
@@ -109,9 +110,11 @@ def recommend_training(ms, training_bound, loss_level: float,
     --------
     >>> recommend_training([0, 1, 2], [1.0, 0.1, 0.01], loss_level=1.0, tol=0.2).m
     1
+    >>> recommend_training([0, 1, 2], [1.0, 0.0, 0.0], loss_level=0.0, tol=0.2).m
+    1
     """
     ms_, b = _curve(ms, training_bound, "training_bound")
-    level = float(positive("loss_level", loss_level))
+    level = float(nonnegative("loss_level", loss_level))
     tol_ = float(positive("tol", tol))
     target = tol_ * level
     finite_b = np.where(np.isfinite(b), b, np.inf)
@@ -184,7 +187,7 @@ def recommend_burn_in(ms, training_bound, loss_level: float, tol: float,
     ----------
     ms : (M,) int array
     training_bound : (M,) array -- T1 bound over ``ms``.
-    loss_level : float > 0;  tol : float > 0 -- the training rule's tolerance
+    loss_level : float >= 0;  tol : float > 0 -- the training rule's tolerance
         ``bound <= tol * loss_level``.
     performance_bound : (M,) array, optional -- T2b bound over ``ms``.
 

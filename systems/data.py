@@ -14,6 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+#: Largest accepted data magnitude: squared errors and their sums over windows stay far below
+#: float64's 1.8e308. Larger values are almost surely a unit or format error.
+MAX_ABS = 1e100
+
 
 @dataclass(frozen=True, eq=False)
 class Sequence:
@@ -38,6 +42,15 @@ class Sequence:
             )
         if x.shape[0] < 1:
             raise ValueError("a Sequence needs at least one time step (T >= 1)")
+        for name, a in (("x", x), ("y", y)):
+            big = np.abs(a) > MAX_ABS
+            if big.any():
+                t, k = np.argwhere(big)[0]
+                raise ValueError(
+                    f"{name} has entries up to {np.abs(a).max():.3g} in magnitude (first at "
+                    f"t={t + 1}, column {k}); data must satisfy |{name}| <= {MAX_ABS:g} so that "
+                    "squared errors stay finite in float64: scale the data"
+                )
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
 
@@ -183,16 +196,32 @@ def paper_lti(split: str = "train", T: int = 100, seed: int = 0) -> Sequence:
 
 
 # --------------------------------------------------------------------------- CSV
-def read_columns(path: str | Path) -> list[str]:
-    """The header row of a CSV file."""
+def _csv_file(path: str | Path) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"data file {str(path)!r} is a directory; give a CSV file with a header row"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
-    with open(path, newline="") as f:
-        header = next(csv.reader(f), None)
-    if not header:
+    return path
+
+
+def _header(path: Path, row: list[str] | None) -> list[str]:
+    if not row or not any(h.strip() for h in row):
         raise ValueError(f"{str(path)!r} is empty; expected a header row")
-    return [h.strip() for h in header]
+    header = [h.strip() for h in row]
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise ValueError(f"{str(path)!r} has duplicate column name(s) {dup}; names must be unique")
+    return header
+
+
+def read_columns(path: str | Path) -> list[str]:
+    """The header row of a CSV file (names stripped; empty or duplicate names raise)."""
+    path = _csv_file(path)
+    with open(path, newline="") as f:
+        return _header(path, next(csv.reader(f), None))
 
 
 def load_csv(
@@ -203,6 +232,11 @@ def load_csv(
 ) -> Sequence:
     """Read a CSV with a header row and one time step per row (the ``../shared/data`` layout).
 
+    Every problem is a one-line ``ValueError`` naming the file and what is wrong: a missing
+    file or a directory, no header, duplicate column names, unknown columns, no data rows, a
+    row with the wrong number of values, a non-number (with its line and column), NaN/inf.
+    Blank lines are skipped.
+
     Parameters
     ----------
     path : the file
@@ -212,24 +246,51 @@ def load_csv(
     --------
     ``load_csv("../shared/data/paper_synthetic/train.csv", inputs=["x"], outputs=["y"])``
     """
-    path = Path(path)
-    header = read_columns(path)
+    path = _csv_file(path)
     inputs, outputs = list(_names("inputs", inputs)), list(_names("outputs", outputs))
-    missing = [c for c in inputs + outputs if c not in header]
-    if missing:
-        raise ValueError(f"{str(path)!r} has no column(s) {missing}; its columns are {header}")
-    try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise ValueError(f"{str(path)!r} holds non-numeric data: {exc}") from exc
-    if table.shape[1] != len(header):
-        raise ValueError(
-            f"{str(path)!r} has {table.shape[1]} values per row but {len(header)} header names"
-        )
-    col = {c: i for i, c in enumerate(header)}
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = _header(path, next(reader, None))
+        missing = [c for c in inputs + outputs if c not in header]
+        if missing:
+            raise ValueError(f"{str(path)!r} has no column(s) {missing}; its columns are {header}")
+        col = {c: i for i, c in enumerate(header)}
+        rows = []
+        for row in reader:
+            if not any(v.strip() for v in row):
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{str(path)!r} line {reader.line_num} has {len(row)} values but the header "
+                    f"names {len(header)} columns"
+                )
+            rows.append((reader.line_num, row))
+    if not rows:
+        raise ValueError(f"{str(path)!r} has a header row ({', '.join(header)}) but no data rows")
+    table = np.empty((len(rows), len(header)))
+    for t, (line, row) in enumerate(rows):
+        try:
+            table[t] = [float(v) for v in row]
+        except ValueError:
+            k = next(k for k, v in enumerate(row) if not _is_number(v))
+            raise ValueError(
+                f"{str(path)!r} line {line}, column {header[k]!r}: {row[k].strip()!r} is "
+                "not a number"
+            ) from None
     x = table[:, [col[c] for c in inputs]]
     y = table[:, [col[c] for c in outputs]]
-    return Sequence(x, y, name=name if name is not None else path.stem)
+    try:
+        return Sequence(x, y, name=name if name is not None else path.stem)
+    except ValueError as exc:  # NaN/inf or out-of-range values: say which file
+        raise ValueError(f"{str(path)!r}: {exc}") from None
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
 
 
 def _names(arg: str, names: object) -> tuple[str, ...]:

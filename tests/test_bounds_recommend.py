@@ -76,12 +76,20 @@ def test_training_rule_properties(bounds, tol):
     assert b[rec.best_m] == b.min()
 
 
+def test_loss_level_zero_is_a_case():
+    """Data the model fits exactly (issue 12 #7): the rule asks for a bound of 0."""
+    rec = recommend_training([0, 1, 2, 3], [0.3, 0.0, 0.0, 0.1], loss_level=0.0, tol=0.5)
+    assert (rec.m, rec.bound, rec.best_m) == (1, 0.0, 1)
+    none = recommend_training([0, 1], [0.3, 0.1], loss_level=0.0, tol=0.5)
+    assert none.m is None and none.best_m == 1 and "no burn-in" in none.reason
+
+
 @pytest.mark.parametrize(
     "args, match",
     [
         (([0, 1], [0.1], 1.0, 0.1), r"training_bound has 1 values but ms has 2"),
         (([0, 1], [0.1, -0.1], 1.0, 0.1), r"training_bound must be >= 0"),
-        (([0, 1], [0.1, 0.1], 0.0, 0.1), r"loss_level = 0 must be > 0"),
+        (([0, 1], [0.1, 0.1], -1.0, 0.1), r"loss_level = -1 must be >= 0"),
         (([0, 1], [0.1, 0.1], 1.0, -1.0), r"tol = -1 must be > 0"),
         (([0, 1.5], [0.1, 0.1], 1.0, 0.1), r"ms = 1\.5 must be an integer"),
         (([0, 1], [np.nan, np.inf], 1.0, 0.1), r"training_bound has no finite value"),

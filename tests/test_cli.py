@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tolerances import OPT_RTOL
 
 from systems.data import paper_lti
 from systems.rnn import ElmanRNN
-from verification.presentation import cli
+from verification.presentation import cli, figures
 
-FIGS = ["fig1_output_error", "fig2_performance", "fig3_predictions", "fig4_bounds_vs_gaps",
-        "fig5_lam_C"]
+FIGS = list(figures.FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +51,7 @@ def test_reproduce_resumes(quick_run, capsys):
     printed = capsys.readouterr().out
     assert "resuming: m = [0, 10, 20]" in printed
     assert "solving relaxed" not in printed
+    # bit for bit is the property here: a resumed run reuses the finished rows unchanged
     assert json.loads((out / "gaps.json").read_text())["rows"] == before
 
 
@@ -72,7 +75,9 @@ def test_certify_prints_certificate(tmp_path, capsys):
 def test_certify_json(tmp_path, capsys):
     assert cli.main(["certify", str(_model(tmp_path)), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["verified"] is True and abs(doc["lam"] - 0.7) < 1e-6 and doc["C"] == 0.5
+    # C = ||W_hy|| sqrt(kappa(P)) = 0.5 with P = 1, computed through a solver: not bit for bit
+    assert doc["verified"] is True and abs(doc["lam"] - 0.7) < 1e-6
+    assert doc["C"] == pytest.approx(0.5, rel=OPT_RTOL)
 
 
 def test_bound_table_and_json(tmp_path, capsys):
@@ -103,18 +108,81 @@ def test_bound_table_and_json(tmp_path, capsys):
         (["bound", "{model}", "--data", "{csv}", "--inputs", "x", "--outputs", "y", "--N", "200"],
          "N = 200 must satisfy 1 <= N <= T = 100"),
         (["certify", "{junk}"], "not a readable .npz model file"),
-        (["reproduce", "--data", "no/such/dir", "--out", "{tmp}"], "not 'builtin'"),
+        (["reproduce", "--data", "no/such/dir", "--out", "{tmp}"], "does not exist"),
+        # issue 12 #5: overflow and non-finite constants are input errors
+        (["certify", "{w308}"], "W_hy has entries of magnitude 1e+308"),
+        (["bound", "{w160}", "--data", "{csv}", "--inputs", "x", "--outputs", "y", "--N", "21"],
+         "W_hy has entries of magnitude 1e+160"),
+        (["bound", "{w99}", "--data", "{csv}", "--inputs", "x", "--outputs", "y", "--N", "21",
+          "--m", "0"], "float64 overflow"),  # allowed entries, outputs ~1e198: squares overflow
+        # issue 12 #9
+        (["bound", "{model}", "--data", "{header_only}", "--inputs", "x", "--outputs", "y",
+          "--N", "21"], "has a header row (x, y) but no data rows"),
+        (["bound", "{model}", "--data", "{huge}", "--inputs", "x", "--outputs", "y",
+          "--N", "21"], "x has entries up to 1e+200 in magnitude"),
+        (["bound", "{model}", "--data", "{dup}", "--inputs", "x", "--outputs", "y", "--N", "21"],
+         "duplicate column name(s) ['y']"),
+        (["bound", "{model}", "--data", "{dir}", "--inputs", "x", "--outputs", "y", "--N", "21"],
+         "is a directory"),
+        (["reproduce", "--data", "{dir}", "--out", "{tmp}"],
+         "the directory has no train.csv and no test.csv"),
+        (["certify", "{nh0}"], "n_h = 0 hidden units; need n_h >= 1"),
+        (["bound", "{nh0}", "--data", "{csv}", "--inputs", "x", "--outputs", "y", "--N", "21"],
+         "n_h = 0 hidden units"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
     junk = tmp_path / "junk.npz"
     junk.write_text("not a zip")
+    (tmp_path / "empty").mkdir()
+    s = paper_lti("train")
+    (tmp_path / "header_only.csv").write_text("x,y\n")
+    np.savetxt(tmp_path / "huge.csv", 1e200 * np.c_[s.x, s.y], delimiter=",", header="x,y",
+               comments="")
+    np.savetxt(tmp_path / "dup.csv", np.c_[s.x, s.y, s.y], delimiter=",", header="x,y,y",
+               comments="")
+    models = {
+        "w308": ElmanRNN([[0.5]], [[1.0]], None, [[1e308]], None),
+        "w160": ElmanRNN([[0.5]], [[1.0]], None, [[1e160]], None),
+        "w99": ElmanRNN([[0.5]], [[1e99]], None, [[1e99]], None, activation="linear"),
+        "nh0": ElmanRNN(np.zeros((0, 0)), np.zeros((0, 1)), None, np.zeros((1, 0)), None),
+    }
     fill = {"model": str(_model(tmp_path)), "csv": str(_csv(tmp_path)), "junk": str(junk),
-            "tmp": str(tmp_path / "out")}
-    code = cli.main([a.format(**fill) for a in argv])
+            "tmp": str(tmp_path / "out"), "dir": str(tmp_path / "empty"),
+            **{k: str(tmp_path / f"{k}.csv") for k in ("header_only", "huge", "dup")},
+            **{k: str(m.save(tmp_path / f"{k}.npz")) for k, m in models.items()}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = cli.main([a.format(**fill) for a in argv])
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not caught, [f"{w.category.__name__}: {w.message}" for w in caught]
+    assert not (tmp_path / "out").exists()  # nothing written before the input is checked
+
+
+def test_reproduce_checks_everything_before_creating_out(tmp_path, capsys):
+    """Issue 12 #9: a validation error left an empty --out behind."""
+    out = tmp_path / "new" / "out"
+    assert cli.main(["reproduce", "--out", str(out), "--ms", "30"]) == 2
+    assert "m = 30 must satisfy 0 <= m < N = 21" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_reproduce_unwritable_out_fails_before_any_work(tmp_path, capsys):
+    """Issue 12 #9: a read-only --out failed only after the first m was computed."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.access(ro, os.W_OK):  # root ignores modes: /proc is read-only for root too
+        ro = Path("/proc")
+    try:
+        code = cli.main(["reproduce", "--quick", "--ms", "0", "--out", str(ro)])
+    finally:
+        (tmp_path / "ro").chmod(0o755)
+    out, err = capsys.readouterr()
+    assert code == 2 and f"--out {str(ro)!r} is not writable" in err
+    assert "m = 0:" not in out  # no problem was solved
 
 
 def test_unstable_model_is_not_certified(tmp_path, capsys):
@@ -142,7 +210,7 @@ def test_help_examples_work_as_written(command, tmp_path):
             assert args.command == "reproduce"
         assert any("--quick" in ln for ln in lines)
         return
-    repo = Path(cli.__file__).resolve().parents[1]
+    repo = Path(cli.__file__).resolve().parents[2]  # verification/presentation/cli.py
     env = {"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
     for line in lines:
         argv = shlex.split(line)

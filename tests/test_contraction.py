@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import json
+import math
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -68,7 +72,7 @@ def test_certificate_is_sound_by_simulation(seed, n_h, activation, norm):
 
 
 # ------------------------------------------------------------------------- closed forms
-@pytest.mark.parametrize("w", [0.0, 0.3, -0.7, 0.95])
+@pytest.mark.parametrize("w", [1e-6, 0.3, -0.7, 0.95])
 @pytest.mark.parametrize("fast_path", [True, False])
 def test_linear_scalar_closed_form(w, fast_path):
     model = ElmanRNN([[w]], [[1.0]], None, [[-2.5]], None, activation="linear")
@@ -202,11 +206,65 @@ def test_curve_is_a_tradeoff_and_minimises_a_bound():
     m = 8
     best = minimise_over_curve(certs, lambda C_, l: C_ * l**m)
     assert best.C * best.lam**m == min(c.C * c.lam**m for c in certs)
-    cv = cc.as_curve(certs)
-    assert cv.lam.shape == cv.C.shape == cv.verified.shape == (len(certs),)
 
 
 def test_minimise_over_curve_needs_a_verified_point():
     bad = certify(ElmanRNN([[1.5]], [[1.0]], None, [[1.0]], None, activation="linear"))
     with pytest.raises(ValueError, match="no verified"):
         minimise_over_curve([bad], lambda C, l: C)
+
+
+# ------------------------------------------------------------------------- input errors, memoryless
+@pytest.mark.parametrize("name", ["W_hh", "W_xh", "W_hy"])
+@pytest.mark.parametrize("value", [1e160, 1e308, -1e101])
+def test_overflowing_weights_are_an_input_error(name, value, monkeypatch):
+    """Weights whose squares overflow are rejected before any solver (no warning, no C = inf)."""
+    weights = {"W_hh": [[0.5]], "W_xh": [[1.0]], "W_hy": [[1.0]]}
+    weights[name] = [[value]]
+
+    def no_solver(*args, **kwargs):
+        raise AssertionError("the solver was reached")
+
+    monkeypatch.setattr(cc.sdp, "solve", no_solver)
+    model = ElmanRNN(weights["W_hh"], weights["W_xh"], None, weights["W_hy"], None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail here
+        with pytest.raises(ValueError, match=name):
+            certify(model)
+
+
+def test_no_hidden_state_is_an_input_error():
+    model = ElmanRNN(np.zeros((0, 0)), np.zeros((0, 1)), None, np.zeros((1, 0)), None)
+    with pytest.raises(ValueError, match="n_h"):
+        certify(model)
+
+
+@pytest.mark.parametrize("activation", ["linear", "tanh"])
+@pytest.mark.parametrize("zero", ["W_hh", "W_hy"])
+def test_memoryless_model_has_C_zero(activation, zero):
+    """``W_hh = 0`` or ``W_hy = 0``: the outputs forget the initial state at once, C = 0 is
+    exact (checked by simulation: ``dy_j = 0`` for every ``j >= 1``)."""
+    rng = np.random.default_rng(0)
+    W = {"W_hh": 1.5 * rng.standard_normal((3, 3)), "W_hy": rng.standard_normal((2, 3))}
+    W[zero] = np.zeros_like(W[zero])
+    model = ElmanRNN(W["W_hh"], rng.standard_normal((3, 2)), rng.standard_normal(3), W["W_hy"],
+                     None, activation=activation)
+    cert = certify(model)
+    assert cert.verified and cert.memoryless and cert.C == 0.0, cert.reason
+    assert "memoryless" in cert.reason and [c.memoryless for c in curve(model)] == [True]
+    x = rng.standard_normal((20, 10, 2))
+    z = 5.0 * rng.standard_normal((20, 3))
+    _, y = model.simulate(x, z)
+    _, y2 = model.simulate(x, -z)
+    np.testing.assert_array_equal(y, y2)  # exactly: both runs compute the same numbers
+    assert not certify(ElmanRNN([[0.5]], [[1.0]], None, [[1.0]], None)).memoryless
+
+
+def test_to_dict_is_json_ready():
+    cert = certify(random_model(0, 3, "tanh"))
+    d = json.loads(json.dumps(cert.to_dict()))
+    assert d["verified"] is True and d["memoryless"] is False and d["reason"] == cert.reason
+    np.testing.assert_array_equal(np.array(d["P"]), cert.P)  # float64 survives JSON exactly
+    assert d["lam"] == cert.lam and d["C"] == cert.C
+    bad = certify(ElmanRNN([[1.5]], [[1.0]], None, [[1.0]], None)).to_dict()
+    assert bad["P"] is None and bad["verified"] is False and math.isnan(bad["lam"])

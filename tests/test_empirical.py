@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,11 @@ def test_C_at_gives_the_tradeoff():
     assert np.all(np.diff(C) <= 0)
     for lam_, C_ in zip(lams, C, strict=True):
         assert np.all(C_ * lam_ ** np.arange(1, 16) >= e.rho * (1 - RTOL))
+
+
+def test_to_dict_is_json_ready():
+    model = random_model(4, 3, "tanh")
+    e = empirical_constants(model, np.zeros((2, 15, 2)), n_pairs=50, seed=0)
+    d = json.loads(json.dumps(e.to_dict()))
+    np.testing.assert_array_equal(np.array(d["rho"]), e.rho)
+    assert d["certified"] is False and d["n_pairs"] == e.n_pairs and d["fit"] == e.fit

@@ -264,16 +264,16 @@ def test_missing_traces_give_notes_not_crashes(table):
 
 
 def test_empty_table_gives_a_note_in_every_figure(tmp_path):
-    for name, build in figures.FIGURES.items():
-        fig = build(GapTable())
+    for name, spec in figures.FIGURES.items():
+        fig = spec.build(GapTable())
         assert figures.notes(fig), name
         render(fig)  # the notes and labels parse and lay out
 
 
 def test_json_round_trip_table_draws_the_same(table, tmp_path):
     back = GapTable.from_json(table.to_json(tmp_path / "gaps.json"))
-    for build in figures.FIGURES.values():
-        a, b = build(table), build(back)
+    for spec in figures.FIGURES.values():
+        a, b = spec.build(table), spec.build(back)
         assert len(a.axes) == len(b.axes)
         assert [len(ax.get_lines()) for ax in a.axes] == [len(ax.get_lines()) for ax in b.axes]
         assert figures.notes(a) == figures.notes(b)
@@ -281,8 +281,8 @@ def test_json_round_trip_table_draws_the_same(table, tmp_path):
 
 def test_text_is_at_least_7_pt_and_widths_fit_a_column(table):
     widths = {}
-    for name, build in figures.FIGURES.items():
-        fig = build(table)
+    for name, spec in figures.FIGURES.items():
+        fig = spec.build(table)
         small = [
             (t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
             if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT_PT
@@ -313,6 +313,18 @@ def test_save_all_writes_ten_complete_files(table, tmp_path):
             assert head == PNG_SIGNATURE
         else:
             assert head.startswith(b"%PDF-")
+
+
+def test_save_all_leaves_another_runs_partial_file_alone(table, tmp_path):
+    """Issue 12 #9: two runs on one folder collided on a fixed ``.partial`` name."""
+    out = tmp_path / "figs"
+    out.mkdir()
+    foreign = out / ".fig1_output_error.png.partial"  # the name the old code always used
+    foreign.write_text("another run is writing this")
+    figures.save_all(table, out, formats=("png",), dpi=40)
+    assert foreign.read_text() == "another run is writing this"
+    assert sorted(p.name for p in out.iterdir() if p != foreign) == sorted(
+        f"{n}.png" for n in figures.FIGURES)
 
 
 def test_save_all_rejects_unknown_formats(table, tmp_path):

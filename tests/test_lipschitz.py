@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -47,7 +50,7 @@ def test_gain_is_sound_by_simulation(seed, n_h, activation, norm, same_h0):
     model = random_model(seed, n_h, activation, norm)
     g = certify_gain(model)
     assert g.verified, g.reason
-    assert check_lmi_l(model, g.gamma, g.P, g.multiplier)[0]
+    assert check_lmi_l(model, g.gamma, g.P, g.multiplier).passed
     rng = np.random.default_rng(seed)
     S, T = 200, 40
     x = 2.0 * rng.standard_normal((S, T, 2))
@@ -97,9 +100,9 @@ def test_unstable_linear_has_no_gain():
 def test_float64_check_rejects_wrong_gain():
     model = random_model(3, 3, "tanh", 0.8)
     g = certify_gain(model)
-    assert check_lmi_l(model, g.gamma, g.P, g.multiplier)[0]
-    assert not check_lmi_l(model, 0.5 * g.gamma, g.P, g.multiplier)[0]
-    assert not check_lmi_l(model, g.gamma, -g.P, g.multiplier)[0]
+    assert check_lmi_l(model, g.gamma, g.P, g.multiplier).passed
+    assert not check_lmi_l(model, 0.5 * g.gamma, g.P, g.multiplier).passed
+    assert not check_lmi_l(model, g.gamma, -g.P, g.multiplier).passed
 
 
 @pytest.mark.parametrize("activation", ["linear", "tanh"])
@@ -113,3 +116,25 @@ def test_one_step_constants(activation):
     assert os_.L_f_P == cert.lam <= os_.L_f + 1e-4
     assert os_.W_xh_norm == pytest.approx(np.linalg.norm(model.W_xh, 2))
     assert os_.L_g == pytest.approx(np.linalg.norm(model.W_hy, 2))
+
+
+@pytest.mark.parametrize("W_hy", [[[1e160]], [[1e308]]])
+def test_overflowing_readout_is_an_input_error(W_hy):
+    """Issue 12 #5: gamma**2 and ||W_hy||**2 would overflow; a one-line ValueError instead."""
+    model = ElmanRNN([[0.5]], [[1.0]], None, W_hy, None, activation="tanh")
+    for f in (certify_gain, one_step):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match="W_hy"):
+                f(model)
+
+
+def test_to_dict_is_json_ready():
+    model = random_model(1, 3, "tanh", 0.8)
+    g = certify_gain(model)
+    d = json.loads(json.dumps(g.to_dict()))
+    assert d["verified"] is True and d["gamma"] == g.gamma
+    np.testing.assert_array_equal(np.array(d["multiplier"]), g.multiplier)
+    o = one_step(model).to_dict()
+    assert set(o) == {"L_f", "L_f_lmi", "L_f_P", "W_xh_norm", "L_g"}
+    assert all(isinstance(v, float) for v in json.loads(json.dumps(o)).values())

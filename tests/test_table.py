@@ -6,6 +6,7 @@ import csv
 import math
 
 import numpy as np
+import pytest
 
 from verification.experiment.table import GapTable
 
@@ -46,9 +47,58 @@ def test_csv_has_one_line_per_m(tmp_path):
 def test_from_json_rejects_foreign_file(tmp_path):
     p = tmp_path / "x.json"
     p.write_text('{"hello": 1}')
-    try:
+    with pytest.raises(ValueError, match="not a gap table"):
         GapTable.from_json(p)
-    except ValueError as exc:
-        assert "not a gap table" in str(exc)
-    else:  # pragma: no cover
-        raise AssertionError("expected ValueError")
+
+
+def test_atomic_write_uses_a_unique_partial_file(tmp_path, monkeypatch):
+    """Two runs writing into one folder must not share a partial file (issue 12 #9)."""
+    import os
+
+    from verification.experiment import table
+
+    sources: list[str] = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        sources.append(str(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(table.os, "replace", spy)
+    target = tmp_path / "gaps.json"
+    table.atomic_write(target, "first")
+    table.atomic_write(target, b"second")
+    assert len(set(sources)) == 2 and str(target) + ".partial" not in sources
+    assert target.read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gaps.json"]
+
+
+def test_damaged_files_name_the_file_and_the_way_out(tmp_path):
+    """Truncated JSON, "rows": null, another format: one message with --no-resume (#4)."""
+    from verification.experiment.table import DamagedTable
+
+    good = _table().to_json(tmp_path / "g.json").read_text()
+    cases = {
+        "truncated": good[: len(good) // 2],
+        "rows_null": good.replace('"rows":[', '"rows":null,"x":['),
+        "old_format": good.replace('"format":2', '"format":1'),
+        "row_without_m": good.replace('"m":3', '"n":3'),
+    }
+    for name, text in cases.items():
+        p = tmp_path / f"{name}.json"
+        p.write_text(text)
+        with pytest.raises(DamagedTable, match="--no-resume") as info:
+            GapTable.from_json(p)
+        assert str(p) in str(info.value), name
+        assert "\n" not in str(info.value)
+
+
+def test_differences_name_what_changed():
+    from verification.experiment.table import differences
+
+    old = {"N": 21, "fit_options": {"restarts": 1}, "x_train": [[0.0], [1.0]]}
+    new = {"N": 21, "fit_options": {"restarts": 3}, "x_train": np.array([[0.0], [1.0]])}
+    assert [d[0] for d in differences(old, new, ["N", "fit_options", "x_train"])] == [
+        "fit_options"]
+    new["x_train"] = np.array([[0.0], [2.0]])
+    assert [d[0] for d in differences(old, new, ["x_train"])] == ["x_train"]

@@ -33,3 +33,20 @@ OPT_RTOL = 1e-6
 #: Slack of an upper bound checked on a float64 simulation:
 #: ``measured <= bound * (1 + UPPER_RTOL)``.
 UPPER_RTOL = 1e-9
+
+#: A lambdified sympy statement against the same formula typed out in the test, or a closed
+#: form (``expm1``/``log``) against the correctly rounded ``math.fsum`` of its terms: a few
+#: dozen ulps (each elementary function ~1 ulp, a handful chained, no cancellation).
+FORMULA_RTOL = 1e-12
+
+#: The correctly rounded reference underflowed to 0 (every term below the smallest subnormal);
+#: the closed form may keep a subnormal remainder. Far below any value the tests compare.
+UNDERFLOW_ATOL = 1e-300
+
+#: Absolute slack of an upper bound checked on a small float64 simulation whose gap can be 0
+#: (sums of a few hundred O(1) squares: round-off ~1e-16 each).
+UPPER_ATOL = 1e-14
+
+#: A formula with ``1 / (1 - lam)`` (``lam <= 0.999``) against the same formula typed out: the
+#: reference's own rounding amplified by up to ``1 / (1 - lam) = 1e3``.
+CONDITIONED_RTOL = 1e-9

@@ -48,14 +48,16 @@ Examples
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
 
 from systems.rnn import ElmanRNN
+from verification.certificates import sdp
+from verification.certificates.sdp import Check, check_lmi, check_model, nudge, solver_order
 
 #: Bisection tolerance on ``lam`` (absolute).
 TOL = 1e-4
@@ -63,26 +65,9 @@ TOL = 1e-4
 LAM_MAX = 1.0 - 1e-6
 #: Strictness margin ``eps`` of the SDP (``LMI >= eps I``); ``P >= I`` fixes the scale.
 EPS_STRICT = 1e-9
-#: Safety factor on the float64 eigenvalue rounding bound ``dim * eps_64 * ||M||_2``.
-ROUNDOFF = 10.0
-#: Solvers tried in order for small LMIs (largest PSD block of size <= CLARABEL_MAX_DIM).
-SOLVERS = ("CLARABEL", "SCS")
-#: Clarabel's KKT system holds a dense block of size d(d+1)/2 per d x d PSD cone, so its cost per
-#: iteration grows like d**6 (measured: 2n = 64 takes ~1.2 s per iteration, 2n = 128 is out of
-#: reach). Above this block size SCS (first order, sparse) goes first and Clarabel is the
-#: fallback only up to CLARABEL_FALLBACK_DIM.
-CLARABEL_MAX_DIM = 24
-CLARABEL_FALLBACK_DIM = 80
-#: SCS settings: iteration and time caps (a capped run returns "optimal_inaccurate" and is
-#: then judged by the float64 check like any other solution).
-SCS_OPTIONS = {"max_iters": 20000, "time_limit_secs": 5.0}
 #: Linear models up to this size use ``lam**2 P - W^T P W >= eps I`` directly; larger ones the
 #: equivalent, sparser Schur form ``[[lam**2 P, W^T P], [P W, P]] >= eps I``.
 LINEAR_DIRECT_MAX_N = 24
-#: Solver statuses that return a usable (to be re-checked) solution.
-OK_STATUS = ("optimal", "optimal_inaccurate")
-#: Iterations of the bisection that finds the smallest passing nudge.
-NUDGE_ITERS = 60
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,13 +77,17 @@ class Certificate:
     Attributes
     ----------
     lam : float
-        Certified contraction rate in the metric ``P`` (``nan`` if not verified).
+        Certified contraction rate in the metric ``P`` (``nan`` if not verified; ``0`` for a
+        memoryless model).
     C : float
-        A1 constant ``||W_hy||_2 sqrt(kappa(P))`` (``nan`` if not verified).
+        A1 constant ``||W_hy||_2 sqrt(kappa(P))`` (``nan`` if not verified; ``0`` exactly for
+        a memoryless model).
     P : (n_h, n_h) ndarray or None
-        The metric, symmetric with ``P >= I`` (checked in float64).
+        The metric, symmetric, scaled so that its smallest eigenvalue is about 1 (positive
+        definite in float64 beyond rounding).
     verified : bool
-        True only if the float64 eigenvalue check of LMI-C and of ``P - I`` passed at ``lam``.
+        True only if the float64 eigenvalue check of LMI-C and of ``P`` passed at ``lam`` (or
+        the model is memoryless).
     kappa : float
         ``lambda_max(P) / lambda_min(P)`` in float64.
     multiplier : (n_h,) ndarray or None
@@ -119,6 +108,11 @@ class Certificate:
         The rate at which the solver was asked (before the nudge).
     n_solves : int
         Number of SDP solves (bisection steps included).
+    memoryless : bool
+        The outputs forget the initial state at once: ``W_hh = 0`` (``dh_1 = D_1 W_hh dh_0
+        = 0``) or ``W_hy = 0`` (``dy_j = W_hy dh_j = 0``). Then ``||dy_j|| = 0`` for every
+        ``j >= 1``: A1 holds with ``C = 0`` (reported with ``lam = 0``; any rate is valid),
+        no LMI is needed, and every A1-based bound is the trivial one (its ``C`` terms vanish).
     """
 
     lam: float
@@ -135,20 +129,24 @@ class Certificate:
     activation: str = ""
     lam_solver: float = float("nan")
     n_solves: int = 0
+    memoryless: bool = False
 
     def bound(self, j: np.ndarray | int) -> np.ndarray:
         """``C lam**j``: the A1 envelope at positions ``j`` (nan if not verified)."""
         return self.C * self.lam ** np.asarray(j, dtype=np.float64)
 
-
-@dataclass(frozen=True)
-class Check:
-    """Result of the float64 re-check of LMI-C (see :func:`check_lmi_c`)."""
-
-    passed: bool
-    min_eig: float  # smallest eigenvalue of the LMI matrix
-    threshold: float  # rounding bound it must exceed
-    min_eig_P: float  # smallest eigenvalue of P - I
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: floats (``nan`` where not verified), bools, strings; ``P``
+        and ``multiplier`` as nested lists (or None)."""
+        return {
+            "verified": bool(self.verified), "lam": float(self.lam), "C": float(self.C),
+            "memoryless": bool(self.memoryless), "kappa": float(self.kappa),
+            "margin": float(self.margin), "min_eig": float(self.min_eig),
+            "reason": self.reason, "solver": self.solver, "seconds": float(self.seconds),
+            "activation": self.activation, "lam_solver": float(self.lam_solver),
+            "n_solves": int(self.n_solves), "P": sdp.plain(self.P),
+            "multiplier": sdp.plain(self.multiplier),
+        }
 
 
 # --------------------------------------------------------------------------- float64 check
@@ -182,44 +180,22 @@ def lmi_c_matrix(
 def check_lmi_c(
     W_hh: np.ndarray, lam: float, P: np.ndarray, mu: np.ndarray | None
 ) -> Check:
-    """Float64 eigenvalue check of LMI-C at ``lam`` and of ``P >= I`` (THEORY.md §7).
+    """Float64 check of LMI-C at ``lam``, of ``P > 0`` and ``mu >= 0`` (THEORY.md §7).
 
-    Passes iff ``min eig(M) >= ROUNDOFF * dim * eps_64 * scale`` with ``scale`` the size of the
-    terms summed into ``M`` (``||M||_2``, ``lam**2 ||P||``, ``||W||**2 ||P||``,
-    ``2 max mu + ||P||``), so that ``M >= 0`` survives the rounding of assembly and of
-    ``eigvalsh``; and ``min eig(P - I) >= 0`` and ``mu >= 0``.
+    :func:`verification.certificates.sdp.check_lmi` with the rounding scale of the summed
+    terms: ``lam**2 ||P|| + ||W_hh||**2 ||P||`` (linear) or
+    ``lam**2 ||P|| + ||P|| + 2 max mu + ||Lambda W_hh||`` (tanh).
     """
     M = lmi_c_matrix(W_hh, lam, P, mu)
-    ev = np.linalg.eigvalsh(M)
-    # rounding is relative to the terms that were summed, not to their (possibly 0) sum
-    nP = float(np.linalg.norm(P, 2))
-    terms = lam**2 * nP + float(np.linalg.norm(W_hh, 2)) ** 2 * nP
-    if mu is not None:
-        terms = max(terms, 2.0 * float(np.max(np.abs(mu), initial=0.0)) + nP)
-    scale = max(abs(ev[0]), abs(ev[-1]), terms)
-    thr = ROUNDOFF * M.shape[0] * np.finfo(np.float64).eps * scale
-    ev_P = np.linalg.eigvalsh(0.5 * (P + P.T) - np.eye(P.shape[0]))
-    mu_ok = mu is None or bool(np.all(np.asarray(mu) >= 0))
-    passed = bool(ev[0] >= thr and ev_P[0] >= 0 and mu_ok and np.all(np.isfinite(M)))
-    return Check(passed, float(ev[0]), float(thr), float(ev_P[0]))
-
-
-def _nudge(passes: Callable[[float], bool], x0: float, x_max: float) -> float | None:
-    """Smallest ``x in [x0, x_max]`` with ``passes(x)`` for a monotone predicate, or None."""
-    if passes(x0):
-        return x0
-    if x_max <= x0 or not passes(x_max):
-        return None
-    lo, hi = x0, x_max
-    for _ in range(NUDGE_ITERS):
-        mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi:
-            break
-        if passes(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    nP = float(np.linalg.norm(P, 2)) if np.all(np.isfinite(P)) else float("inf")
+    if mu is None:
+        scale = (lam**2 + float(np.linalg.norm(W_hh, 2)) ** 2) * nP
+    else:
+        mu = np.asarray(mu, dtype=np.float64)
+        LW = mu[:, None] * np.asarray(W_hh, dtype=np.float64)
+        LW_norm = float(np.linalg.norm(LW, 2)) if np.all(np.isfinite(LW)) else float("inf")
+        scale = (lam**2 + 1.0) * nP + 2.0 * float(np.max(np.abs(mu), initial=0.0)) + LW_norm
+    return check_lmi(M, scale, P, mu)
 
 
 # --------------------------------------------------------------------------- the SDP
@@ -259,35 +235,14 @@ class _ContractionSDP:
     ) -> tuple[str, np.ndarray | None, np.ndarray | None, str]:
         """Returns ``(status, P, mu, solver_or_message)``; status in {ok, infeasible, failure}."""
         self.lam2.value = lam * lam
-        messages = []
-        infeasible_by = None
-        for name in (solver,) if solver else self.solvers:
-            self.n_solves += 1
-            try:
-                with warnings.catch_warnings():  # inaccuracy is judged by our float64 check
-                    warnings.simplefilter("ignore", UserWarning)
-                    self.problem.solve(solver=name, **(SCS_OPTIONS if name == "SCS" else {}))
-            except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
-                messages.append(f"{name}: {type(exc).__name__}: {exc}".strip())
-                continue
-            status = self.problem.status
-            if status in OK_STATUS and self.P.value is not None:
-                mu = None if self.mu is None else np.maximum(self.mu.value, 0.0)
-                return "ok", np.array(self.P.value, dtype=np.float64), mu, name
-            if status in ("infeasible", "infeasible_inaccurate"):
-                infeasible_by = name
-                break  # a proof of infeasibility: no need for the fallback
-            messages.append(f"{name}: status {status}")
-        if infeasible_by is not None:
-            return "infeasible", None, None, infeasible_by
-        return "failure", None, None, "; ".join(messages)
-
-
-def solver_order(dim: int) -> tuple[str, ...]:
-    """Solvers to try, in order, for an LMI whose largest PSD block is ``dim x dim``."""
-    if dim <= CLARABEL_MAX_DIM:
-        return SOLVERS
-    return ("SCS", "CLARABEL") if dim <= CLARABEL_FALLBACK_DIM else ("SCS",)
+        out = sdp.solve(self.problem, (solver,) if solver else self.solvers)
+        self.n_solves += out.n_solves
+        if out.status == "ok" and self.P.value is not None:
+            mu = None if self.mu is None else np.maximum(self.mu.value, 0.0)
+            return "ok", np.array(self.P.value, dtype=np.float64), mu, out.info
+        if out.status == "ok":
+            return "failure", None, None, f"{out.info}: no solution returned"
+        return out.status, None, None, out.info
 
 
 def _verify(
@@ -304,7 +259,7 @@ def _verify(
     scale = (1.0 + 1e-9) / lmin  # LMI-C is homogeneous in (P, Lambda)
     P = P * scale
     mu = None if mu is None else mu * scale
-    lam_ok = _nudge(lambda l: check_lmi_c(W_hh, l, P, mu).passed, lam, LAM_MAX)
+    lam_ok = nudge(lambda l: check_lmi_c(W_hh, l, P, mu).passed, lam, LAM_MAX)
     return lam_ok, P, mu, check_lmi_c(W_hh, LAM_MAX if lam_ok is None else lam_ok, P, mu)
 
 
@@ -327,6 +282,21 @@ def _certificate(
         margin=float(lam - lam_solver), min_eig=chk.min_eig, reason="certified", solver=solver,
         seconds=time.perf_counter() - t0, activation=model.activation,
         lam_solver=float(lam_solver), n_solves=n_solves,
+    )
+
+
+def is_memoryless(model: ElmanRNN) -> bool:
+    """``W_hh = 0`` or ``W_hy = 0``: outputs ``y_j``, ``j >= 1``, do not depend on ``h_0``."""
+    return not np.any(model.W_hh) or not np.any(model.W_hy)
+
+
+def _memoryless(model: ElmanRNN, lam: float, t0: float) -> Certificate:
+    which = "W_hh = 0: dh_1 = 0" if not np.any(model.W_hh) else "W_hy = 0: dy_j = 0"
+    return Certificate(
+        lam=float(lam), C=0.0, P=np.eye(model.n_h), verified=True, kappa=1.0, margin=0.0,
+        reason=f"certified: memoryless model ({which}), A1 holds with C = 0", solver="exact",
+        seconds=time.perf_counter() - t0, activation=model.activation, lam_solver=float(lam),
+        memoryless=True,
     )
 
 
@@ -367,13 +337,25 @@ def certify(
     Certificate
         ``verified=True`` with ``(lam, C, P)`` such that ``||dy_j|| <= C lam**j ||dz||`` for
         all ``j >= 1`` (A1), or ``verified=False``, ``lam = C = nan`` and a ``reason``.
-        For the returned ``lam`` the metric ``P`` minimises ``kappa(P)``.
+        For the returned ``lam`` the metric ``P`` minimises ``kappa(P)``. A memoryless model
+        (``W_hh = 0`` or ``W_hy = 0``) gets ``C = 0``, ``memoryless=True`` and ``lam = 0``
+        (or the requested ``lam``) without any solver.
+
+    Raises
+    ------
+    ValueError
+        For ``lam`` outside ``(0, 1)``, ``tol`` outside ``(0, 0.5)``, and a model that cannot be
+        certified as given (``n_h = 0``, weights beyond ``sdp.WEIGHT_MAX``):
+        :func:`verification.certificates.sdp.check_model`, before any solver.
     """
     t0 = time.perf_counter()
     if lam is not None and not (0.0 < lam < 1.0):
         raise ValueError(f"lam must be in (0, 1), got {lam}")
     if not (0.0 < tol < 0.5):
         raise ValueError(f"tol must be in (0, 0.5), got {tol}")
+    check_model(model)
+    if is_memoryless(model):
+        return _memoryless(model, 0.0 if lam is None else lam, t0)
     W = model.W_hh
     rho = spectral_radius(W)
     if rho >= LAM_MAX:
@@ -394,16 +376,16 @@ def certify(
     if fast_path and model.activation == "linear" and model.n_h == 1:
         lam0 = max(abs(float(W[0, 0])), tol) if lam is None else lam
         P = np.ones((1, 1))
-        lam_ok = _nudge(lambda l: check_lmi_c(W, l, P, None).passed, lam0, LAM_MAX)
+        lam_ok = nudge(lambda l: check_lmi_c(W, l, P, None).passed, lam0, LAM_MAX)
         if lam_ok is None:  # only if |w| is within 1e-6 of 1
             return _no_certificate(model, f"closed form lam = {lam0:.9g} is not < 1", t0)
         chk = check_lmi_c(W, lam_ok, P, None)
         return _certificate(model, lam0, lam_ok, P, None, chk, "closed form", t0, 0)
 
-    sdp = _sdp if _sdp is not None else _ContractionSDP(W, model.activation)
+    problem = _sdp if _sdp is not None else _ContractionSDP(W, model.activation)
 
     def attempt(l: float) -> tuple[str, Certificate | None, str]:
-        status, P, mu, info = sdp.solve(l, solver)
+        status, P, mu, info = problem.solve(l, solver)
         if status != "ok":
             return status, None, info
         lam_ok, P, mu, chk = _verify(W, l, P, mu)
@@ -413,7 +395,7 @@ def certify(
                 f"P (min eig of LMI-C {chk.min_eig:.3g} < {chk.threshold:.3g} or "
                 f"min eig of P - I {chk.min_eig_P:.3g} < 0; solver {info})"
             )
-        return "ok", _certificate(model, l, lam_ok, P, mu, chk, info, t0, sdp.n_solves), info
+        return "ok", _certificate(model, l, lam_ok, P, mu, chk, info, t0, problem.n_solves), info
 
     if lam is not None:
         status, cert, info = attempt(lam)
@@ -423,7 +405,7 @@ def certify(
             "infeasible": f"LMI-C infeasible at lam = {lam:.6g} (solver {info})",
             "failure": f"solver failure: {info}",
         }.get(status, info)
-        return _no_certificate(model, reason, t0, lam_solver=lam, n_solves=sdp.n_solves)
+        return _no_certificate(model, reason, t0, lam_solver=lam, n_solves=problem.n_solves)
 
     # Bisection on (rho, hi]; hi = ||W_hh||_2 is feasible with P = I, Lambda = I when < 1.
     hi = min(float(np.linalg.norm(W, 2)) * (1.0 + 1e-9) + 1e-12, LAM_MAX)
@@ -448,7 +430,7 @@ def certify(
             ),
             "failure": f"solver failure: {info}",
         }.get(status, info)
-        return _no_certificate(model, reason, t0, lam_solver=hi, n_solves=sdp.n_solves)
+        return _no_certificate(model, reason, t0, lam_solver=hi, n_solves=problem.n_solves)
     lo = min(lo, hi)
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
@@ -460,21 +442,7 @@ def certify(
         else:  # infeasible, float64 check failed, or solver failure: not certified at mid
             lo = mid
     return Certificate(**{**best.__dict__, "seconds": time.perf_counter() - t0,
-                          "n_solves": sdp.n_solves})
-
-
-@dataclass(frozen=True)
-class Curve:
-    """The ``(lam, C(lam))`` trade-off of LMI-C (THEORY.md §7): arrays over the grid.
-
-    Every verified point is a valid A1 pair; a bound is minimised over the curve by
-    evaluating it at each verified point (:func:`minimise_over_curve`).
-    """
-
-    lam: np.ndarray  # (K,) certified rates (nan where not verified)
-    C: np.ndarray  # (K,)
-    verified: np.ndarray  # (K,) bool
-    certificates: list[Certificate] = field(repr=False)
+                          "n_solves": problem.n_solves})
 
 
 def curve(
@@ -497,27 +465,21 @@ def curve(
     Returns
     -------
     list of Certificate, one per grid point; at each the metric minimises ``kappa(P)``,
-    so ``C(lam)`` is non-increasing along a sorted grid. See :func:`as_curve`.
+    so ``C(lam)`` is non-increasing along a sorted grid. A memoryless model gives its one
+    certificate (``C = 0``).
     """
-    sdp = _ContractionSDP(model.W_hh, model.activation)
+    check_model(model)
+    if is_memoryless(model):
+        return [certify(model)]
+    problem = _ContractionSDP(model.W_hh, model.activation)
     if lams is None:
-        first = certify(model, solver=solver, _sdp=sdp)
+        first = certify(model, solver=solver, _sdp=problem)
         if not first.verified:
             return [first]
         gaps = np.geomspace(1.0 - first.lam, (1.0 - first.lam) / 20.0, n)
         lams = 1.0 - gaps[1:]
-        return [first] + [certify(model, float(l), solver=solver, _sdp=sdp) for l in lams]
-    return [certify(model, float(l), solver=solver, _sdp=sdp) for l in lams]
-
-
-def as_curve(certs: Sequence[Certificate]) -> Curve:
-    """Arrays ``lam, C, verified`` of a list of certificates."""
-    return Curve(
-        lam=np.array([c.lam for c in certs], dtype=np.float64),
-        C=np.array([c.C for c in certs], dtype=np.float64),
-        verified=np.array([c.verified for c in certs], dtype=bool),
-        certificates=list(certs),
-    )
+        return [first] + [certify(model, float(l), solver=solver, _sdp=problem) for l in lams]
+    return [certify(model, float(l), solver=solver, _sdp=problem) for l in lams]
 
 
 def minimise_over_curve(
@@ -541,5 +503,3 @@ def minimise_over_curve(
     values = [float(bound_fn(c.C, c.lam)) for c in ok]
     return ok[int(np.nanargmin(values))]
 
-
-best_point = minimise_over_curve

@@ -22,26 +22,34 @@ Summing the storage inequality over ``t = 1..T`` and dropping ``||dh_T||_P**2 >=
 
     sum_{t=1..T} ||dy_t||**2 <= gamma**2 sum_{t=1..T} ||dx_t||**2 + ||dh_0||_P**2.     (LMI-L)
 
-As in :mod:`verification.certificates.lmi_c`, the solver proposes ``(P, mu, gamma)`` and our float64
-eigenvalue check decides; ``gamma`` is nudged up (reported as ``margin``) if needed.
+As in :mod:`verification.certificates.lmi_c`, the solver proposes ``(P, mu, gamma)`` and the
+float64 check of :mod:`verification.certificates.sdp` decides; ``gamma`` is nudged up (reported
+as ``margin``) if needed.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
 
 from systems.rnn import ElmanRNN
-from verification.certificates import lmi_c as _c
+from verification.certificates import sdp
+from verification.certificates.lmi_c import Certificate, certify, check_lmi_c
+from verification.certificates.sdp import Check, check_lmi, check_model, nudge, solver_order
 
 #: Strictness margin of the SDP: ``LMI <= -eps I`` and ``P >= eps I``.
 EPS_STRICT = 1e-9
 #: Largest relative nudge of ``gamma`` tried by the float64 check.
 MAX_NUDGE = 1e-2
+#: Relative increases of ``gamma**2`` at which the back-off SDP looks for an interior point
+#: when the optimum fails the float64 check (tried in order).
+BACK_OFF = (1e-6, 1e-4)
+#: Cap of the back-off SDP's storage: ``P <= P_CAP max(1, ||P_opt||) I`` (keeps it bounded).
+P_CAP = 10.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +89,15 @@ class Gain:
     seconds: float = 0.0
     activation: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; ``P`` and ``multiplier`` as nested lists (or None)."""
+        return {
+            "verified": bool(self.verified), "gamma": float(self.gamma), "reason": self.reason,
+            "margin": float(self.margin), "min_eig": float(self.min_eig), "solver": self.solver,
+            "seconds": float(self.seconds), "activation": self.activation,
+            "P": sdp.plain(self.P), "multiplier": sdp.plain(self.multiplier),
+        }
+
 
 @dataclass(frozen=True)
 class OneStep:
@@ -108,6 +125,12 @@ class OneStep:
     L_f_P: float
     W_xh_norm: float
     L_g: float
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain JSON-ready dict of the five constants."""
+        return {"L_f": float(self.L_f), "L_f_lmi": float(self.L_f_lmi),
+                "L_f_P": float(self.L_f_P), "W_xh_norm": float(self.W_xh_norm),
+                "L_g": float(self.L_g)}
 
 
 # --------------------------------------------------------------------------- float64 check
@@ -141,35 +164,87 @@ def lmi_l_matrix(
 
 def check_lmi_l(
     model: ElmanRNN, gamma: float, P: np.ndarray, mu: np.ndarray | None
-) -> tuple[bool, float]:
-    """Float64 check of LMI-L: ``min eig(-M)`` above the rounding bound, ``P >= 0``, ``mu >= 0``.
+) -> Check:
+    """Float64 check of LMI-L at ``gamma``: ``-M > 0``, ``P > 0``, ``mu >= 0`` (beyond rounding).
 
-    Returns ``(passed, min eig(-M))``.
+    :func:`verification.certificates.sdp.check_lmi` on ``-M`` with the rounding scale of the
+    summed terms: ``||B||**2 (||P|| + ||W_hy||**2) + ||P|| + gamma**2`` (linear,
+    ``B = [W_hh, W_xh]``) or ``2 ||P|| + ||W_hy||**2 + 2 max mu + ||Lambda B|| + gamma**2``
+    (tanh).
     """
-    ev = np.linalg.eigvalsh(-lmi_l_matrix(model, gamma, P, mu))
-    thr = _c.ROUNDOFF * ev.size * np.finfo(np.float64).eps * max(abs(ev[0]), abs(ev[-1]))
-    ev_P = np.linalg.eigvalsh(0.5 * (P + P.T))
-    mu_ok = mu is None or bool(np.all(mu >= 0))
-    return bool(ev[0] >= thr and ev_P[0] >= 0 and mu_ok), float(ev[0])
+    M = lmi_l_matrix(model, gamma, P, mu)
+    B = np.hstack([model.W_hh, model.W_xh])
+    nP = float(np.linalg.norm(P, 2)) if np.all(np.isfinite(P)) else float("inf")
+    nV2 = float(np.linalg.norm(model.W_hy, 2)) ** 2
+    if mu is None:
+        scale = float(np.linalg.norm(B, 2)) ** 2 * (nP + nV2) + nP + gamma**2
+    else:
+        mu = np.asarray(mu, dtype=np.float64)
+        LB = mu[:, None] * B
+        LB_norm = float(np.linalg.norm(LB, 2)) if np.all(np.isfinite(LB)) else float("inf")
+        scale = 2.0 * nP + nV2 + 2.0 * float(np.max(np.abs(mu), initial=0.0)) + LB_norm
+        scale += gamma**2
+    return check_lmi(-M, scale, P, mu)
 
 
-def _solve(problem: cp.Problem, solvers: tuple[str, ...]) -> tuple[str, str]:
-    """Solve with the first solver that returns a solution: ``(status, solver or messages)``."""
-    messages = []
-    for name in solvers:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                problem.solve(solver=name, **(_c.SCS_OPTIONS if name == "SCS" else {}))
-        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
-            messages.append(f"{name}: {type(exc).__name__}: {exc}")
-            continue
-        if problem.status in _c.OK_STATUS:
-            return "ok", name
-        if problem.status in ("infeasible", "infeasible_inaccurate"):
-            return "infeasible", name
-        messages.append(f"{name}: status {problem.status}")
-    return "failure", "; ".join(messages)
+class _GainSDP:
+    """LMI-L in ``(P, mu, g2 = gamma**2)`` for a model with a unit-size readout.
+
+    ``minimise()``: ``min g2`` s.t. ``M <= -eps I``, ``P >= eps I``. ``back_off(g2)``: at the
+    fixed ``g2``, ``max s`` s.t. ``M <= -s I``, ``eps I <= P``, ``P <= p_cap I``: the most
+    interior point, whose margin survives the solver's inaccuracy.
+    """
+
+    def __init__(self, model: ElmanRNN) -> None:
+        W, U, V = model.W_hh, model.W_xh, model.W_hy
+        n, nx = model.n_h, model.n_x
+        self.P = cp.Variable((n, n), symmetric=True)
+        self.g2 = cp.Variable(nonneg=True)
+        self.s = cp.Variable()
+        if model.activation == "linear":
+            self.mu = None
+            B = np.hstack([W, U])
+            E_h = np.vstack([np.eye(n), np.zeros((nx, n))])  # embeds the h block
+            E_x = np.vstack([np.zeros((n, nx)), np.eye(nx)])  # embeds the x block
+            M = B.T @ (self.P + V.T @ V) @ B - E_h @ self.P @ E_h.T - self.g2 * (E_x @ E_x.T)
+        else:
+            self.mu = cp.Variable(n, nonneg=True)
+            L = cp.diag(self.mu)
+            Z = np.zeros((n, nx))
+            M = cp.bmat([
+                [-self.P, Z, W.T @ L],
+                [Z.T, -self.g2 * np.eye(nx), U.T @ L],
+                [L @ W, L @ U, self.P + V.T @ V - 2 * L],
+            ])
+        self.M = 0.5 * (M + M.T)
+        self.dim = self.M.shape[0]
+        self.n = n
+
+    def _values(self) -> tuple[np.ndarray, np.ndarray | None, float]:
+        P = 0.5 * (self.P.value + self.P.value.T)
+        mu = None if self.mu is None else np.maximum(self.mu.value, 0.0)
+        return P, mu, float(max(self.g2.value, 0.0))
+
+    def minimise(self, solvers: tuple[str, ...]) -> tuple[sdp.Solve, tuple | None]:
+        I_d, I_n = np.eye(self.dim), np.eye(self.n)
+        problem = cp.Problem(cp.Minimize(self.g2), [
+            self.M << -EPS_STRICT * I_d, self.P >> EPS_STRICT * I_n])
+        out = sdp.solve(problem, solvers)
+        return out, (self._values() if out.status == "ok" else None)
+
+    def back_off(self, g2: float, p_cap: float,
+                 solvers: tuple[str, ...]) -> tuple[sdp.Solve, tuple | None]:
+        I_d, I_n = np.eye(self.dim), np.eye(self.n)
+        problem = cp.Problem(cp.Maximize(self.s), [
+            self.g2 == g2, self.M << -self.s * I_d, self.P >> EPS_STRICT * I_n,
+            self.P << p_cap * I_n])
+        out = sdp.solve(problem, solvers)
+        return out, (self._values() if out.status == "ok" else None)
+
+
+def _readout_scale(W_hy: np.ndarray) -> float:
+    """The power of two nearest ``||W_hy||_2``: dividing by it is exact in float64."""
+    return float(2.0 ** np.round(np.log2(float(np.linalg.norm(W_hy, 2)))))
 
 
 # --------------------------------------------------------------------------- LMI-L
@@ -190,61 +265,71 @@ def certify_gain(model: ElmanRNN, *, solver: str | None = None) -> Gain:
         ``verified=True`` with ``(gamma, P)`` such that for all ``T``, inputs and initial
         states ``sum_{t<=T} ||dy_t||**2 <= gamma**2 sum_{t<=T} ||dx_t||**2 + dh_0^T P dh_0``;
         otherwise ``gamma = nan`` and a ``reason``.
+
+    Raises
+    ------
+    ValueError
+        For a model that cannot be certified as given (``n_h = 0``, weights beyond
+        ``sdp.WEIGHT_MAX``), before any solver: :func:`~verification.certificates.sdp.check_model`.
+
+    Notes
+    -----
+    LMI-L is homogeneous in the readout: ``W_hy -> W_hy / c`` scales ``gamma`` by ``1/c`` and
+    ``(P, mu)`` by ``1/c**2``. The SDP and the float64 check run on the model with readout
+    ``W_hy / c``, ``c`` the power of two nearest ``||W_hy||``, so the scaling is exact and the
+    certificate of the scaled model is, multiplied back, the certificate of the model. If the
+    solver's optimum fails the check even after the nudge (it sits on the boundary, within
+    the solver's accuracy), a second SDP backs off: at ``gamma**2`` raised by
+    ``BACK_OFF`` (relative) it maximises the margin ``s`` in ``M <= -s I``.
     """
     t0 = time.perf_counter()
-    # LMI-L is homogeneous in the readout: W_hy -> W_hy / c scales gamma by 1/c and (P, mu)
-    # by 1/c**2. Solving with a unit readout keeps gamma**2 far above the solver's absolute
-    # accuracy (a 1e-4 readout otherwise left a 1e-9 violation no nudge could repair).
-    c = float(np.linalg.norm(model.W_hy, 2))
-    if c == 0.0:
+    check_model(model)
+    act = model.activation
+    if not np.any(model.W_hy):
         n = model.n_h
         return Gain(0.0, np.zeros((n, n)), True, "certified (zero readout: dy = 0)",
-                    margin=0.0, seconds=time.perf_counter() - t0, activation=model.activation)
-    W, U, V = model.W_hh, model.W_xh, model.W_hy / c
-    n, nx = model.n_h, model.n_x
-    P = cp.Variable((n, n), symmetric=True)
-    g2 = cp.Variable(nonneg=True)
-    if model.activation == "linear":
-        mu = None
-        B = np.hstack([W, U])
-        E_h = np.vstack([np.eye(n), np.zeros((nx, n))])  # embeds the h block
-        E_x = np.vstack([np.zeros((n, nx)), np.eye(nx)])  # embeds the x block
-        M = B.T @ (P + V.T @ V) @ B - E_h @ P @ E_h.T - g2 * (E_x @ E_x.T)
-    else:
-        mu = cp.Variable(n, nonneg=True)
-        L = cp.diag(mu)
-        Z = np.zeros((n, nx))
-        M = cp.bmat([
-            [-P, Z, W.T @ L],
-            [Z.T, -g2 * np.eye(nx), U.T @ L],
-            [L @ W, L @ U, P + V.T @ V - 2 * L],
-        ])
-    M = 0.5 * (M + M.T)
-    dim = M.shape[0]
-    cons = [M << -EPS_STRICT * np.eye(dim), P >> EPS_STRICT * np.eye(n)]
-    problem = cp.Problem(cp.Minimize(g2), cons)
-    status, info = _solve(problem, (solver,) if solver else _c.solver_order(dim))
-    act = model.activation
-    if status != "ok":
+                    margin=0.0, seconds=time.perf_counter() - t0, activation=act)
+    c = _readout_scale(model.W_hy)
+    unit = ElmanRNN(model.W_hh, model.W_xh, None, model.W_hy / c, None, activation=act)
+    problem = _GainSDP(unit)
+    solvers = (solver,) if solver else solver_order(problem.dim)
+    out, sol = problem.minimise(solvers)
+    if sol is None:
         reason = (
-            f"LMI-L infeasible (solver {info}): no finite incremental gain certified"
-            if status == "infeasible" else f"solver failure: {info}"
+            f"LMI-L infeasible (solver {out.info}): no finite incremental gain certified"
+            if out.status == "infeasible" else f"solver failure: {out.info}"
         )
         return Gain(float("nan"), None, False, reason, seconds=time.perf_counter() - t0,
                     activation=act)
-    P_val = c**2 * 0.5 * (P.value + P.value.T)  # back to the model's own readout
-    mu_val = None if mu is None else c**2 * np.maximum(mu.value, 0.0)
-    gamma0 = c * float(np.sqrt(max(g2.value, 0.0)))
-    gamma = _c._nudge(lambda g: check_lmi_l(model, g, P_val, mu_val)[0], gamma0,
-                      gamma0 * (1.0 + MAX_NUDGE) + 1e-6)
+    P, mu, g2 = sol
+    gamma0 = float(np.sqrt(g2))
+    gamma = _nudged_gain(unit, gamma0, P, mu)
     if gamma is None:
-        ok, me = check_lmi_l(model, gamma0 * (1.0 + MAX_NUDGE) + 1e-6, P_val, mu_val)
+        for back_off in BACK_OFF:
+            cap = P_CAP * max(1.0, float(np.linalg.norm(P, 2)))
+            out2, sol2 = problem.back_off(g2 * (1.0 + back_off), cap, solvers)
+            if sol2 is not None:
+                P, mu, _ = sol2
+                gamma = _nudged_gain(unit, gamma0, P, mu)
+            if gamma is not None:
+                break
+    if gamma is None:
+        chk = check_lmi_l(unit, gamma0 * (1.0 + MAX_NUDGE) + 1e-6, P, mu)
         return Gain(float("nan"), None, False,
-                    f"float64 check failed (min eig of -LMI-L {me:.3g}, or P not PSD; solver "
-                    f"{info})", seconds=time.perf_counter() - t0, activation=act, solver=info)
-    _, me = check_lmi_l(model, gamma, P_val, mu_val)
-    return Gain(gamma, P_val, True, "certified", margin=gamma - gamma0, multiplier=mu_val,
-                min_eig=me, solver=info, seconds=time.perf_counter() - t0, activation=act)
+                    f"float64 check failed (min eig of -LMI-L {chk.min_eig:.3g} < "
+                    f"{chk.threshold:.3g}, or P not positive definite; solver {out.info})",
+                    seconds=time.perf_counter() - t0, activation=act, solver=out.info)
+    chk = check_lmi_l(unit, gamma, P, mu)
+    return Gain(c * gamma, c * c * P, True, "certified", margin=c * (gamma - gamma0),
+                multiplier=None if mu is None else c * c * mu, min_eig=c * c * chk.min_eig,
+                solver=out.info, seconds=time.perf_counter() - t0, activation=act)
+
+
+def _nudged_gain(model: ElmanRNN, gamma0: float, P: np.ndarray,
+                 mu: np.ndarray | None) -> float | None:
+    """Smallest ``gamma`` in ``[gamma0, gamma0 (1 + MAX_NUDGE) + 1e-6]`` passing the check."""
+    return nudge(lambda g: check_lmi_l(model, g, P, mu).passed, gamma0,
+                 gamma0 * (1.0 + MAX_NUDGE) + 1e-6)
 
 
 def euclidean_rate(model: ElmanRNN, *, solver: str | None = None) -> float:
@@ -263,18 +348,18 @@ def euclidean_rate(model: ElmanRNN, *, solver: str | None = None) -> float:
     M = cp.bmat([[lam2 * np.eye(n), -W.T @ L], [-L @ W, 2 * L - np.eye(n)]])
     M = 0.5 * (M + M.T)
     problem = cp.Problem(cp.Minimize(lam2), [M >> 0])
-    status, _ = _solve(problem, (solver,) if solver else _c.solver_order(2 * n))
-    if status != "ok":
+    out = sdp.solve(problem, (solver,) if solver else solver_order(2 * n))
+    if out.status != "ok":
         return float("nan")
     I, mu_val = np.eye(n), np.maximum(mu.value, 0.0)
     lam0 = float(np.sqrt(max(lam2.value, 0.0)))
     hi = 2.0 * lam0 + 1.0
-    lam = _c._nudge(lambda l: _c.check_lmi_c(W, l, I * (1 + 1e-12), mu_val).passed, lam0, hi)
+    lam = nudge(lambda l: check_lmi_c(W, l, I, mu_val).passed, lam0, hi)
     return float("nan") if lam is None else float(lam)
 
 
 def one_step(
-    model: ElmanRNN, certificate: _c.Certificate | None = None, *, solver: str | None = None
+    model: ElmanRNN, certificate: Certificate | None = None, *, solver: str | None = None
 ) -> OneStep:
     """One-step constants ``L_f`` (Euclidean and in the A1 metric), ``||W_xh||``, ``L_g``.
 
@@ -283,8 +368,15 @@ def one_step(
     model : ElmanRNN
     certificate : Certificate, optional
         The A1 certificate whose ``lam`` is ``L_f_P``; computed with ``certify`` if omitted.
+
+    Raises
+    ------
+    ValueError
+        For a model that cannot be certified as given
+        (:func:`~verification.certificates.sdp.check_model`).
     """
-    cert = certificate if certificate is not None else _c.certify(model, solver=solver)
+    check_model(model)
+    cert = certificate if certificate is not None else certify(model, solver=solver)
     return OneStep(
         L_f=float(np.linalg.norm(model.W_hh, 2)),
         L_f_lmi=euclidean_rate(model, solver=solver),

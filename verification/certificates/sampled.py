@@ -26,6 +26,7 @@ Every pair is a witness: ``rho_j`` is a lower bound of the true A1 sup, so any c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -86,6 +87,15 @@ class Empirical:
         with np.errstate(divide="ignore", over="ignore"):
             logs = np.log(self.rho)[None, :] - j[None, :] * np.log(lam)[:, None]
         return np.exp(np.max(logs, axis=1))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; ``rho`` as a list of floats (``inf`` for a diverging pair)."""
+        return {
+            "lam": float(self.lam), "C": float(self.C), "rho": self.rho.astype(float).tolist(),
+            "n_pairs": int(self.n_pairs), "seed": self.seed, "certified": bool(self.certified),
+            "contracting": bool(self.contracting), "margin": float(self.margin),
+            "fit": self.fit,
+        }
 
 
 def fit_envelope(rho: np.ndarray, fit: str = "loglinear") -> tuple[float, float]:

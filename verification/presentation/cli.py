@@ -11,13 +11,17 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Sequence as Seq
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from verification.presentation.text import fmt, text_table
 
 QUICK_MS = (0, 10, 20)
 PAPER_MS = (0, 4, 8, 12, 16, 20)
@@ -38,6 +42,12 @@ CERTIFY_EXAMPLE = """example:
 """  # noqa: E501
 
 
+#: Largest accepted model parameter magnitude (``C ~ ||W_hy||`` is squared in the bounds).
+MAX_PARAM = 1e100
+#: numpy floating-point errors raised, not warned, while ``bound``/``certify`` run.
+STRICT = {"over": "raise", "invalid": "raise"}
+
+
 class UserError(Exception):
     """An error the user can fix; printed as one line, exit code 2."""
 
@@ -47,6 +57,13 @@ def _version() -> str:
         return metadata.version("burnin")
     except metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+def _nonnegative(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 0")
+    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true",
                    help=f"m = {', '.join(map(str, QUICK_MS))} and lighter solver settings")
     r.add_argument("--N", type=int, default=21, help="window length (default 21)")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=_nonnegative, default=0, help="random seed (>= 0)")
     r.add_argument("--no-resume", action="store_true", help="recompute finished m values")
 
     b = sub.add_parser("bound", help="certificate and T1/T2 bounds over m for a saved model",
@@ -94,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# --------------------------------------------------------------------------- reproduce
+# --------------------------------------------------------------------------- checks
 def load_pair(spec: str) -> tuple[Any, Any]:
     """Training and test data: built-in ``paper_lti`` or ``DIR/train.csv`` + ``DIR/test.csv``."""
     from systems.data import load_csv, paper_lti
@@ -103,57 +120,89 @@ def load_pair(spec: str) -> tuple[Any, Any]:
         return paper_lti("train"), paper_lti("test")
     d = Path(spec)
     if not d.is_dir():
-        raise UserError(f"--data {spec!r}: not 'builtin' and not a directory")
-    files = [d / "train.csv", d / "test.csv"]
-    for f in files:
-        if not f.is_file():
-            raise UserError(f"--data {spec!r}: {f.name} is missing (need train.csv and test.csv)")
-    return tuple(load_csv(f, inputs=["x"], outputs=["y"], name=f"{d.name}/{f.stem}")
-                 for f in files)
+        what = "a file" if d.exists() else "does not exist"
+        raise UserError(f"--data {spec!r}: {what}; give 'builtin' or a directory with "
+                        "train.csv and test.csv")
+    missing = [f for f in ("train.csv", "test.csv") if not (d / f).is_file()]
+    if missing:
+        raise UserError(f"--data {spec!r}: the directory has no {' and no '.join(missing)} "
+                        "(need train.csv and test.csv, columns x, y)")
+    return tuple(load_csv(d / f"{s}.csv", inputs=["x"], outputs=["y"], name=f"{d.name}/{s}")
+                 for s in ("train", "test"))
 
 
+def load_model(path: str) -> Any:
+    """A saved model, checked before any work: at least one hidden unit, every parameter finite
+    and of magnitude at most ``MAX_PARAM`` (so that ``C**2`` and squared outputs stay finite)."""
+    from systems.rnn import ElmanRNN
+
+    model = ElmanRNN.load(path)
+    if model.n_h < 1:
+        raise UserError(f"model {path!r} has n_h = {model.n_h} hidden units; need n_h >= 1")
+    for name in ("W_hh", "W_xh", "b_h", "W_hy", "b_y"):
+        w = np.asarray(getattr(model, name), dtype=float)
+        big = float(np.abs(w).max(initial=0.0))
+        if not big <= MAX_PARAM:  # also catches NaN
+            raise UserError(
+                f"model {path!r}: {name} has entries of magnitude {big:.3g}; need finite entries "
+                f"with |{name}| <= {MAX_PARAM:g} (C**2 and squared outputs must stay finite in "
+                "float64)"
+            )
+    return model
+
+
+def check_out_dir(out: Path) -> Path:
+    """Create ``out`` (after every other check) and prove it writable with a probe file."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {str(out)!r} is a file, not a directory")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".burnin-probe-"):
+            pass
+    except OSError as exc:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise UserError(f"--out {str(out)!r} is not writable: {exc.strerror or exc}") from exc
+    return out
+
+
+# --------------------------------------------------------------------------- commands
 def reproduce(args: argparse.Namespace) -> int:
+    from systems.windows import Windows, check_burn_in
     from verification.experiment.gaps import measure
     from verification.presentation import figures
     from verification.presentation.report import write_report
 
     train, test = load_pair(args.data)
     ms = args.ms if args.ms is not None else (QUICK_MS if args.quick else PAPER_MS)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fit_options = {"restarts": 1} if args.quick else None
-    print(f"burnin reproduce: {train.name} / {test.name}, N = {args.N}, m = {list(ms)} -> {out}",
+    Windows(train.T, args.N, 1)  # N <= T, before anything is written
+    ms = sorted({check_burn_in(m, args.N) for m in ms})
+    out = check_out_dir(Path(args.out))
+    print(f"burnin reproduce: {train.name} / {test.name}, N = {args.N}, m = {ms} -> {out}",
           flush=True)
     t0 = time.perf_counter()
     table = measure(train, test, args.N, ms, stride=1, model="linear", n_h=1, bias=False,
-                    w_hh_max=0.999, seed=args.seed, fit_options=fit_options, out_dir=out,
+                    w_hh_max=0.999, seed=args.seed,
+                    fit_options={"restarts": 1} if args.quick else None, out_dir=out,
                     resume=not args.no_resume, progress=lambda s: print(s, flush=True))
     t_measure = time.perf_counter() - t0
     print("figures ...", flush=True)
-    t1 = time.perf_counter()
     paths = figures.save_all(table, out)
-    t_fig = time.perf_counter() - t1
-    fit_s = float(np.nansum(table.column("seconds_fit")))
-    cert_s = float(np.nansum(table.column("seconds_certify")))
+    t_fig = time.perf_counter() - t0 - t_measure
     report = write_report(table, out, seconds={
-        "total": time.perf_counter() - t0, "measure": t_measure, "training (this run and "
-        "resumed)": fit_s, "certificates": cert_s, "figures": t_fig})
-    unsound = [r["m"] for r in table.rows if not r.get("sound")]
+        "total": time.perf_counter() - t0, "measure": t_measure,
+        "training (this run and resumed)": float(np.nansum(table.column("seconds_fit"))),
+        "certificates": float(np.nansum(table.column("seconds_certify"))), "figures": t_fig})
     print(f"done in {time.perf_counter() - t0:.1f} s. Wrote:")
     for p in [out / "gaps.csv", out / "gaps.json", *paths, report]:
         print(f"  {p}")
+    unsound = [r["m"] for r in table.rows if not r.get("sound")]
     if unsound:
         print(f"WARNING: rows for m = {unsound} are not sound (a gap exceeds its bound); "
               "see report.md", file=sys.stderr)
         return 1
     return 0
-
-
-# --------------------------------------------------------------------------- bound / certify
-def _load_model(path: str) -> Any:
-    from systems.rnn import ElmanRNN
-
-    return ElmanRNN.load(path)
 
 
 def _cert_dict(c: Any) -> dict[str, Any]:
@@ -162,19 +211,29 @@ def _cert_dict(c: Any) -> dict[str, Any]:
             "seconds": c.seconds, "P": None if c.P is None else np.asarray(c.P).tolist()}
 
 
-def _json_ready(v: Any) -> Any:
+def _print_json(doc: dict[str, Any]) -> None:
+    # TODO(experiment): table.py has no public JSON converter yet; _plain is the one in use
     from verification.experiment.table import _plain
 
-    return _plain(v)
+    print(json.dumps(_plain(doc), indent=1))
+
+
+def _finite_constants(cert: Any) -> None:
+    """A certificate with an infinite or NaN constant is an input the float64 check cannot
+    handle (e.g. ``W_hy ~ 1e308``): an input error, never 'certified, C = inf'."""
+    bad = [k for k in ("lam", "C") if not np.isfinite(float(getattr(cert, k)))]
+    if cert.verified and bad:
+        raise UserError(f"the certificate's {' and '.join(bad)} overflow float64 "
+                        f"({', '.join(f'{k} = {getattr(cert, k)}' for k in bad)}); scale the model")
 
 
 def certify_cmd(args: argparse.Namespace) -> int:
     from verification.certificates.lmi_c import certify
 
-    model = _load_model(args.model)
-    cert = certify(model)
+    cert = certify(load_model(args.model))
+    _finite_constants(cert)
     if args.json:
-        print(json.dumps(_json_ready(_cert_dict(cert)), indent=1))
+        _print_json(_cert_dict(cert))
     elif cert.verified:
         print(f"certified: A1 holds with lam = {cert.lam:.6g}, C = {cert.C:.6g} "
               f"(kappa(P) = {cert.kappa:.4g}, lam nudged by {cert.margin:.2g} for the float64 "
@@ -184,36 +243,31 @@ def certify_cmd(args: argparse.Namespace) -> int:
     return 0 if cert.verified else 1
 
 
+BOUND_COLUMNS = [("m", "m"), ("V_zero", "V(0)"), ("V_free", "V(z)"), ("gap_T1", "gap"),
+                 ("T1_bound", "T1 bound"), ("T1b_paper", "C2 lam^m/(N-m)"), ("P_zero", "P(0)"),
+                 ("P_h0", "P(h0)"), ("gap_T2", "P gap"), ("T2a_bound", "T2a bound")]
+
+
 def bound_cmd(args: argparse.Namespace) -> int:
     from systems.data import load_csv
     from verification.experiment.model_bound import bound_for_model
-    from verification.presentation.report import fmt
 
-    model = _load_model(args.model)
+    model = load_model(args.model)
     data = load_csv(args.data, inputs=args.inputs, outputs=args.outputs)
     res = bound_for_model(model, data, args.N, args.m, stride=args.stride, tol=args.tol)
+    c, e = res.certificate, res.empirical
+    _finite_constants(c)
     if args.json:
-        print(json.dumps(_json_ready(res.to_dict()), indent=1))
-        return 0 if res.certificate.verified else 1
-    c = res.certificate
+        _print_json(res.to_dict())
+        return 0 if c.verified else 1
     print(f"model {args.model}: {model.activation}, n_h = {model.n_h}; data {data.name}: "
           f"T = {data.T}, N = {args.N}, stride = {args.stride}")
-    if c.verified:
-        print(f"certificate (LMI-C): lam = {c.lam:.6g}, C = {c.C:.6g}")
-    else:
-        print(f"NOT CERTIFIED: {c.reason}. Bounds below are not applicable (n/a).")
-    e = res.empirical
+    print(f"certificate (LMI-C): lam = {c.lam:.6g}, C = {c.C:.6g}" if c.verified else
+          f"NOT CERTIFIED: {c.reason}. Bounds below are not applicable (n/a).")
     print(f"empirical (sampled, not a certificate): lam = {fmt(e.lam)}, C = {fmt(e.C)} "
           f"from {e.n_pairs} pairs")
-    g = res.gain
-    print(f"incremental l2 gain (LMI-L): {fmt(getattr(g, 'gamma', math.nan))}")
-    cols = [("m", "m"), ("V_zero", "V(0)"), ("V_free", "V(z)"), ("gap_T1", "gap"),
-            ("T1_bound", "T1 bound"), ("T1b_paper", "C2 lam^m/(N-m)"), ("P_zero", "P(0)"),
-            ("P_h0", "P(h0)"), ("gap_T2", "P gap"), ("T2a_bound", "T2a bound")]
-    widths = [max(len(h), 10) for _, h in cols]
-    print("  ".join(h.rjust(w) for (_, h), w in zip(cols, widths, strict=True)))
-    for r in res.rows:
-        print("  ".join(fmt(r.get(k)).rjust(w) for (k, _), w in zip(cols, widths, strict=True)))
+    print(f"incremental l2 gain (LMI-L): {fmt(getattr(res.gain, 'gamma', math.nan))}")
+    print(text_table(res.rows, BOUND_COLUMNS))
     if res.recommendation is not None:
         print("recommended burn-in:")
         print("  " + str(res.recommendation).replace("\n", "\n  "))
@@ -221,16 +275,35 @@ def bound_cmd(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- main
+#: Errors the user can fix: one line on stderr, exit code 2, no traceback.
+INPUT_ERRORS = (UserError, ValueError, TypeError, OSError, ArithmeticError)
+COMMANDS = {"reproduce": reproduce, "bound": bound_cmd, "certify": certify_cmd}
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ArithmeticError):  # FloatingPointError, OverflowError, ZeroDivisionError
+        return (f"float64 overflow or invalid value while computing ({exc}): the model or the "
+                "data are too large for float64; scale them")
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: Seq[str] | None = None) -> int:
-    """Entry point of ``burnin``; returns the exit code (0 ok, 1 not certified/unsound, 2 error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handlers = {"reproduce": reproduce, "bound": bound_cmd, "certify": certify_cmd}
+    """Entry point of ``burnin``; returns the exit code (0 ok, 1 not certified/unsound, 2 error).
+
+    ``bound`` and ``certify`` run with float64 overflow and invalid operations as errors: a
+    model or data too large for float64 is an input error (exit 2, one line), not a page of
+    ``RuntimeWarning`` lines followed by ``inf``.
+    """
+    args = build_parser().parse_args(argv)
+    strict = args.command in ("bound", "certify")
     try:
-        return handlers[args.command](args)
-    except (UserError, ValueError, TypeError, FileNotFoundError, OSError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"burnin {args.command}: error: {msg}", file=sys.stderr)
+        with warnings.catch_warnings(), np.errstate(**STRICT if strict else {}):
+            if strict:
+                warnings.simplefilter("error", RuntimeWarning)
+            return COMMANDS[args.command](args)
+    except INPUT_ERRORS as exc:
+        print(f"burnin {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"burnin {args.command}: interrupted; finished m values are kept", file=sys.stderr)

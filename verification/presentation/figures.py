@@ -33,10 +33,11 @@ from __future__ import annotations
 import functools
 import math
 import os
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import matplotlib
 import numpy as np
@@ -48,9 +49,11 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from verification.experiment.table import GapTable
+from verification.presentation.text import fmt
 
 __all__ = [
     "FIGURES",
+    "FigureSpec",
     "bounds_vs_gaps",
     "lam_C_curve",
     "notes",
@@ -137,10 +140,6 @@ def _meta_array(table: GapTable, key: str) -> np.ndarray | None:
 def _as_2d(a: np.ndarray) -> np.ndarray:
     """``(T,)`` -> ``(T, 1)``; ``(T, n_y)`` unchanged."""
     return a.reshape(-1, 1) if a.ndim == 1 else a
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.3g}" if np.isfinite(v) else "n/a"
 
 
 def _m_list(ms: Iterable[int]) -> str:
@@ -384,7 +383,7 @@ def _prediction_panel(ax: Axes, table: GapTable, m: int, split: str, y: np.ndarr
     key = "" if split == "train" else "_test"
     P_star, P_b = (_num(table.row(m).get(k)) for k in (f"P_star{key}", f"P_b{key}"))
     ax.set_title(
-        rf"{word}, $m = {m}$:  $P^\star$ = {_fmt(P_star)},  $P^b$ = {_fmt(P_b)}", fontsize=7.5
+        rf"{word}, $m = {m}$:  $P^\star$ = {fmt(P_star)},  $P^b$ = {fmt(P_b)}", fontsize=7.5
     )
     ax.set_ylabel(r"$y_t$")
     if m > 0:
@@ -612,12 +611,25 @@ def _point(table: GapTable, m: int, key: str, fallback: Any) -> float:
 
 
 # ---------------------------------------------------------------------------- saving
-FIGURES: dict[str, Callable[[GapTable], Figure]] = {
-    "fig1_output_error": output_error,
-    "fig2_performance": performance,
-    "fig3_predictions": predictions,
-    "fig4_bounds_vs_gaps": bounds_vs_gaps,
-    "fig5_lam_C": lam_C_curve,
+class FigureSpec(NamedTuple):
+    """One figure of :func:`save_all`: how to draw it and its caption in ``report.md``."""
+
+    build: Callable[[GapTable], Figure]
+    caption: str
+
+
+#: Every figure, by file name (the one list of figure names).
+FIGURES: dict[str, FigureSpec] = {
+    "fig1_output_error": FigureSpec(
+        output_error, "Average output error e_j over j for every burn-in m (THEORY §8)."),
+    "fig2_performance": FigureSpec(
+        performance, "Performance P over m, training and test; TBPTT (o) vs benchmark (x)."),
+    "fig3_predictions": FigureSpec(
+        predictions, "Data and predictions for the smallest and largest m."),
+    "fig4_bounds_vs_gaps": FigureSpec(
+        bounds_vs_gaps, "Measured gaps and their bounds over m (T1, T2)."),
+    "fig5_lam_C": FigureSpec(
+        lam_C_curve, "Certified (lam, C) trade-off of LMI-C with the empirical point."),
 }
 
 
@@ -645,20 +657,22 @@ def save_all(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, build in FIGURES.items():
-        fig = build(table)
-        for k, fmt in enumerate(formats):
+    for name, spec in FIGURES.items():
+        fig = spec.build(table)
+        for k, ext in enumerate(formats):
             if k == 1:  # the layout is done: the other formats reuse it
                 fig.set_layout_engine("none")
-            path = out / f"{name}.{fmt}"
-            tmp = out / f".{name}.{fmt}.partial"
-            meta = {"CreationDate": None} if fmt == "pdf" else None  # reproducible PDFs
+            path = out / f"{name}.{ext}"
+            # a unique temporary name: two runs writing into one folder never share it
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.partial", dir=out)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            meta = {"CreationDate": None} if ext == "pdf" else None  # reproducible PDFs
             try:
                 with matplotlib.rc_context(_RC):
-                    fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
+                    fig.savefig(tmp, format=ext, dpi=dpi, metadata=meta)
                 os.replace(tmp, path)
             finally:
-                if tmp.exists():
-                    tmp.unlink()
+                tmp.unlink(missing_ok=True)
             paths.append(path)
     return paths

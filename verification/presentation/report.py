@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bounds.recommend import BurnInRecommendation, recommend_burn_in
 from verification.experiment.table import GapTable, _atomic_write
+from verification.presentation.figures import FIGURES
+from verification.presentation.text import markdown_table
 
 #: Default tolerance of the training rule: T1 bound <= TOL * min_m V^b.
 TOL = 1.0
-
-FIGURES = (
-    ("fig1_output_error", "Average output error e_j over j for every burn-in m (THEORY §8)."),
-    ("fig2_performance", "Performance P over m, training and test; TBPTT (o) vs benchmark (x)."),
-    ("fig3_predictions", "Data and predictions for the smallest and largest m."),
-    ("fig4_bounds_vs_gaps", "Measured gaps and their bounds over m (T1, T2)."),
-    ("fig5_lam_C", "Certified (lam, C) trade-off of LMI-C with the empirical point."),
-)
-
-
-def fmt(v: Any, digits: int = 3) -> str:
-    """A table cell: floats in 3 significant digits, NaN as 'n/a', booleans as yes/no."""
-    if v is None:
-        return "n/a"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "NO"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if math.isnan(f):
-        return "n/a"
-    if math.isinf(f):
-        return "inf"
-    return f"{f:.{digits}g}"
-
 
 def recommend(table: GapTable, tol: float = TOL) -> BurnInRecommendation | None:
     """Burn-in advice from the table.
@@ -60,13 +32,6 @@ def recommend(table: GapTable, tol: float = TOL) -> BurnInRecommendation | None:
         ms, t1, loss_level=level, tol=tol,
         performance_bound=t2b if np.isfinite(t2b).all() else None,
     )
-
-
-def markdown_table(rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> str:
-    head = "| " + " | ".join(h for _, h in cols) + " |"
-    sep = "|" + "|".join("---:" for _ in cols) + "|"
-    body = ["| " + " | ".join(fmt(r.get(k)) for k, _ in cols) + " |" for r in rows]
-    return "\n".join([head, sep, *body])
 
 
 GAP_COLUMNS = [
@@ -127,8 +92,8 @@ def write_report(table: GapTable, out_dir: str | Path, *, tol: float = TOL,
               "Bounds are evaluated at the point of the certified (lam, C) curve that makes them "
               "smallest; the empirical constants are sampled lower estimates, not certificates.",
               "", "## Figures", ""]
-    for name, caption in FIGURES:
-        lines += [f"![{caption}]({name}.png)", "", f"*{caption}*", ""]
+    for name, spec in FIGURES.items():
+        lines += [f"![{spec.caption}]({name}.png)", "", f"*{spec.caption}*", ""]
     if seconds:
         lines += ["## Time", "", ", ".join(f"{k}: {v:.1f} s" for k, v in seconds.items()), ""]
     path = out / "report.md"
