@@ -33,7 +33,7 @@ import numpy as np
 
 from systems.data import Sequence as Series
 from systems.data import SequenceScaler, load_csv, read_columns
-from verification.experiment.table import _atomic_write, _plain
+from verification.experiment.table import atomic_write, plain
 
 KINDS = ("stateless", "stateful", "bptt")
 CELLS = ("lstm", "gru", "elman")
@@ -429,7 +429,7 @@ def run_task(task: Task, job: Job, report: Report = _silent) -> TaskResult:
         "loss_history": history.get("loss"),
         "budget_lr": job.budget.lr if task.source is None else None,
     }
-    return TaskResult(model=model, metrics=_plain(metrics))
+    return TaskResult(model=model, metrics=plain(metrics))
 
 
 def _task_fields(task: Task) -> dict[str, Any]:
@@ -506,13 +506,8 @@ class Store:
             return False
         path = self.model_path(task)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{task.key}.partial.npz")  # ends in .npz: savez adds no suffix
-        try:
-            result.model.save(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _atomic_write(self.metrics_path(task), json.dumps(result.metrics, indent=1))
+        result.model.save(path)  # atomic: every model's save writes a temporary file, renames
+        atomic_write(self.metrics_path(task), json.dumps(result.metrics, indent=1))
         return True
 
     def rows(self) -> list[dict[str, Any]]:
@@ -625,8 +620,8 @@ def write_results(rows: list[dict[str, Any]], out: str | Path) -> list[Path]:
     w.writeheader()
     for r in rows:
         w.writerow({k: r.get(k) for k in RESULT_COLUMNS})
-    _atomic_write(out / "results.csv", buf.getvalue())
-    _atomic_write(out / "results.json", json.dumps(_plain(rows), indent=1))
+    atomic_write(out / "results.csv", buf.getvalue())
+    atomic_write(out / "results.json", json.dumps(plain(rows), indent=1))
     return [out / "results.csv", out / "results.json"]
 
 
@@ -697,7 +692,7 @@ def write_table(table: list[dict[str, Any]], out: str | Path) -> Path:
     for r in table:
         w.writerow({k: _csv(r.get(k)) for k in cols})
     path = Path(out) / "table.csv"
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
     return path
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from verification.experiment.study import M_STAR_WEIGHTS, TABLE_SCALE
-from verification.experiment.table import _atomic_write
-from verification.presentation.report import fmt, markdown_table
+from verification.experiment.table import atomic_write
+from verification.presentation.text import fmt, markdown_table
 
 CAPTIONS = {
     "study_mse_over_m": "Scaled MSE over the burn-in m for each N (mean over seeds; bars: "
@@ -114,7 +114,7 @@ def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: A
     lines += ["## The theory's view", ""]
     lines += theory_lines(rows, table)
     path = out / "report.md"
-    _atomic_write(path, "\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n")
     return path
 
 
