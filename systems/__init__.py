@@ -3,7 +3,8 @@ BPTT and the training problems; reading torch state dicts without torch.
 
 Modules: ``rnn`` (Elman), ``lstm``, ``gru`` (over ``gated``, what both share), ``cells`` (the
 interface, the cells by name, :func:`load_model`), ``torch_io`` (the restricted unpickler),
-``windows`` (window geometry and :class:`~systems.windows.WindowedData`), ``bptt``,
+``windows`` (window geometry and :class:`~systems.windows.WindowedData`), ``bptt`` (with
+``bptt_lstm``, ``bptt_gru``: the backward pass per cell),
 ``problems``, ``data``, ``blas``.
 """
 

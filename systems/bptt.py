@@ -43,13 +43,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .blas import single_thread_blas
+from .cells import CELLS, Model, check_cell
 from .rnn import (
-    ElmanRNN,
     check_activation,
     finite_array,
-    n_params,
-    param_shapes,
-    param_slices,
 )
 from .windows import check_burn_in
 
@@ -99,29 +96,85 @@ def _thread_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-# ---------------------------------------------------------------------------- the batch
-class _Part:
+# ---------------------------------------------------------------------------- the parts
+class Part:
     """Windows ``lo:hi`` of a batch: time-major data and the buffers of one evaluation.
 
-    Shapes below use ``S`` for this part's ``hi - lo`` windows.
+    What every cell shares: the data, the hidden states ``H : (N + 1, S, n_h)`` and the
+    readout ``y_t = W_hy h_t + b_y`` with its residuals and gradient. A cell's part adds its
+    own buffers and implements ``prepare`` (parameters as the loops want them),
+    ``set_initial``, ``forward``, ``backward`` and ``states``. Shapes below use ``S`` for this
+    part's ``hi - lo`` windows.
     """
 
-    def __init__(self, Xt, Yt, w2K, m, n_h, tanh):
+    def __init__(self, Xt, Yt, w2K, m, n_h):
         N, S, n_y = Yt.shape
-        self.N, self.S, self.n_h, self.m, self.tanh = N, S, n_h, m, tanh
+        self.N, self.S, self.n_h, self.m = N, S, n_h, m
         self.Xt = np.ascontiguousarray(Xt)  # (N, S, n_x)
         self.Yt = np.ascontiguousarray(Yt[m:])  # (N - m, S, n_y), scored targets
         self.w2K = np.ascontiguousarray(w2K[m:])  # (N - m, S, 1): dV/dy = w2K * r
-        self.H = np.empty((N + 1, S, n_h))  # states, H[0] = z
+        self.H = np.empty((N + 1, S, n_h))  # hidden states, H[0] = h part of z
         self.G = np.empty((N - m, S, n_y))  # residuals r, then dV/dy = g on scored steps
         self.wr = np.empty((N - m, S, n_y))
-        self.dA = np.empty((N, S, n_h))  # dV/da_t
+
+    def set_initial(self, z) -> None:
+        """``z_0``: ``(S, n_z)``, ``(n_z,)`` or the scalar 0."""
+        self.H[0] = z
+
+    def states(self) -> np.ndarray:
+        """``(N + 1, S, n_z)`` states of the last forward pass (may be a view)."""
+        return self.H
+
+    def residuals(self, p) -> float:
+        """Fill ``G`` with ``dV/dy`` on the scored steps; return this part's share of ``V``."""
+        G, n_h, n_y = self.G, self.n_h, self.G.shape[2]
+        np.matmul(self.H[1 + self.m :].reshape(-1, n_h), p["W_hyT"], out=G.reshape(-1, n_y))
+        G += p["b_y"]
+        G -= self.Yt  # r_ij
+        np.multiply(self.w2K, G, out=self.wr)  # (2/K) w r
+        V = 0.5 * float(np.vdot(self.wr, G))  # (1/K) sum w ||r||^2
+        G[...] = self.wr
+        return V
+
+    def readout_grad(self, gp) -> None:
+        """``dW_hy = sum_t g_t^T h_t``, ``db_y = sum_t g_t`` into the views ``gp``."""
+        Gs = self.G.reshape(-1, self.G.shape[2])
+        np.matmul(Gs.T, self.H[1 + self.m :].reshape(-1, self.n_h), out=gp["W_hy"])
+        np.sum(Gs, axis=0, out=gp["b_y"])
+
+    def output_grad(self, t: int, W_hy: np.ndarray, carry: np.ndarray, out: np.ndarray) -> None:
+        """``dh_t = g_t W_hy + carry`` (``carry`` alone on a burn-in step) into ``out``."""
+        if t > self.m:
+            np.matmul(self.G[t - 1 - self.m], W_hy, out=out)
+            out += carry
+        else:
+            out[...] = carry
+
+    @staticmethod
+    def readout(p) -> dict[str, np.ndarray]:
+        return {"W_hyT": p["W_hy"].T.copy(), "b_y": p["b_y"], "W_hy": p["W_hy"].copy()}
+
+
+class ElmanPart(Part):
+    """The Elman RNN (module docstring's backward pass)."""
+
+    def __init__(self, Xt, Yt, w2K, m, n_h, tanh):
+        super().__init__(Xt, Yt, w2K, m, n_h)
+        S = self.S
+        self.tanh = tanh
+        self.dA = np.empty((self.N, S, n_h))  # dV/da_t
         self.tmp = np.empty((S, n_h))
         self.work = np.empty((S, n_h))
         self.carry = np.empty((S, n_h))
 
-    def forward(self, W_hhT, W_xhT, b_h):
+    @staticmethod
+    def prepare(p) -> dict[str, np.ndarray]:
+        return {"W_hhT": p["W_hh"].T.copy(), "W_xhT": p["W_xh"].T.copy(), "b_h": p["b_h"],
+                "W_hh": p["W_hh"].copy(), **Part.readout(p)}
+
+    def forward(self, p):
         """Fill ``H`` (``H[0]`` already holds ``z``)."""
+        W_hhT, W_xhT, b_h = p["W_hhT"], p["W_xhT"], p["b_h"]
         N, S, n_h = self.N, self.S, self.n_h
         H, tmp, work = self.H, self.tmp, self.work
         # Input drive for all steps in one product: H[t] <- W_xh x_t + b_h.
@@ -135,29 +188,15 @@ class _Part:
             else:
                 H[t] += tmp  # h_t = a_t
 
-    def residuals(self, W_hyT, b_y) -> float:
-        """Fill ``G`` with ``dV/dy`` on the scored steps; return this part's share of ``V``."""
-        G, n_h, n_y = self.G, self.n_h, self.G.shape[2]
-        np.matmul(self.H[1 + self.m :].reshape(-1, n_h), W_hyT, out=G.reshape(-1, n_y))
-        G += b_y
-        G -= self.Yt  # r_ij
-        np.multiply(self.w2K, G, out=self.wr)  # (2/K) w r
-        V = 0.5 * float(np.vdot(self.wr, G))  # (1/K) sum w ||r||^2
-        G[...] = self.wr
-        return V
-
-    def backward(self, W_hh, W_hy, gp):
+    def backward(self, p, gp):
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
-        N, S, n_h, m = self.N, self.S, self.n_h, self.m
-        H, G, dA, tmp, carry = self.H, self.G, self.dA, self.tmp, self.carry
+        N, S, n_h = self.N, self.S, self.n_h
+        W_hh, W_hy = p["W_hh"], p["W_hy"]
+        H, dA, tmp, carry = self.H, self.dA, self.tmp, self.carry
         carry[...] = 0.0  # da_{t+1} W_hh, the gradient arriving from step t+1
         for t in range(N, 0, -1):
             d = dA[t - 1]
-            if t > m:
-                np.matmul(G[t - 1 - m], W_hy, out=d)  # g_t W_hy
-                d += carry  # dh_t
-            else:
-                d[...] = carry
+            self.output_grad(t, W_hy, carry, out=d)  # dh_t = g_t W_hy + da_{t+1} W_hh
             if self.tanh:
                 np.multiply(d, H[t], out=tmp)
                 tmp *= H[t]
@@ -168,10 +207,21 @@ class _Part:
         np.matmul(dA2.T, H[:-1].reshape(N * S, n_h), out=gp["W_hh"])
         np.matmul(dA2.T, self.Xt.reshape(N * S, -1), out=gp["W_xh"])
         np.sum(dA2, axis=0, out=gp["b_h"])
-        Gs = G.reshape(-1, G.shape[2])
-        np.matmul(Gs.T, H[1 + m :].reshape(-1, n_h), out=gp["W_hy"])
-        np.sum(Gs, axis=0, out=gp["b_y"])
+        self.readout_grad(gp)
         return carry  # dz = da_1 W_hh
+
+
+def _part_class(cell: str):
+    """The :class:`Part` subclass of ``cell`` (imported here: the gated parts import this)."""
+    if cell == "lstm":
+        from .bptt_lstm import LSTMPart
+
+        return LSTMPart
+    if cell == "gru":
+        from .bptt_gru import GRUPart
+
+        return GRUPart
+    return ElmanPart
 
 
 class WindowBatch:
@@ -184,7 +234,9 @@ class WindowBatch:
     m : burn-in, ``0 <= m < N``: positions ``1..m`` are not scored
     weights : None (unit), ``(N,)`` per position, or ``(S, N)`` per window and position
     n_h : hidden size
-    activation : ``"tanh"`` or ``"linear"``
+    activation : ``"tanh"`` or ``"linear"`` (Elman only)
+    cell : ``"elman"``, ``"lstm"`` or ``"gru"`` (:mod:`systems.cells`); the initial states
+        ``z`` and ``dV/dz`` have the cell's state size ``n_z`` (``2 n_h`` for the LSTM)
     normalizer : ``K``; defaults to the sum of the scored weights (``S (N - m)`` for unit weights)
 
     Examples
@@ -196,6 +248,10 @@ class WindowBatch:
     >>> V, dtheta, dz = batch.loss_grad(theta, np.zeros((5, 3)))
     >>> dtheta.shape, dz.shape
     ((19,), (5, 3))
+    >>> lstm = WindowBatch(X, Y, m=2, n_h=3, cell="lstm")
+    >>> V, dtheta, dz = lstm.loss_grad(rng.normal(size=lstm.n_theta) * 0.3, None)
+    >>> dtheta.shape, dz.shape
+    ((76,), (5, 6))
     """
 
     def __init__(
@@ -207,6 +263,7 @@ class WindowBatch:
         *,
         n_h: int,
         activation: str = "tanh",
+        cell: str = "elman",
         normalizer: float | None = None,
     ) -> None:
         X = finite_array("X", X, 3, " (S, N, n_x)")
@@ -219,10 +276,13 @@ class WindowBatch:
         if isinstance(n_h, bool) or not isinstance(n_h, (int, np.integer)) or n_h < 1:
             raise ValueError(f"n_h must be an integer >= 1, got {n_h!r}")
         self.activation = check_activation(activation)
+        self.cell = check_cell(cell)
         self.S, self.N, self.n_x, self.n_y, self.n_h = S, N, n_x, n_y, int(n_h)
-        self.n_theta = n_params(self.n_h, n_x, n_y)
-        self._slices = param_slices(self.n_h, n_x, n_y)
-        self._shapes = param_shapes(self.n_h, n_x, n_y)
+        self.n_z = self.n_h * (2 if cell == "lstm" else 1)
+        cls = CELLS[cell]
+        self.n_theta = cls.n_params(n_x, self.n_h, n_y)
+        self._slices = cls.param_slices(n_x, self.n_h, n_y)
+        self._shapes = cls.param_shapes(n_x, self.n_h, n_y)
 
         # Weights w : (N, S) time-major, zero on the burn-in positions.
         w = np.ones((N, S))
@@ -250,33 +310,54 @@ class WindowBatch:
         self.w2K = (2.0 / K) * w[:, :, None]  # (N, S, 1): dV/dy = w2K * r
 
         # Consecutive windows lo:hi per part, one part per thread when the work is large.
-        n_parts = max(1, min(_cpu_count(), N * S * self.n_h // MIN_WORK_PER_THREAD, S))
+        self._Part = _part_class(cell)
+        extra = (self.activation == "tanh",) if cell == "elman" else ()
+        work = N * S * self.n_h * (1 if cell == "elman" else 4)
+        n_parts = max(1, min(_cpu_count(), work // MIN_WORK_PER_THREAD, S))
         bounds = np.arange(n_parts + 1) * S // n_parts
         self._parts = [
-            _Part(self.Xt[:, lo:hi], self.Yt[:, lo:hi], self.w2K[:, lo:hi], self.m, self.n_h,
-                  self.activation == "tanh")
+            self._Part(self.Xt[:, lo:hi], self.Yt[:, lo:hi], self.w2K[:, lo:hi], self.m,
+                       self.n_h, *extra)
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
         ]
         self._bounds = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
+    def set_windows(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Replace the windows by others of the same shape (a minibatch), keeping the weights.
+
+        Parameters
+        ----------
+        X : (S, N, n_x), Y : (S, N, n_y), finite (not checked again: the caller cuts them from
+            data that were)
+        """
+        if X.shape != (self.S, self.N, self.n_x) or Y.shape != (self.S, self.N, self.n_y):
+            raise ValueError(f"set_windows needs X: {(self.S, self.N, self.n_x)}, "
+                             f"Y: {(self.S, self.N, self.n_y)}; got {X.shape}, {Y.shape}")
+        for part, (lo, hi) in zip(self._parts, self._bounds, strict=True):
+            part.Xt[...] = X[lo:hi].transpose(1, 0, 2)
+            part.Yt[...] = Y[lo:hi, self.m :].transpose(1, 0, 2)
+
     # ------------------------------------------------------------------ helpers
     def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """Views of ``theta`` as ``W_hh, W_xh, b_h, W_hy, b_y``."""
+        """Views of ``theta`` as the cell's named parameters (``W_hh, W_xh, ...``)."""
         theta = np.asarray(theta, dtype=np.float64)
         if theta.shape != (self.n_theta,):
             raise ValueError(f"theta must have shape ({self.n_theta},), got {theta.shape}")
         return {k: theta[s].reshape(self._shapes[k]) for k, s in self._slices.items()}
 
+    def _prepare(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        return self._Part.prepare(self.unpack(theta))
+
     def _initial(self, z: np.ndarray | None) -> None:
-        """Set ``H[0] = z`` in every part."""
+        """Set the initial state ``z`` in every part."""
         if z is not None:
             z = np.asarray(z, dtype=np.float64)
-            if z.shape not in ((self.S, self.n_h), (self.n_h,)):
+            if z.shape not in ((self.S, self.n_z), (self.n_z,)):
                 raise ValueError(
-                    f"z must have shape (S, n_h)=({self.S}, {self.n_h}), got {z.shape}"
+                    f"z must have shape (S, n_z)=({self.S}, {self.n_z}), got {z.shape}"
                 )
         for part, (lo, hi) in zip(self._parts, self._bounds, strict=True):
-            part.H[0] = 0.0 if z is None else (z[lo:hi] if z.ndim == 2 else z)
+            part.set_initial(0.0 if z is None else (z[lo:hi] if z.ndim == 2 else z))
 
     def _run(self, job) -> list:
         """``[job(part) for part in parts]``, the parts on threads when there are several.
@@ -294,32 +375,29 @@ class WindowBatch:
 
     # ------------------------------------------------------------------ forward
     def forward(self, theta: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
-        """States ``H : (N + 1, S, n_h)`` (possibly a view of an internal buffer; copy to keep)."""
-        p = self.unpack(theta)
-        args = (p["W_hh"].T.copy(), p["W_xh"].T.copy(), p["b_h"])
+        """States ``(N + 1, S, n_z)`` (possibly a view of an internal buffer; copy to keep)."""
+        p = self._prepare(theta)
         self._initial(z)
-        self._run(lambda part: part.forward(*args))
+        self._run(lambda part: part.forward(p))
         if len(self._parts) == 1:
-            return self._parts[0].H
-        return np.concatenate([part.H for part in self._parts], axis=1)
+            return self._parts[0].states()
+        return np.concatenate([part.states() for part in self._parts], axis=1)
 
     def outputs(self, theta: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
         """Window outputs ``(S, N, n_y)``."""
         p = self.unpack(theta)
-        H = self.forward(theta, z)
-        Yhat = H[1:].reshape(-1, self.n_h) @ p["W_hy"].T + p["b_y"]
+        Z = self.forward(theta, z)
+        Yhat = Z[1:, :, : self.n_h].reshape(-1, self.n_h) @ p["W_hy"].T + p["b_y"]
         return Yhat.reshape(self.N, self.S, self.n_y).transpose(1, 0, 2).copy()
 
     def loss(self, theta: np.ndarray, z: np.ndarray | None = None) -> float:
         """``V(theta, z)``."""
-        p = self.unpack(theta)
-        fwd = (p["W_hh"].T.copy(), p["W_xh"].T.copy(), p["b_h"])
-        out = (p["W_hy"].T.copy(), p["b_y"])
+        p = self._prepare(theta)
         self._initial(z)
 
-        def job(part: _Part) -> float:
-            part.forward(*fwd)
-            return part.residuals(*out)
+        def job(part: Part) -> float:
+            part.forward(p)
+            return part.residuals(p)
 
         return float(sum(self._run(job)))
 
@@ -327,19 +405,16 @@ class WindowBatch:
     def loss_grad(
         self, theta: np.ndarray, z: np.ndarray | None = None
     ) -> tuple[float, np.ndarray, np.ndarray]:
-        """``V``, ``dV/dtheta : (n_theta,)`` and ``dV/dz : (S, n_h)``."""
-        p = self.unpack(theta)
-        fwd = (p["W_hh"].T.copy(), p["W_xh"].T.copy(), p["b_h"])
-        out = (p["W_hy"].T.copy(), p["b_y"])
-        bwd = (p["W_hh"].copy(), p["W_hy"].copy())
+        """``V``, ``dV/dtheta : (n_theta,)`` and ``dV/dz : (S, n_z)``."""
+        p = self._prepare(theta)
         self._initial(z)
 
-        def job(part: _Part) -> tuple[float, np.ndarray, np.ndarray]:
-            part.forward(*fwd)
-            V = part.residuals(*out)
+        def job(part: Part) -> tuple[float, np.ndarray, np.ndarray]:
+            part.forward(p)
+            V = part.residuals(p)
             grad = np.empty(self.n_theta)
             gp = {k: grad[s].reshape(self._shapes[k]) for k, s in self._slices.items()}
-            dz = part.backward(*bwd, gp)
+            dz = part.backward(p, gp)
             return V, grad, dz
 
         results = self._run(job)
@@ -352,16 +427,17 @@ class WindowBatch:
 
 
 def loss_and_grad(
-    model: ElmanRNN,
+    model: Model,
     X: np.ndarray,
     Y: np.ndarray,
     z: np.ndarray | None = None,
     m: int = 0,
     weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """One-off ``(V, dV/dtheta, dV/dz)`` for ``model`` on windows ``X : (S, N, n_x)``.
+    """One-off ``(V, dV/dtheta, dV/dz)`` for ``model`` (any cell) on windows ``X : (S, N, n_x)``.
 
     For repeated evaluations build a :class:`WindowBatch` once and call ``loss_grad``.
     """
-    batch = WindowBatch(X, Y, m, weights, n_h=model.n_h, activation=model.activation)
+    batch = WindowBatch(X, Y, m, weights, n_h=model.n_h, cell=model.cell,
+                        **model.options)
     return batch.loss_grad(model.theta, z)

@@ -45,8 +45,9 @@ from scipy.optimize import OptimizeResult, minimize
 
 from .blas import single_thread_blas
 from .bptt import WindowBatch
+from .cells import CELLS, Model, check_cell
 from .data import Sequence
-from .rnn import ElmanRNN, check_activation, n_params, param_slices
+from .rnn import check_activation
 from .windows import WindowedData, Windows, check_burn_in, check_int
 
 PROBLEMS = ("tbptt", "benchmark", "relaxed")
@@ -74,10 +75,10 @@ class Solution:
     Attributes
     ----------
     problem : ``"tbptt"``, ``"benchmark"`` or ``"relaxed"``
-    model : the trained :class:`~systems.rnn.ElmanRNN` (``theta*``, ``theta^b`` or ``theta^inf``)
+    model : the trained model, any cell (``theta*``, ``theta^b`` or ``theta^inf``)
     value : the objective at the solution (``V*``, ``V^b`` or ``V^inf``)
-    h0 : ``(n_h,)`` the benchmark's free initial state ``h_0^b``; ``None`` otherwise
-    z : ``(S, n_h)`` initial state of each window: zeros (tbptt), the free ``z^inf_i``
+    h0 : ``(n_z,)`` the benchmark's free initial state ``h_0^b``; ``None`` otherwise
+    z : ``(S, n_z)`` initial state of each window: zeros (tbptt), the free ``z^inf_i``
         (relaxed), or ``phi_{s_i}(h_0^b; theta^b)`` -- the benchmark trajectory at the window
         starts (benchmark)
     outputs : ``(S, N, n_y)`` window outputs ``psi_j(z_i; theta, X_i)`` (for the benchmark:
@@ -89,12 +90,12 @@ class Solution:
     seconds : wall-clock time of :func:`fit`
     n_starts : number of starts (random and warm)
     message : L-BFGS-B's message of the final run
-    states : ``(T + 1, n_h)`` free-run states from ``h_0`` (benchmark only, else ``None``)
+    states : ``(T + 1, n_z)`` free-run states from ``h_0`` (benchmark only, else ``None``)
     start_values : objective value reached by each start after screening
     """
 
     problem: str
-    model: ElmanRNN
+    model: Model
     value: float
     h0: np.ndarray | None
     z: np.ndarray
@@ -176,10 +177,13 @@ def windowed(data: Sequence | WindowedData, N: object = None, m: object = None,
     return WindowedData(data, N, check_burn_in(m, N), stride)
 
 
-def _check_model(model: ElmanRNN, data: Sequence | WindowedData, n_h: int | None = None,
-                 activation: str | None = None, what: str = "model") -> None:
-    if not isinstance(model, ElmanRNN):
-        raise TypeError(f"{what} must be an ElmanRNN, got {type(model).__name__}")
+def _check_model(model: Model, data: Sequence | WindowedData, n_h: int | None = None,
+                 activation: str | None = None, what: str = "model",
+                 cell: str | None = None) -> None:
+    if not isinstance(model, tuple(CELLS.values())):
+        raise TypeError(f"{what} must be an ElmanRNN, LSTM or GRU, got {type(model).__name__}")
+    if cell is not None and model.cell != cell:
+        raise ValueError(f"{what} is a {model.cell!r} model but cell={cell!r} was requested")
     if model.n_x != data.n_x or model.n_y != data.n_y:
         raise ValueError(
             f"{what} has n_x={model.n_x}, n_y={model.n_y} but the data have "
@@ -187,45 +191,87 @@ def _check_model(model: ElmanRNN, data: Sequence | WindowedData, n_h: int | None
         )
     if n_h is not None and model.n_h != n_h:
         raise ValueError(f"{what} has n_h={model.n_h} but n_h={n_h} was requested")
-    if activation is not None and model.activation != activation:
+    if activation is not None and model.options.get("activation", activation) != activation:
         raise ValueError(
             f"{what} has activation {model.activation!r} but {activation!r} was requested"
         )
 
 
 # ----------------------------------------------------------------------------- objectives
-def _benchmark_batch(wd: WindowedData, n_h: int, activation: str) -> WindowBatch:
+@dataclass(frozen=True)
+class Spec:
+    """The model family being trained: cell, sizes and options (``activation`` for Elman)."""
+
+    cell: str
+    n_x: int
+    n_h: int
+    n_y: int
+    activation: str = "tanh"
+
+    @classmethod
+    def of(cls, model: Model) -> Spec:
+        return cls(model.cell, model.n_x, model.n_h, model.n_y,
+                   model.options.get("activation", "tanh"))
+
+    @property
+    def model_class(self) -> type:
+        return CELLS[self.cell]
+
+    @property
+    def options(self) -> dict[str, str]:
+        return {"activation": self.activation} if self.cell == "elman" else {}
+
+    @property
+    def n_z(self) -> int:
+        return self.n_h * (2 if self.cell == "lstm" else 1)
+
+    @property
+    def n_theta(self) -> int:
+        return self.model_class.n_params(self.n_x, self.n_h, self.n_y)
+
+    def slices(self) -> dict[str, slice]:
+        """Where each named parameter lives in ``theta``."""
+        return self.model_class.param_slices(self.n_x, self.n_h, self.n_y)
+
+    def model(self, theta: np.ndarray) -> Model:
+        return self.model_class.from_theta(theta, n_x=self.n_x, n_h=self.n_h, n_y=self.n_y,
+                                           **self.options)
+
+    def batch(self, X: np.ndarray, Y: np.ndarray, m: int, weights: np.ndarray | None = None,
+              normalizer: float | None = None) -> WindowBatch:
+        return WindowBatch(X, Y, m, weights, n_h=self.n_h, cell=self.cell,
+                           normalizer=normalizer, **self.options)
+
+
+def _benchmark_batch(wd: WindowedData, spec: Spec) -> WindowBatch:
     """The benchmark as one weighted pass: a single window of length ``T``."""
     seq = wd.sequence
-    return WindowBatch(
-        seq.x[None], seq.y[None], wd.m, wd.coverage,
-        n_h=n_h, activation=activation, normalizer=float(wd.K),
-    )
+    return spec.batch(seq.x[None], seq.y[None], wd.m, wd.coverage, normalizer=float(wd.K))
 
 
 class _Objective:
     """``x -> (V, dV/dx)`` for one problem; ``x = (theta, u)`` with states ``z = zeta * u``."""
 
-    def __init__(self, problem: str, wd: WindowedData, n_h: int,
-                 activation: str, bias: bool, w_hh_max: float | None) -> None:
-        self.problem, self.m, self.n_h = problem, wd.m, n_h
-        self.activation = activation
+    def __init__(self, problem: str, wd: WindowedData, spec: Spec, bias: bool,
+                 w_hh_max: float | None) -> None:
+        self.problem, self.m, self.spec = problem, wd.m, spec
+        self.n_h, self.n_z, self.activation = spec.n_h, spec.n_z, spec.activation
         self.n_x, self.n_y = wd.n_x, wd.n_y
         self.bias = bias
         if problem == "benchmark":
-            self.batch = _benchmark_batch(wd, n_h, activation)
-            self.state_shape: tuple[int, ...] = (1, n_h)
+            self.batch = _benchmark_batch(wd, spec)
+            self.state_shape: tuple[int, ...] = (1, spec.n_z)
             self.pos_weights = wd.coverage  # (T,) coverage counts
             self.targets = wd.sequence.y[:, None, :]  # (T, 1, n_y) time-major
         else:
-            self.batch = WindowBatch(wd.X, wd.Y, wd.m, n_h=n_h, activation=activation)
-            self.state_shape = (wd.S, n_h) if problem == "relaxed" else (0, n_h)
+            self.batch = spec.batch(wd.X, wd.Y, wd.m)
+            self.state_shape = (wd.S, spec.n_z) if problem == "relaxed" else (0, spec.n_z)
             self.pos_weights = wd.mask.astype(np.float64)  # (N,)
             self.targets = wd.Y.transpose(1, 0, 2)  # (N, S, n_y) time-major
         self.K = float(wd.K)
-        self.n_theta = n_params(n_h, self.n_x, self.n_y)
+        self.n_theta = spec.n_theta
         self.n_state = int(np.prod(self.state_shape))
-        self.sl = param_slices(n_h, self.n_x, self.n_y)
+        self.sl = spec.slices()
         self.zeta = 1.0
         self.nfev = 0
         lo = np.full(self.n_theta + self.n_state, -np.inf)
@@ -233,8 +279,9 @@ class _Objective:
         if w_hh_max is not None:
             lo[self.sl["W_hh"]], hi[self.sl["W_hh"]] = -w_hh_max, w_hh_max
         if not bias:
-            for k in ("b_h", "b_y"):
-                lo[self.sl[k]], hi[self.sl[k]] = 0.0, 0.0
+            for k in self.sl:
+                if k.startswith("b_"):
+                    lo[self.sl[k]], hi[self.sl[k]] = 0.0, 0.0
         self.lo, self.hi = lo, hi
         self.bounds = list(zip(np.where(np.isinf(lo), None, lo).tolist(),
                                np.where(np.isinf(hi), None, hi).tolist(), strict=True))
@@ -265,7 +312,7 @@ class _Objective:
         """``theta`` with ``W_hy`` (and ``b_y`` if biases are free) solving the weighted least
         squares problem of the objective for the states of ``(theta, z)`` -- the objective is
         quadratic in the readout, so this is its exact minimiser over ``(W_hy, b_y)``."""
-        H = self.batch.forward(theta, z)[1:]  # (N, S, n_h) time-major
+        H = self.batch.forward(theta, z)[1:, :, : self.n_h]  # (N, S, n_h) time-major
         sw = np.sqrt(self.pos_weights)[:, None, None]
         A = (sw * H).reshape(-1, self.n_h)
         if self.bias:
@@ -283,7 +330,7 @@ class _Objective:
         """Balance the scaling symmetry (linear) and refresh ``zeta``; same outputs."""
         theta, z = self.split(x)
         theta = theta.copy()
-        if self.activation == "linear":
+        if self.spec.cell == "elman" and self.activation == "linear":
             W_in = np.concatenate([theta[self.sl["W_xh"]], theta[self.sl["b_h"]]])
             a, b = np.linalg.norm(W_in), np.linalg.norm(theta[self.sl["W_hy"]])
             if a > 0 and b > 0 and np.isfinite(a * b):
@@ -298,15 +345,21 @@ class _Objective:
         return self.join(theta, z)
 
     def _state_scale(self, theta: np.ndarray) -> float:
-        """``zeta`` with ``(2/K) sum_scored w_t ||W_hy W_hh^t||_F^2 zeta^2 / n_h ~ 2 / S_z``.
+        """``zeta`` with ``(2/K) sum_scored w_t ||C J^t||_F^2 zeta^2 / n_z ~ 2 / S_z``.
 
+        ``J = df/dz`` at ``z = 0, x = 0`` (``W_hh`` for the Elman RNN) and ``C = dg/dz``;
         ``S_z`` is the number of state blocks (``S`` relaxed, 1 benchmark): each block then
         has the curvature of an average share of the outputs (linearised at zero; exact for
         the linear activation).
         """
-        n_h, n_y = self.n_h, self.n_y
-        W_hh = theta[self.sl["W_hh"]].reshape(n_h, n_h)
-        P = theta[self.sl["W_hy"]].reshape(n_y, n_h)
+        n_h = self.n_z
+        if self.spec.cell == "elman":
+            W_hh = theta[self.sl["W_hh"]].reshape(n_h, n_h)
+            P = theta[self.sl["W_hy"]].reshape(self.n_y, n_h)
+        else:
+            model = self.spec.model(theta)
+            W_hh = model.jacobian(np.zeros((1, n_h)), np.zeros((1, self.n_x)))[0]
+            P = model.output_matrix
         bw = self.pos_weights  # weights per position
         G, n_steps = 0.0, bw.shape[0]
         for t in range(n_steps):
@@ -324,9 +377,30 @@ class _Objective:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _random_theta(rng: np.random.Generator, n_h: int, n_x: int, n_y: int, bias: bool,
+def _random_theta(rng: np.random.Generator, spec: Spec, bias: bool, w_hh_max: float | None,
+                  index: int) -> np.ndarray:
+    """A random start of ``spec``'s cell (Elman: :func:`_random_elman`; gated: torch's
+    initialisation ``U(-1/sqrt(n_h), 1/sqrt(n_h))`` for the cell, ``N(0, 1/n_h)`` readout).
+    """
+    if spec.cell == "elman":
+        return _random_elman(rng, spec.n_h, spec.n_x, spec.n_y, bias, w_hh_max, index)
+    k = 1.0 / np.sqrt(spec.n_h)
+    theta = rng.uniform(-k, k, size=spec.n_theta)
+    sl = spec.slices()
+    theta[sl["W_hy"]] = rng.normal(0.0, k, size=sl["W_hy"].stop - sl["W_hy"].start)
+    theta[sl["b_y"]] = 0.0
+    if w_hh_max is not None:
+        np.clip(theta[sl["W_hh"]], -w_hh_max, w_hh_max, out=theta[sl["W_hh"]])
+    if not bias:
+        for name in ("b_ih", "b_hh"):
+            theta[sl[name]] = 0.0
+    return theta
+
+
+def _random_elman(rng: np.random.Generator, n_h: int, n_x: int, n_y: int, bias: bool,
                   w_hh_max: float | None, index: int) -> np.ndarray:
-    """A random start: ``W_hh`` within the bound with spectral radius < 1, others ~ N(0, 1/fan_in).
+    """A random Elman start: ``W_hh`` within the bound with spectral radius < 1, others
+    ~ N(0, 1/fan_in).
 
     For ``n_h = 1`` the ``index``-th start draws ``W_hh`` from the ``index``-th of a fixed
     sequence of strata of ``[-r, r]`` (positive first), so a few starts cover the interval.
@@ -349,7 +423,7 @@ def _random_theta(rng: np.random.Generator, n_h: int, n_x: int, n_y: int, bias: 
     return np.concatenate([W_hh.ravel(), W_xh.ravel(), b_h, W_hy.ravel(), b_y])
 
 
-def window_starts_states(model: ElmanRNN, data: Sequence | WindowedData, N: int | None = None,
+def window_starts_states(model: Model, data: Sequence | WindowedData, N: int | None = None,
                          stride: int | None = None, h0: np.ndarray | None = None) -> np.ndarray:
     """``phi_{s_i}(h0; theta, x^d)`` for every window start, shape ``(S, n_z)``.
 
@@ -361,14 +435,14 @@ def window_starts_states(model: ElmanRNN, data: Sequence | WindowedData, N: int 
     return h[starts].copy()
 
 
-def _warm_start(init: ElmanRNN | Solution, problem: str, wd: WindowedData,
+def _warm_start(init: Model | Solution, problem: str, wd: WindowedData,
                 obj: _Objective) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Candidate ``(theta, z)`` pairs for a warm start (THEORY.md §8 protocol)."""
     model = init.model if isinstance(init, Solution) else init
     theta = np.clip(model.theta, obj.lo[: obj.n_theta], obj.hi[: obj.n_theta])
     if problem == "tbptt":
         return [(theta, None)]
-    n_h = model.n_h
+    n_h = model.n_z
     if problem == "benchmark":
         if isinstance(init, Solution) and init.h0 is not None:
             return [(theta, np.asarray(init.h0).reshape(1, n_h))]
@@ -384,10 +458,10 @@ def _warm_start(init: ElmanRNN | Solution, problem: str, wd: WindowedData,
     return _relaxed_states(theta, model.with_theta(theta), wd)
 
 
-def _relaxed_states(theta: np.ndarray, model: ElmanRNN, wd: WindowedData
+def _relaxed_states(theta: np.ndarray, model: Model, wd: WindowedData
                     ) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Two natural initial states for the relaxed problem: zeros and the free run from 0."""
-    return [(theta, np.zeros((wd.S, model.n_h))), (theta, window_starts_states(model, wd))]
+    return [(theta, np.zeros((wd.S, model.n_z))), (theta, window_starts_states(model, wd))]
 
 
 # ----------------------------------------------------------------------------- fit
@@ -398,11 +472,12 @@ def fit(
     m: int | None = None,
     *,
     n_h: int,
-    activation: str,
+    activation: str = "tanh",
+    cell: str = "elman",
     bias: bool = True,
     w_hh_max: float | None = None,
     stride: int | None = None,
-    init: ElmanRNN | Solution | None = None,
+    init: Model | Solution | None = None,
     seed: int | np.random.Generator = 0,
     restarts: int | None = None,
     maxiter: int | None = None,
@@ -414,8 +489,8 @@ def fit(
     Parameters
     ----------
     problem : ``"tbptt"`` (zero initial states, variables ``theta``), ``"benchmark"`` (one
-        trajectory from a free ``h_0 : (n_h,)``, variables ``(theta, h_0)``), or
-        ``"relaxed"`` (a free ``z_i`` per window, variables ``(theta, z : (S, n_h))``)
+        trajectory from a free ``h_0 : (n_z,)``, variables ``(theta, h_0)``), or
+        ``"relaxed"`` (a free ``z_i`` per window, variables ``(theta, z : (S, n_z))``)
     data : the training sequence, ``x : (T, n_x)``, ``y : (T, n_y)``, or the same already cut
         into windows (:class:`~systems.windows.WindowedData`, which then fixes ``N``, ``m``
         and ``stride`` unless they are given: ``N``/``stride`` must agree, another ``m``
@@ -423,11 +498,13 @@ def fit(
     N : window length, ``1 <= N <= T`` (required with a ``Sequence``)
     m : burn-in, ``0 <= m < N`` (required with a ``Sequence``)
     n_h : hidden size ``>= 1``
-    activation : ``"linear"`` or ``"tanh"``
-    bias : ``False`` freezes ``b_h`` and ``b_y`` at zero (the paper's synthetic model)
+    activation : ``"linear"`` or ``"tanh"`` (Elman only)
+    cell : ``"elman"``, ``"lstm"`` or ``"gru"``; the state size ``n_z`` is ``2 n_h`` for the
+        LSTM, ``n_h`` otherwise
+    bias : ``False`` freezes every bias at zero (the paper's synthetic model)
     w_hh_max : elementwise bound ``|W_hh| <= w_hh_max`` (the paper: 0.999), or ``None``
     stride : window stride ``>= 1`` (default 1)
-    init : a warm start, an :class:`ElmanRNN` or a previous :class:`Solution`. From a
+    init : a warm start, a model of the same cell or a previous :class:`Solution`. From a
         Solution the benchmark takes ``h_0 = `` its ``h0`` (benchmark) or ``z_1`` (relaxed),
         the relaxed problem takes its ``z`` (``phi_{s_i}(h_0)`` from a benchmark, zeros
         from TBPTT); from a bare model the relaxed problem starts from the better of
@@ -451,18 +528,19 @@ def fit(
     """
     t_start = time.perf_counter()
     with single_thread_blas():
-        return _fit(problem, data, N, m, n_h=n_h, activation=activation, bias=bias,
+        return _fit(problem, data, N, m, n_h=n_h, activation=activation, cell=cell, bias=bias,
                     w_hh_max=w_hh_max, stride=stride, init=init, seed=seed, restarts=restarts,
                     maxiter=maxiter, tol=tol, progress=progress, t_start=t_start)
 
 
-def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, seed,
+def _fit(problem, data, N, m, *, n_h, activation, cell, bias, w_hh_max, stride, init, seed,
          restarts, maxiter, tol, progress, t_start) -> Solution:
     problem = _check_problem(problem)
     restarts = DEFAULT_RESTARTS if restarts is None else restarts
     maxiter = DEFAULT_MAXITER if maxiter is None else maxiter
     tol = DEFAULT_TOL if tol is None else tol
     check_activation(activation)
+    check_cell(cell)
     wd = windowed(data, N, m, stride)
     data, N, m = wd.sequence, wd.N, wd.m
     n_h = check_int("n_h", n_h, 1)
@@ -474,14 +552,14 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
         raise ValueError(f"w_hh_max = {w_hh_max} must be a finite number > 0 (or None)")
     if init is not None:
         _check_model(init.model if isinstance(init, Solution) else init, data, n_h,
-                     activation, what="init")
+                     activation if cell == "elman" else None, what="init", cell=cell)
     if init is None and restarts == 0:
         raise ValueError("restarts = 0 needs a warm start: pass init=")
     say = progress if progress is not None else (lambda s: None)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
-    obj = _Objective(problem, wd, n_h, activation, bias, w_hh_max)
-    n_x, n_y = data.n_x, data.n_y
+    spec = Spec(cell, data.n_x, n_h, data.n_y, activation)
+    obj = _Objective(problem, wd, spec, bias, w_hh_max)
 
     # ---- starts: warm start(s) first, then the random ones
     starts: list[tuple[np.ndarray, np.ndarray | None]] = []
@@ -489,12 +567,11 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
         cands = _warm_start(init, problem, wd, obj)
         starts.append(min(cands, key=lambda c: obj.value(*c)))
     for k in range(restarts):
-        theta = _random_theta(rng, n_h, n_x, n_y, bias, w_hh_max, k)
+        theta = _random_theta(rng, spec, bias, w_hh_max, k)
         if problem == "relaxed":
-            cands = _relaxed_states(theta, ElmanRNN.from_theta(theta, n_h, n_x, n_y, activation),
-                                    wd)
+            cands = _relaxed_states(theta, spec.model(theta), wd)
         elif problem == "benchmark":
-            cands = [(theta, np.zeros((1, n_h)))]
+            cands = [(theta, np.zeros((1, spec.n_z)))]
         else:
             cands = [(theta, None)]
         # the readout of a random start: the least-squares one for its states
@@ -550,7 +627,7 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
     converged = check_result(res, f"the {problem} problem (N={N}, m={m})")
     x = obj.rescale(x)
     theta, z = obj.split(x)
-    model = ElmanRNN.from_theta(theta, n_h, n_x, n_y, activation)
+    model = spec.model(theta)
     sol = _solution(problem, model, wd, z)
     sol.iterations, sol.converged = iterations, converged
     sol.n_starts, sol.message = len(starts), str(res.message)
@@ -560,20 +637,20 @@ def _fit(problem, data, N, m, *, n_h, activation, bias, w_hh_max, stride, init, 
     return sol
 
 
-def _solution(problem: str, model: ElmanRNN, wd: WindowedData, z: np.ndarray | None
+def _solution(problem: str, model: Model, wd: WindowedData, z: np.ndarray | None
               ) -> Solution:
     """Assemble a :class:`Solution` (value, outputs, states) for given parameters."""
-    n_h = model.n_h
+    n_z, spec = model.n_z, Spec.of(model)
     states = h0 = None
     if problem == "benchmark":
-        h0 = np.asarray(z, dtype=np.float64).reshape(n_h).copy()
+        h0 = np.asarray(z, dtype=np.float64).reshape(n_z).copy()
         states, y = model.simulate(wd.sequence.x, h0)
         zz = states[wd.starts].copy()
         outputs = wd.windows.stack(y)
-        value = float(_benchmark_batch(wd, n_h, model.activation).loss(model.theta, h0))
+        value = float(_benchmark_batch(wd, spec).loss(model.theta, h0))
     else:
-        zz = np.zeros((wd.S, n_h)) if z is None else np.array(z, dtype=np.float64)
-        batch = WindowBatch(wd.X, wd.Y, wd.m, n_h=n_h, activation=model.activation)
+        zz = np.zeros((wd.S, n_z)) if z is None else np.array(z, dtype=np.float64)
+        batch = spec.batch(wd.X, wd.Y, wd.m)
         outputs = batch.outputs(model.theta, zz)
         value = float(batch.loss(model.theta, zz))
     return Solution(problem=problem, model=model, value=value, h0=h0, z=zz, outputs=outputs,
@@ -581,7 +658,7 @@ def _solution(problem: str, model: ElmanRNN, wd: WindowedData, z: np.ndarray | N
 
 
 # ----------------------------------------------------------------------------- evaluation
-def evaluate(problem: str, model: ElmanRNN, data: Sequence | WindowedData, N: int | None = None,
+def evaluate(problem: str, model: Model, data: Sequence | WindowedData, N: int | None = None,
              m: int | None = None, stride: int | None = None,
              h0: np.ndarray | None = None, z: np.ndarray | None = None) -> float:
     """The objective of ``problem`` (THEORY.md §2) at given parameters.
@@ -589,8 +666,8 @@ def evaluate(problem: str, model: ElmanRNN, data: Sequence | WindowedData, N: in
     Parameters
     ----------
     problem : ``"tbptt"`` (``V(theta)``, zero initial states), ``"benchmark"``
-        (``V^b(theta, h0)``, ``h0 : (n_h,)``, zeros if ``None``) or ``"relaxed"``
-        (``V^inf(theta, z)``, ``z : (S, n_h)``, zeros if ``None``)
+        (``V^b(theta, h0)``, ``h0 : (n_z,)``, zeros if ``None``) or ``"relaxed"``
+        (``V^inf(theta, z)``, ``z : (S, n_z)``, zeros if ``None``)
     model, data, N, m, stride : as in :func:`fit`
 
     Returns
@@ -600,21 +677,22 @@ def evaluate(problem: str, model: ElmanRNN, data: Sequence | WindowedData, N: in
     problem = _check_problem(problem)
     wd = windowed(data, N, m, stride)
     _check_model(model, wd)
+    spec, n_z = Spec.of(model), model.n_z
     if problem == "benchmark":
-        h = np.zeros(model.n_h) if h0 is None else np.asarray(h0, dtype=np.float64)
-        if h.shape != (model.n_h,):
-            raise ValueError(f"h0 must have shape (n_h,)=({model.n_h},), got {h.shape}")
-        return float(_benchmark_batch(wd, model.n_h, model.activation).loss(model.theta, h))
+        h = np.zeros(n_z) if h0 is None else np.asarray(h0, dtype=np.float64)
+        if h.shape != (n_z,):
+            raise ValueError(f"h0 must have shape (n_z,)=({n_z},), got {h.shape}")
+        return float(_benchmark_batch(wd, spec).loss(model.theta, h))
     zz = None
     if problem == "relaxed" and z is not None:
         zz = np.asarray(z, dtype=np.float64)
-        if zz.shape != (wd.S, model.n_h):
-            raise ValueError(f"z must have shape (S, n_h)=({wd.S}, {model.n_h}), got {zz.shape}")
-    batch = WindowBatch(wd.X, wd.Y, wd.m, n_h=model.n_h, activation=model.activation)
+        if zz.shape != (wd.S, n_z):
+            raise ValueError(f"z must have shape (S, n_z)=({wd.S}, {n_z}), got {zz.shape}")
+    batch = spec.batch(wd.X, wd.Y, wd.m)
     return float(batch.loss(model.theta, zz))
 
 
-def performance(model: ElmanRNN, data: Sequence, m: int, h0: np.ndarray | None = None) -> float:
+def performance(model: Model, data: Sequence, m: int, h0: np.ndarray | None = None) -> float:
     """``P(h_0, theta; D)`` of THEORY.md §2: free run from ``h0`` over the whole sequence.
 
     ``P = 1/(T - m) sum_{t=m+1..T} ||psi_t(h_0; theta, x^d) - y^d_t||^2``.
@@ -624,7 +702,7 @@ def performance(model: ElmanRNN, data: Sequence, m: int, h0: np.ndarray | None =
     model : the RNN
     data : ``x : (T, n_x)``, ``y : (T, n_y)``
     m : burn-in, ``0 <= m < T``
-    h0 : ``(n_h,)``, zeros if ``None``
+    h0 : ``(n_z,)``, zeros if ``None``
     """
     _check_model(model, data)
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)):

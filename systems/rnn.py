@@ -144,6 +144,16 @@ class ElmanRNN:
         """Length of ``theta`` (as for every cell: ``Class.n_params(n_x, n_h, n_y)``)."""
         return n_params(n_h, n_x, n_y)
 
+    @classmethod
+    def param_shapes(cls, n_x: int, n_h: int, n_y: int) -> dict[str, tuple[int, ...]]:
+        """Shapes of ``W_hh, W_xh, b_h, W_hy, b_y`` (as for every cell)."""
+        return param_shapes(n_h, n_x, n_y)
+
+    @classmethod
+    def param_slices(cls, n_x: int, n_h: int, n_y: int) -> dict[str, slice]:
+        """Where each parameter lives in ``theta`` (as for every cell)."""
+        return param_slices(n_h, n_x, n_y)
+
     @property
     def theta(self) -> np.ndarray:
         """Flat parameters ``(n_params,)``: ``W_hh, W_xh, b_h, W_hy, b_y`` row-major."""

@@ -20,7 +20,7 @@ from systems.problems import (
     performance,
 )
 from systems.rnn import ElmanRNN
-from systems.windows import Windows
+from systems.windows import WindowedData, Windows
 
 MS = (0, 4, 8, 12, 16, 20)
 PAPER = dict(n_h=1, activation="linear", bias=False, w_hh_max=0.999, stride=1)
@@ -220,6 +220,30 @@ def test_tanh_with_bias_decreases_and_is_reproducible(problem):
     assert s1.value == s2.value  # seeded
     assert s1.value < np.mean(data.y[2:] ** 2)  # better than predicting zero
     assert s1.model.has_bias and s1.outputs.shape == (Windows(60, 10, 3).S, 10, 1)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_three_problems_for_gated_cells(cell):
+    """Every problem trains a gated cell: the objective goes down from the start, warm starts
+    never end above their start (THEORY §8), states have the cell's size n_z."""
+    t = np.arange(30)[:, None]
+    data = Sequence(np.sin(0.3 * t), np.tanh(np.sin(0.3 * t - 0.7)))
+    wd = WindowedData(data, 8, 2, stride=2)
+    kw = dict(n_h=2, cell=cell, restarts=1, seed=0, maxiter=10)
+    n_z = 4 if cell == "lstm" else 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        rel = fit("relaxed", wd, **kw)
+        assert rel.model.cell == cell and rel.z.shape == (wd.S, n_z)
+        assert rel.value < np.mean(data.y[2:] ** 2)  # better than predicting zero
+        start = evaluate("tbptt", rel.model, wd)
+        tb = fit("tbptt", wd, **{**kw, "restarts": 0}, init=rel)
+        assert tb.value <= start and not tb.z.any()
+        b0 = evaluate("benchmark", rel.model, wd, h0=rel.z[0])
+        bm = fit("benchmark", wd, **{**kw, "restarts": 0}, init=rel)
+        assert bm.value <= b0 and bm.h0.shape == (n_z,) and bm.states.shape == (31, n_z)
+    with pytest.raises(ValueError, match="cell"):
+        fit("tbptt", wd, n_h=2, cell="elman", init=rel)
 
 
 def test_not_converged_warns_and_keeps_result(paper_train):

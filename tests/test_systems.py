@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from systems import problems
 from systems.bptt import WindowBatch
+from systems.cells import CELLS
 from systems.data import Scaler, Sequence, load_csv, paper_lti, scale_pair
 from systems.rnn import ElmanRNN
 from systems.windows import WindowedData, Windows
@@ -38,7 +39,12 @@ def _data(rng: np.random.Generator, T: int = 30, n_x: int = 2, n_y: int = 2) -> 
     return Sequence(x, y, "toy")
 
 
-def _model(rng: np.random.Generator, n_h: int, n_x: int, n_y: int, act: str) -> ElmanRNN:
+def _model(rng: np.random.Generator, n_h: int, n_x: int, n_y: int, act: str):
+    """An Elman RNN (``act`` = "linear" | "tanh") or a gated cell (``act`` = "lstm" | "gru")."""
+    if act in ("lstm", "gru"):
+        cls = CELLS[act]
+        theta = 0.6 * rng.normal(size=cls.n_params(n_x, n_h, n_y))
+        return cls.from_theta(theta, n_x=n_x, n_h=n_h, n_y=n_y)
     return ElmanRNN(
         0.8 * rng.normal(size=(n_h, n_h)) / np.sqrt(n_h), rng.normal(size=(n_h, n_x)),
         0.3 * rng.normal(size=n_h), rng.normal(size=(n_y, n_h)), 0.3 * rng.normal(size=n_y),
@@ -48,15 +54,17 @@ def _model(rng: np.random.Generator, n_h: int, n_x: int, n_y: int, act: str) -> 
 
 # ----------------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("problem", problems.PROBLEMS)
-@pytest.mark.parametrize("activation", ["linear", "tanh"])
+@pytest.mark.parametrize("kind", ["linear", "tanh", "lstm", "gru"])
 @pytest.mark.parametrize("n_h", [1, 3])
 @pytest.mark.parametrize("m", [0, 3])
-def test_objective_gradient_matches_finite_differences(problem, activation, n_h, m):
-    """The exact gradient of the function fit optimises (theta and initial states)."""
-    rng = np.random.default_rng([n_h, m, len(problem), len(activation)])
+def test_objective_gradient_matches_finite_differences(problem, kind, n_h, m):
+    """The exact gradient of the function fit optimises (theta and free initial states), for
+    every cell (Elman linear/tanh, LSTM, GRU), with and without burn-in."""
+    rng = np.random.default_rng([n_h, m, len(problem), len(kind)])
     data = _data(rng)
-    obj = problems._Objective(problem, WindowedData(data, 8, m, 3), n_h, activation, True, None)
-    model = _model(rng, n_h, data.n_x, data.n_y, activation)
+    model = _model(rng, n_h, data.n_x, data.n_y, kind)
+    obj = problems._Objective(problem, WindowedData(data, 8, m, 3), problems.Spec.of(model),
+                              True, None)
     z = rng.normal(size=obj.state_shape) if obj.n_state else None
     x = obj.join(model.theta, z)
     obj.zeta = 0.7  # include the state scaling in what is checked
@@ -74,17 +82,18 @@ def test_objective_gradient_matches_finite_differences(problem, activation, n_h,
         assert _fd_ok(fd, g[k], V), (k, fd, g[k])
 
 
-@pytest.mark.parametrize("activation", ["linear", "tanh"])
-def test_weighted_window_batch_gradient(activation):
+@pytest.mark.parametrize("kind", ["linear", "tanh", "lstm", "gru"])
+def test_weighted_window_batch_gradient(kind):
     """Per-window-and-position weights ``(S, N)`` and a custom normalizer."""
     rng = np.random.default_rng(7)
     X, Y = rng.normal(size=(4, 6, 2)), rng.normal(size=(4, 6, 1))
     wts = rng.uniform(0, 2, size=(4, 6))
-    b = WindowBatch(X, Y, 2, wts, n_h=3, activation=activation, normalizer=5.0)
-    theta, z = 0.5 * rng.normal(size=b.n_theta), rng.normal(size=(4, 3))
+    opts = {"cell": kind} if kind in ("lstm", "gru") else {"activation": kind}
+    b = WindowBatch(X, Y, 2, wts, n_h=3, normalizer=5.0, **opts)
+    theta, z = 0.5 * rng.normal(size=b.n_theta), rng.normal(size=(4, b.n_z))
     V, dth, dz = b.loss_grad(theta, z)
     x, g = np.concatenate([theta, z.ravel()]), np.concatenate([dth, dz.ravel()])
-    f = lambda xx: b.loss(xx[: b.n_theta], xx[b.n_theta:].reshape(4, 3))  # noqa: E731
+    f = lambda xx: b.loss(xx[: b.n_theta], xx[b.n_theta:].reshape(z.shape))  # noqa: E731
     for _ in range(5):
         v = rng.normal(size=x.shape)
         fd = (f(x + FD_STEP * v) - f(x - FD_STEP * v)) / (2 * FD_STEP)
@@ -114,19 +123,34 @@ def test_forward_equals_simulate(activation):
         np.testing.assert_allclose(out[i], y_sim, atol=SIM_ATOL)
 
 
-@pytest.mark.parametrize("activation", ["linear", "tanh"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_batch_equals_simulate(cell):
+    """WindowBatch's fused, tanh-based gates against the model's own simulate (expit, np.tanh;
+    itself checked against the gate equations in test_cells)."""
+    rng = np.random.default_rng(11)
+    data = _data(rng)
+    wd = WindowedData(data, 7, 2, stride=2)
+    model = _model(rng, 3, data.n_x, data.n_y, cell)
+    z = rng.normal(size=(wd.S, model.n_z))
+    b = WindowBatch(wd.X, wd.Y, 2, n_h=3, cell=cell)
+    Z_sim, y_sim = model.simulate(wd.X, z)
+    np.testing.assert_allclose(b.outputs(model.theta, z), y_sim, atol=SIM_ATOL)
+    np.testing.assert_allclose(b.forward(model.theta, z), Z_sim.transpose(1, 0, 2), atol=SIM_ATOL)
+
+
+@pytest.mark.parametrize("kind", ["linear", "tanh", "lstm", "gru"])
 @pytest.mark.parametrize("stride", [1, 3])
-def test_benchmark_single_pass_is_average_over_window_passes(activation, stride):
+def test_benchmark_single_pass_is_average_over_window_passes(kind, stride):
     """THEORY §2: V^b = (1/K) sum_i sum_{j>m} ||r_ij(phi_{s_i}(h0))||^2 (the definition)."""
     rng = np.random.default_rng(2)
     data = _data(rng, T=40)
     w, m = Windows(data.T, 9, stride), 3
-    model = _model(rng, 2, data.n_x, data.n_y, activation)
-    h0 = rng.normal(size=2)
+    model = _model(rng, 2, data.n_x, data.n_y, kind)
+    h0 = rng.normal(size=model.n_z)
     V_single = problems.evaluate("benchmark", model, data, 9, m, stride, h0=h0)
     h, _ = model.simulate(data.x, h0)
     z = h[w.starts]  # phi_{s_i}(h0)
-    b = WindowBatch(w.stack(data.x), w.stack(data.y), m, n_h=2, activation=activation)
+    b = problems.Spec.of(model).batch(w.stack(data.x), w.stack(data.y), m)
     assert np.isclose(V_single, b.loss(model.theta, z), rtol=1e-12)
     # a fitted benchmark Solution's outputs are the same window passes
     sol = problems._solution("benchmark", model, WindowedData(data, 9, m, stride), h0)
