@@ -111,7 +111,7 @@ def test_evaluate_data_units_are_scaled_units_times_the_output_variance(tmp_path
         np.testing.assert_allclose(ev[f"mse_{split}"], sd**2 * ev[f"mse_{split}_scaled"],
                                    rtol=1e-12)
     # validation is the last 30 % of the training file
-    assert (splits.train.T, splits.val.T) == (420, 180)
+    assert (splits.train.T, splits.series("val").T) == (420, 180)
 
 
 def test_window_error_first_position_is_the_error_of_one_step_from_zero(tmp_path):

@@ -1,6 +1,7 @@
-"""Training in the study: Adam's first step, the three kinds' losses against brute-force free
-runs (with a zero learning rate nothing moves, so the reported epoch loss must be the plain
-MSE the kind defines), a tiny training study end to end and its no-op rerun."""
+"""Training in the study: the three kinds' losses against brute-force free runs (with a
+vanishing learning rate nothing moves, so the reported epoch loss must be the plain MSE the kind
+defines), stateful TBPTT with one window against full BPTT by systems.adam, a tiny training
+study end to end and its no-op rerun."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from test_study import write_pair
 from tolerances import SUM_RTOL
 
+from systems.adam import train_adam
+from systems.windows import WindowedData
 from verification.experiment import study as st
-from verification.experiment.study_train import Adam, init_model, train
+from verification.experiment.study_train import init_model, train, train_stateful
 from verification.presentation import study_cli
 
 
@@ -23,11 +26,15 @@ def splits(tmp_path_factory):
     return st.load_splits("mine", files=pair, inputs=["u"], outputs=["y"])
 
 
-def test_adam_first_step_moves_each_coordinate_by_lr_times_the_sign():
-    # t = 1: m1 = (1 - b1) g, m2 = (1 - b2) g^2, bias-corrected: g / (|g| + eps)
-    theta, g = np.zeros(3), np.array([2.0, -1e-3, 0.0])
-    Adam(3, lr=0.1).step(theta, g)
-    np.testing.assert_allclose(theta, -0.1 * g / (np.abs(g) + 1e-8), rtol=1e-12)
+def test_stateful_with_one_window_is_full_bptt(splits):
+    """With N = T there is one window, started from zero every epoch: stateful TBPTT is then
+    full BPTT, so our Adam loop must retrace systems.adam.train_adam step for step."""
+    seq = splits.scaled("train")
+    start = init_model("lstm", 1, 3, 1, seed=5)
+    a, losses = train_stateful(start, seq, seq.T, epochs=12, lr=1e-2)
+    b, hist = train_adam(start, WindowedData(seq, seq.T, 0), epochs=12, lr=1e-2, batch_size=1)
+    np.testing.assert_allclose(losses, hist.loss, rtol=SUM_RTOL)
+    np.testing.assert_allclose(a.theta, b.theta, rtol=SUM_RTOL, atol=1e-13)
 
 
 def test_init_is_torch_default_range_and_seeded():
@@ -39,7 +46,9 @@ def test_init_is_torch_default_range_and_seeded():
 
 def _zero_lr_loss(splits, kind, N, m):
     task = st.Task("mine", "lstm", 3, N, m, kind, 0, "quick")
-    job = st.Job(splits, st.Budget("t", epochs=1, lr=0.0, batch_size=7))
+    # lr = 1e-300: each Adam step moves theta by ~1e-300, far below an ulp of its entries, so
+    # nothing moves and the epoch loss is the plain loss of the initial model (lr = 0 is refused)
+    job = st.Job(splits, st.Budget("t", epochs=1, lr=1e-300, batch_size=7))
     model, h = train(task, job, lambda _: None)
     return model, h["loss"][0]
 
@@ -94,7 +103,8 @@ def test_tiny_training_study_end_to_end_and_rerun_is_a_no_op(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["mine", "--train", str(pair["train"]), "--test", str(pair["test"]), "--inputs", "u",
             "--outputs", "y", "--N", "20", "--m", "0", "5", "10", "--seeds", "0", "1",
-            "--n-h", "3", "--epochs", "2", "--workers", "0", "--out", str(out)]
+            "--n-h", "3", "--epochs", "2", "--kinds", "stateless", "stateful", "bptt",
+            "--workers", "0", "--out", str(out)]
     assert study_cli.main(argv) == 0
     log = capsys.readouterr().out
     assert "epoch 2/2" in log and "task ETA" in log and "study ETA" in log

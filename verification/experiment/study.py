@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from systems.benchmarks import BEST_M_WEIGHTS, SPLITS, Benchmark, free_run_error, load_benchmark
+from systems.benchmarks import DATASETS as BENCH_COLUMNS
 from systems.data import Sequence as Series
 from systems.data import SequenceScaler, load_csv, read_columns
 from verification.experiment.table import atomic_write, plain
@@ -38,9 +40,8 @@ from verification.experiment.table import atomic_write, plain
 KINDS = ("stateless", "stateful", "bptt")
 CELLS = ("lstm", "gru", "elman")
 BUDGETS = ("quick", "paper")
-SPLITS = ("train", "val", "test")
 #: ``m*`` minimises ``w_train * MSE_train + w_val * MSE_val`` (scaled units), as the authors do.
-M_STAR_WEIGHTS = (0.7, 0.3)
+M_STAR_WEIGHTS = BEST_M_WEIGHTS
 #: Table values are scaled MSE times this factor (the paper's table layout).
 TABLE_SCALE = 100.0
 TABLE_COLUMNS = (
@@ -57,58 +58,53 @@ class StudyError(ValueError):
 # --------------------------------------------------------------------------- datasets
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A benchmark as laid out in ``../shared/data/benchmarks`` and ``../shared/models``.
+    """A benchmark's Adam protocol as the authors ran it (``../shared/models/README.md``).
 
-    ``files`` is the CSV prefix (``<files>_train.csv`` ...), ``models`` the folder name of the
-    authors' models, ``paper_lr``/``paper_epochs`` their Adam protocol.
+    Columns and model folders come from :mod:`systems.benchmarks` (``DATASETS``,
+    ``MODEL_FOLDERS``).
     """
 
     name: str
-    files: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    models: str
     paper_lr: float
     paper_epochs: int
 
 
 DATASETS = {
-    "silverbox": DatasetSpec("silverbox", "silverbox", ("u",), ("y",), "silverbox", 1e-4, 400),
-    "wiener_hammerstein": DatasetSpec("wiener_hammerstein", "wiener_hammerstein", ("u",), ("y",),
-                                      "wienerhammerstein", 1e-4, 400),
-    # output order (i_l, v_c): output 0 of the authors' rlc models is the inductor current
-    "rlc": DatasetSpec("rlc", "rlc", ("u",), ("i_l", "v_c"), "rlc", 3e-4, 1500),
+    "silverbox": DatasetSpec("silverbox", 1e-4, 400),
+    "wiener_hammerstein": DatasetSpec("wiener_hammerstein", 1e-4, 400),
+    "rlc": DatasetSpec("rlc", 3e-4, 1500),
 }
 
 
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """Train/validation/test series in data units and the standard scaler fitted on train.
-
-    ``train, val, test : Sequence`` with ``x : (T, n_x)``, ``y : (T, n_y)``.
+    """A :class:`systems.benchmarks.Benchmark` (train/val/test, the scaler fitted on train)
+    with the names of its input and output columns.
     """
 
-    name: str
-    train: Series
-    val: Series
-    test: Series
+    bench: Benchmark
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    scaler: SequenceScaler = field(init=False)
 
-    def __post_init__(self) -> None:
-        for s in (self.val, self.test):
-            if (s.n_x, s.n_y) != (self.train.n_x, self.train.n_y):
-                raise StudyError(f"{self.name}: splits disagree in their columns")
-        object.__setattr__(self, "scaler", SequenceScaler.fit(self.train, "standard"))
+    @property
+    def name(self) -> str:
+        return self.bench.name
+
+    @property
+    def scaler(self) -> SequenceScaler:
+        return self.bench.scaler
+
+    @property
+    def train(self) -> Series:
+        return self.bench.raw["train"]
 
     def series(self, split: str) -> Series:
-        """One split in data units."""
-        return {"train": self.train, "val": self.val, "test": self.test}[split]
+        """One split in data units, ``x : (T, n_x)``, ``y : (T, n_y)``."""
+        return self.bench.raw[split]
 
     def scaled(self, split: str) -> Series:
         """One split in the scaled units the models work in."""
-        return self.scaler.transform(self.series(split))
+        return self.bench.scaled[split]
 
 
 def load_splits(
@@ -142,24 +138,30 @@ def load_splits(
                                  "validation part (give --val)")
             seqs["train"] = Series(tr.x[:cut], tr.y[:cut], tr.name)
             seqs["val"] = Series(tr.x[cut:], tr.y[cut:], tr.name + "/val")
-        return Splits(dataset, seqs["train"], seqs["val"], seqs["test"],
-                      tuple(inputs), tuple(outputs))
+        if any(seqs[k].n_x != len(inputs) or seqs[k].n_y != len(outputs) for k in seqs):
+            raise StudyError("--train/--val/--test disagree in their columns")
+        scaler = SequenceScaler.fit(seqs["train"], "standard")
+        bench = Benchmark(dataset, {k: seqs[k] for k in SPLITS}, scaler,
+                          {k: scaler.transform(seqs[k]) for k in SPLITS})
+        return Splits(bench, tuple(inputs), tuple(outputs))
     if dataset not in DATASETS:
         raise StudyError(f"DATASET {dataset!r} is not one of {sorted(DATASETS)} "
                          "(or give --train/--test CSV files for your own data)")
-    spec = DATASETS[dataset]
     if data_root is None:
         raise StudyError("--data-root is required for a named benchmark")
     root = Path(data_root)
     if not root.is_dir():
         raise StudyError(f"--data-root {str(root)!r}: no such folder")
-    paths = {s: root / f"{spec.files}_{s}.csv" for s in SPLITS}
-    missing = [p.name for p in paths.values() if not p.is_file()]
+    missing = [f"{dataset}_{s}.csv" for s in SPLITS if not (root / f"{dataset}_{s}.csv").is_file()]
     if missing:
         raise StudyError(f"--data-root {str(root)!r} lacks {missing} (laid out like "
                          "../shared/data/benchmarks)")
-    seqs = {s: _read(p, spec.inputs, spec.outputs, "--data-root") for s, p in paths.items()}
-    return Splits(dataset, seqs["train"], seqs["val"], seqs["test"], spec.inputs, spec.outputs)
+    try:
+        bench = load_benchmark(dataset, root)
+    except (OSError, ValueError) as exc:
+        raise StudyError(f"--data-root: {exc}") from exc
+    inputs, outputs = BENCH_COLUMNS[dataset]
+    return Splits(bench, tuple(inputs), tuple(outputs))
 
 
 def _read(path: str | Path, inputs: Sequence[str], outputs: Sequence[str], arg: str) -> Series:
@@ -191,7 +193,7 @@ def quick_grid(N: int, k: int = 5) -> list[int]:
     """``k`` burn-ins spread over the authors' grid (always ``m = 0``), for ``--budget quick``.
 
     >>> quick_grid(100)
-    [0, 10, 31, 63, 94]
+    [0, 10, 36, 68, 94]
     """
     grid = authors_grid(N)
     if len(grid) <= k:
@@ -237,6 +239,9 @@ def budget_for(name: str, dataset: str) -> Budget:
 
 QUICK_EPOCHS = 40
 QUICK_LR = 3e-3
+#: Kinds trained by default under ``--budget quick``: full BPTT is one Adam step per epoch over
+#: the whole split (~10 s each here) and needs the paper's hundreds of steps to mean anything.
+QUICK_KINDS = ("stateless", "stateful")
 
 
 # --------------------------------------------------------------------------- tasks
@@ -406,7 +411,17 @@ def _silent(_: dict[str, Any]) -> None:
 
 
 def run_task(task: Task, job: Job, report: Report = _silent) -> TaskResult:
-    """Train (or load) and evaluate one model. Pure: no files written, safe to run twice."""
+    """Train (or load) and evaluate one model. Pure: no files written, safe to run twice.
+
+    OpenBLAS is held at one thread: the products are tiny, and a study runs one task per core.
+    """
+    from systems.blas import single_thread_blas
+
+    with single_thread_blas():
+        return _run_task(task, job, report)
+
+
+def _run_task(task: Task, job: Job, report: Report) -> TaskResult:
     t0 = time.perf_counter()
     report({"key": task.key, "event": "started", "pid": os.getpid()})
     if task.source is not None:
@@ -420,13 +435,14 @@ def run_task(task: Task, job: Job, report: Report = _silent) -> TaskResult:
         model, history = train(task, job, report)
     seconds = time.perf_counter() - t0
     ev = evaluate(model, job.splits)
+    e_j = (window_error(model, job.splits.scaled("train"), task.N, job.error_windows)
+           if task.kind == "stateless" else None)
     metrics = {
         "format": FORMAT_VERSION, "key": task.key, **_task_fields(task),
         "cell": getattr(model, "cell", task.cell), "n_h": int(model.n_h),
         "epochs": int(history.get("epochs", 0)), "seconds": seconds,
-        **ev, "e_j": window_error(model, job.splits.scaled("train"), task.N, job.error_windows)
-        if task.kind == "stateless" else None,
-        "loss_history": history.get("loss"),
+        "seconds_eval": time.perf_counter() - t0 - seconds, **ev, "e_j": e_j,
+        "loss_history": history.get("loss"), "diverged": history.get("diverged"),
         "budget_lr": job.budget.lr if task.source is None else None,
     }
     return TaskResult(model=model, metrics=plain(metrics))
@@ -439,24 +455,19 @@ def _task_fields(task: Task) -> dict[str, Any]:
 
 
 def evaluate(model: Any, splits: Splits) -> dict[str, float]:
-    """The authors' evaluation: one free run per split from the zero state.
-
-    Returns ``mse_<split>_scaled`` (scaled units) and ``mse_<split>`` (data units), means over
-    all steps and outputs, and ``mse_<split>_per_output`` (data units, one per output column).
+    """The authors' evaluation (:func:`systems.benchmarks.free_run_error`): one free run per
+    split from the zero state; ``mse_<split>_scaled`` (scaled units) and ``mse_<split>`` (data
+    units), means over all steps and outputs.
     """
     if (model.n_x, model.n_y) != (splits.train.n_x, splits.train.n_y):
         raise StudyError(f"model has n_x = {model.n_x}, n_y = {model.n_y} but {splits.name} has "
                          f"{splits.train.n_x} inputs and {splits.train.n_y} outputs")
-    out: dict[str, Any] = {}
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = free_run_error(model, splits.bench)
+    out: dict[str, float] = {}
     for split in SPLITS:
-        s = splits.scaled(split)
-        with np.errstate(over="ignore", invalid="ignore"):
-            _, y = model.simulate(s.x)
-            e_scaled = y - s.y
-            e_data = splits.scaler.y.inverse(y) - splits.series(split).y
-        out[f"mse_{split}_scaled"] = float(np.mean(e_scaled**2))
-        out[f"mse_{split}"] = float(np.mean(e_data**2))
-        out[f"mse_{split}_per_output"] = np.mean(e_data**2, axis=0).tolist()
+        out[f"mse_{split}_scaled"] = err.scaled[split]
+        out[f"mse_{split}"] = err.units[split]
     return out
 
 

@@ -1,7 +1,9 @@
 """Training one model of the study with Adam (the authors' protocol, ``../shared/models``).
 
 Three kinds, all on the scaled training split, all with the exact gradients of
-:class:`systems.bptt.WindowBatch` (any cell):
+:class:`systems.bptt.WindowBatch` (any cell) and torch's Adam update; ``stateless`` and ``bptt``
+run :func:`systems.adam.train_adam`, ``stateful`` :func:`train_stateful` (``train_adam`` starts
+every window from zero):
 
 * ``stateless`` TBPTT: windows of length ``N`` at stride ``budget.stride`` (1: every window,
   ``S = T - N + 1``), shuffled each epoch, minibatches of ``budget.batch_size`` (the last partial
@@ -23,13 +25,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from systems.bptt import WindowBatch
+from systems.adam import train_adam
+from systems.blas import single_thread_blas
 from systems.cells import CELLS, Model
-from systems.windows import Windows
+from systems.problems import Spec
+from systems.windows import WindowedData
 
 
 def init_model(cell: str, n_x: int, n_h: int, n_y: int, seed: int) -> Model:
@@ -40,117 +45,77 @@ def init_model(cell: str, n_x: int, n_h: int, n_y: int, seed: int) -> Model:
     return cls.from_theta(theta, n_x=n_x, n_h=n_h, n_y=n_y)
 
 
-class Adam:
-    """Adam (Kingma & Ba) with torch's defaults ``betas = (0.9, 0.999)``, ``eps = 1e-8``.
-
-    ``step(theta, grad)`` updates ``theta : (n,)`` in place with bias-corrected moments.
-    """
-
-    def __init__(self, n: int, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        self.lr, (self.b1, self.b2), self.eps = float(lr), betas, float(eps)
-        self.m1, self.m2, self.t = np.zeros(n), np.zeros(n), 0
-
-    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
-        self.t += 1
-        self.m1 *= self.b1
-        self.m1 += (1.0 - self.b1) * grad
-        self.m2 *= self.b2
-        self.m2 += (1.0 - self.b2) * grad * grad
-        step = self.lr / (1.0 - self.b1**self.t)
-        denom = np.sqrt(self.m2 / (1.0 - self.b2**self.t)) + self.eps
-        theta -= step * self.m1 / denom
-
-
 def train(task: Any, job: Any, report: Any) -> tuple[Model, dict[str, Any]]:
     """Train the model of ``task`` under ``job.budget``; returns ``(model, history)``.
 
-    ``history``: ``epochs`` run, ``loss`` (the mean minibatch loss of each epoch) and
-    ``diverged`` (the epoch at which the loss stopped being finite, else ``None``; training
-    then stops with the last finite parameters).
+    ``stateless`` and ``bptt`` go through :func:`systems.adam.train_adam` (windows of
+    :class:`systems.windows.WindowedData`; ``bptt`` is its one window of length ``T``);
+    ``stateful`` through :func:`train_stateful`. ``history``: ``epochs`` run, ``loss`` (mean
+    minibatch loss of each epoch) and ``diverged`` (first epoch whose loss is not finite).
     """
     seq = job.splits.scaled("train")
     b = job.budget
     model = init_model(task.cell, seq.n_x, task.n_h, seq.n_y, task.seed)
-    theta = model.theta.copy()
-    adam = Adam(theta.size, b.lr)
-    rng = np.random.default_rng([task.seed, 1])
-    steps = _schedule(task, seq, b, rng)
-    history: dict[str, Any] = {"loss": [], "diverged": None, "epochs": 0}
     t0 = time.perf_counter()
-    for epoch in range(1, b.epochs + 1):
-        losses = []
-        for V in steps(theta, adam):
-            if not math.isfinite(V):
-                history["diverged"] = epoch
-                break
-            losses.append(V)
-        if history["diverged"]:
-            theta = steps.last_good
-            break
-        history["loss"].append(float(np.mean(losses)))
-        history["epochs"] = epoch
-        report({"key": task.key, "epoch": epoch, "epochs": b.epochs,
-                "loss": history["loss"][-1], "elapsed": time.perf_counter() - t0})
-    return model.with_theta(theta), history
 
+    def progress(epoch: int, loss: float) -> None:
+        report({"key": task.key, "epoch": epoch, "epochs": b.epochs, "loss": loss,
+                "elapsed": time.perf_counter() - t0})
 
-class _Steps:
-    """One epoch of Adam steps as a generator of minibatch losses (``V`` before the step)."""
-
-    def __init__(self, task: Any, batches: Any) -> None:
-        self.task, self.batches, self.last_good = task, batches, None
-
-    def __call__(self, theta: np.ndarray, adam: Adam):
-        for batch, z, carry in self.batches():
-            self.last_good = theta.copy()
-            if carry is not None:  # stateful: the final state under the current parameters
-                carry(batch.forward(theta, z)[-1].copy())
-            V, grad, _ = batch.loss_grad(theta, z)
-            if not (math.isfinite(V) and np.all(np.isfinite(grad))):
-                yield math.nan
-                return
-            adam.step(theta, grad)
-            yield V
-
-
-def _schedule(task: Any, seq: Any, b: Any, rng: np.random.Generator) -> _Steps:
-    cell, n_h = task.cell, task.n_h
-
-    def batch_of(X: np.ndarray, Y: np.ndarray, m: int) -> WindowBatch:
-        return WindowBatch(X, Y, m, n_h=n_h, cell=cell)
-
-    if task.kind == "bptt":
-        whole = batch_of(seq.x[None], seq.y[None], 0)
-
-        def batches():
-            yield whole, None, None
-
-        return _Steps(task, batches)
     if task.kind == "stateful":
-        K = seq.T // task.N
-        parts = [batch_of(seq.x[None, k * task.N:(k + 1) * task.N],
-                          seq.y[None, k * task.N:(k + 1) * task.N], 0) for k in range(K)]
+        model, losses = train_stateful(model, seq, task.N, epochs=b.epochs, lr=b.lr,
+                                       progress=progress)
+    else:
+        N, m, stride = (seq.T, 0, 1) if task.kind == "bptt" else (task.N, task.m, b.stride)
+        data = WindowedData(seq, N, m, stride)
+        model, hist = train_adam(model, data, epochs=b.epochs, lr=b.lr,
+                                 batch_size=min(b.batch_size, data.S),
+                                 seed=np.random.default_rng([task.seed, 1]), progress=progress)
+        losses = hist.loss
+    bad = [k for k, v in enumerate(losses, 1) if not math.isfinite(v)]
+    return model, {"epochs": len(losses), "loss": losses, "diverged": bad[0] if bad else None}
 
-        def batches():
-            state = {"z": None}
 
-            def carry(z_end: np.ndarray) -> None:
-                state["next"] = z_end
+def train_stateful(model: Model, seq: Any, N: int, *, epochs: int, lr: float,
+                   progress: Callable[[int, float], None] | None = None,
+                   betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+                   ) -> tuple[Model, list[float]]:
+    """Stateful TBPTT(N, N): Adam, one step per window, the state carried between windows.
 
-            for part in parts:
-                yield part, state["z"], carry
-                state["z"] = state["next"]
-
-        return _Steps(task, batches)
-    w = Windows(seq.T, task.N, b.stride)
-    X, Y = w.stack(seq.x), w.stack(seq.y)  # (S, N, n_x), (S, N, n_y)
-    size = min(b.batch_size, w.S)
-
-    def batches():
-        order = rng.permutation(w.S)
-        for k in range(w.S // size):
-            idx = np.sort(order[k * size:(k + 1) * size])
-            yield batch_of(X[idx], Y[idx], task.m), None, None
-
-    return _Steps(task, batches)
+    Windows ``[kN, (k+1)N)``, ``k = 0..floor(T/N) - 1``, in time order; window ``k`` starts from
+    ``z_k``, the state at its start of the run under the parameters of the step before
+    (``z_0 = 0`` at the start of each epoch); the gradient does not flow into ``z_k``. The
+    loss of a window is its mean squared error over all ``N`` positions; the Adam update is
+    :func:`systems.adam.train_adam`'s (torch's). Returns the model and each epoch's mean loss.
+    """
+    T = seq.T
+    K = T // N
+    if K < 1:
+        raise ValueError(f"N = {N} must be <= T = {T} for stateful training")
+    X = seq.x[: K * N].reshape(K, 1, N, seq.n_x)
+    Y = seq.y[: K * N].reshape(K, 1, N, seq.n_y)
+    batch = Spec.of(model).batch(X[0], Y[0], 0)
+    theta = model.theta.copy()
+    mu, nu = np.zeros_like(theta), np.zeros_like(theta)
+    b1, b2 = betas
+    losses, step = [], 0
+    with single_thread_blas():
+        for epoch in range(1, epochs + 1):
+            z, total = None, 0.0
+            for k in range(K):
+                batch.set_windows(X[k], Y[k])
+                V, g, _ = batch.loss_grad(theta, z)
+                z = batch.forward(theta, z)[-1].copy()  # (1, n_z): the next window's start
+                total += V
+                step += 1
+                mu *= b1
+                mu += (1.0 - b1) * g
+                nu *= b2
+                nu += (1.0 - b2) * g * g
+                theta -= (lr / (1.0 - b1**step)) * mu / (np.sqrt(nu / (1.0 - b2**step)) + eps)
+            losses.append(total / K)
+            if progress is not None:
+                progress(epoch, losses[-1])
+            if not math.isfinite(losses[-1]):
+                break
+    return model.with_theta(theta), losses

@@ -67,8 +67,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--m", type=int, nargs="+", default=None,
                    help="burn-ins (default: the authors' grid per N; 5 of them with "
                    "--budget quick)")
-    s.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS,
-                   help="stateless TBPTT per m, stateful TBPTT, full-sequence BPTT (default all)")
+    s.add_argument("--kinds", nargs="+", default=None, choices=KINDS,
+                   help="stateless TBPTT per m, stateful TBPTT, full-sequence BPTT (default: "
+                   "all; stateless and stateful with --budget quick, see README)")
     s.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help="initialisation/shuffling seeds; several give the spread (default 0)")
     s.add_argument("--budget", default="quick", choices=BUDGETS,
@@ -125,6 +126,9 @@ def prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
         if not args.lr > 0:
             raise st.StudyError(f"--lr {args.lr} must be > 0")
         budget = replace(budget, lr=args.lr)
+    if args.kinds is None:
+        quick = args.budget == "quick" and not args.from_models
+        args.kinds = list(st.QUICK_KINDS if quick else st.KINDS)
     Ns = args.N if args.N else ([] if args.from_models else [100])
     for N in Ns:
         if not 2 <= N <= T:

@@ -81,7 +81,8 @@ def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: A
     sources = sorted({str(Path(r["source"]).parent) for r in rows if r.get("source")})
     trained = [r for r in rows if not r.get("source")]
     lines = [f"# Burn-in study: {sp.name}", ""]
-    lines.append(f"Data: train/val/test T = {sp.train.T} / {sp.val.T} / {sp.test.T}, inputs "
+    Ts = " / ".join(str(sp.series(k).T) for k in ("train", "val", "test"))
+    lines.append(f"Data: train/val/test T = {Ts}, inputs "
                  f"{list(sp.inputs)}, outputs {list(sp.outputs)}; standard scaler fitted on "
                  "the training split. Evaluation: one free run per split from the zero state, "
                  "every step counted.")
