@@ -232,3 +232,11 @@ def test_models_folder_without_models(capsys, tmp_path, pair):
                 "--inputs", "u", "--outputs", "y", "--from-models", str(tmp_path / "empty")],
                capsys, tmp_path)
     assert "holds no model files" in err
+
+
+def test_burnin_main_has_the_study_subcommand(capsys, tmp_path):
+    from verification.presentation import cli
+
+    assert cli.main(["study", "silverbocks", "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("burnin study: error: DATASET 'silverbocks'")
