@@ -30,18 +30,20 @@ N, M, N_H, BATCH, LR = 100, 10, 8, 100, 1e-4
 
 
 def ours(splits: st.Splits, epochs: int) -> tuple[list[float], float]:
-    """Per-epoch seconds of our float64 trainer."""
+    """Per-epoch wall seconds of our float64 trainer, and its CPU seconds per epoch."""
     task = st.Task("silverbox", "lstm", N_H, N, M, "stateless", 0, "bench")
     job = st.Job(splits, st.Budget("bench", epochs, LR, BATCH))
     stamps: list[float] = []
-    t0 = time.perf_counter()
+    c0 = time.process_time()
     train(task, job, lambda msg: stamps.append(msg["elapsed"]) if "epoch" in msg else None)
-    setup = time.perf_counter() - t0 - stamps[-1]
-    return [b - a for a, b in zip([0.0, *stamps[:-1]], stamps, strict=True)], setup
+    cpu = (time.process_time() - c0) / epochs
+    return [b - a for a, b in zip([0.0, *stamps[:-1]], stamps, strict=True)], cpu
 
 
-def torch_epochs(splits: st.Splits, epochs: int, dtype: str) -> list[float] | None:
-    """Per-epoch seconds of the same epoch in torch (None when torch is not importable)."""
+def torch_epochs(splits: st.Splits, epochs: int, dtype: str
+                 ) -> tuple[list[float], float] | None:
+    """Per-epoch wall seconds of the same epoch in torch and its median CPU seconds (None when
+    torch is not importable)."""
     try:
         import torch
     except ImportError:
@@ -60,9 +62,9 @@ def torch_epochs(splits: st.Splits, epochs: int, dtype: str) -> list[float] | No
     fc = torch.nn.Linear(N_H, 1).to(dt)
     opt = torch.optim.Adam([*lstm.parameters(), *fc.parameters()], lr=LR)
     rng = np.random.default_rng(0)
-    times = []
+    times, cpus = [], []
     for _ in range(epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         order = torch.from_numpy(rng.permutation(w.S))
         for k in range(w.S // BATCH):
             idx = order[k * BATCH:(k + 1) * BATCH]
@@ -72,7 +74,8 @@ def torch_epochs(splits: st.Splits, epochs: int, dtype: str) -> list[float] | No
             loss.backward()
             opt.step()
         times.append(time.perf_counter() - t0)
-    return times
+        cpus.append(time.process_time() - c0)
+    return times, statistics.median(cpus)
 
 
 def main() -> None:
@@ -84,19 +87,19 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"Silverbox N = {N}, LSTM n_h = {N_H}, batch {BATCH}, median of {a.epochs} epochs; "
           f"load average {load:.1f} on {os.cpu_count()} CPUs")
-    mine, setup = ours(splits, a.epochs)
+    mine, cpu = ours(splits, a.epochs)
     t_ours = statistics.median(mine)
-    print(f"  ours (NumPy float64):   {t_ours:.3f} s per epoch (+ {setup:.2f} s set-up; "
-          f"target <= 0.6 s)")
+    print(f"  ours (NumPy float64):   {t_ours:.3f} s per epoch, {cpu:.3f} CPU s "
+          "(target <= 0.6 s)")
     for dtype in ("float32", "float64"):
         ref = torch_epochs(splits, a.epochs, dtype)
         if ref is None:
             print("  torch: not importable (pip install torch==2.13.0 for the reference)")
             break
-        t_ref = statistics.median(ref)
-        print(f"  torch {dtype}:          {t_ref:.3f} s per epoch -> ours is "
-              f"{t_ref / t_ours:.2f}x torch {dtype}" + (" (target >= 1.8x)"
-                                                        if dtype == "float32" else ""))
+        t_ref, cpu_ref = statistics.median(ref[0]), ref[1]
+        print(f"  torch {dtype}:          {t_ref:.3f} s per epoch, {cpu_ref:.3f} CPU s -> ours "
+              f"is {t_ref / t_ours:.2f}x torch {dtype} in wall time"
+              + (" (target >= 1.8x)" if dtype == "float32" else ""))
 
 
 if __name__ == "__main__":

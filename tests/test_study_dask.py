@@ -4,12 +4,10 @@ worker killed mid-task; the study still completes with every result written once
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import pytest
 from test_study import write_pair
-from test_study_runs import user_models
+from test_study_runs import killer, small_study, user_models
 
 from verification.experiment import study as st
 from verification.presentation import study_cli
@@ -29,35 +27,25 @@ def cluster():
 def test_study_on_a_dask_cluster_survives_a_killed_worker(cluster, tmp_path):
     from verification.experiment.executors import DaskExecutor
 
-    pair = write_pair(tmp_path, T_train=20000, T_test=8000)
-    models = user_models(tmp_path / "models_in", ms=(0, 10, 30))
-    splits = st.load_splits("mine", files=pair, inputs=["u"], outputs=["y"])
-    tasks = st.tasks_from_models(models, "mine")
+    tasks, job = small_study(tmp_path)
     store, started, killed, lines = st.Store(tmp_path / "out"), [], [], []
-
-    def observer(msg):
-        if msg.get("event") == "started":
-            started.append(msg["key"])
-            if not killed:
-                killed.append(msg["key"])
-                os.kill(msg["pid"], signal.SIGKILL)  # the worker process dies mid-task
-
     executor = DaskExecutor(cluster.scheduler_address)
     try:
-        ran = st.run_study(tasks, st.Job(splits, st.budget_for("quick", "mine")), store,
-                           executor, log=lines.append, observer=observer)
+        ran = st.run_study(tasks, job, store, executor, log=lines.append,
+                           observer=killer(started, killed))
     finally:
         executor.close()
     assert len(ran) == 4 and all(store.done(t) for t in tasks)
     assert started.count(killed[0]) >= 2, started  # the scheduler ran the killed task again
     assert len(list((store.out / "metrics").glob("*.json"))) == 4
     assert not any("duplicate" in s for s in lines)
+    for t in tasks:  # every result is a full training
+        assert json.loads(store.metrics_path(t).read_text())["epochs"] == job.budget.epochs
     # the finished study reruns as a no-op: nothing left to do, nothing rewritten
     stamps = {p: p.stat().st_mtime_ns for p in (store.out / "metrics").glob("*.json")}
     executor = DaskExecutor(cluster.scheduler_address)
     try:
-        assert st.run_study(tasks, st.Job(splits, st.budget_for("quick", "mine")), store,
-                            executor, log=lines.append) == []
+        assert st.run_study(tasks, job, store, executor, log=lines.append) == []
     finally:
         executor.close()
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}

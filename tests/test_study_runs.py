@@ -110,22 +110,35 @@ def test_killed_study_resumes_with_nothing_lost_or_duplicated(tmp_path):
         load_model(p)  # every model file is complete
 
 
-def test_local_worker_killed_mid_task_is_rerun_and_written_once(tmp_path):
-    pair = write_pair(tmp_path, T_train=20000, T_test=8000)
-    models = user_models(tmp_path / "models_in", ms=(0, 10, 30))
-    splits = st.load_splits("mine", files=pair, inputs=["u"], outputs=["y"])
-    tasks = st.tasks_from_models(models, "mine")
-    store, started, killed = st.Store(tmp_path / "out"), [], []
+def killer(started: list, killed: list):
+    """An observer that kills the worker process of the first task to finish an epoch (it has
+    many epochs left, so it is mid-task), remembering every start."""
+    pids: dict[str, int] = {}
 
-    def observer(msg):
+    def observe(msg):
         if msg.get("event") == "started":
             started.append(msg["key"])
-            if not killed:
-                killed.append(msg["key"])
-                os.kill(msg["pid"], signal.SIGKILL)  # a worker process we started dies
+            pids[msg["key"]] = msg["pid"]
+        elif "epoch" in msg and not killed:
+            killed.append(msg["key"])
+            os.kill(pids[msg["key"]], signal.SIGKILL)  # a worker process we started dies
 
-    ran = st.run_study(tasks, st.Job(splits, st.budget_for("quick", "mine")), store,
-                       LocalExecutor(workers=2), log=lambda s: None, observer=observer)
+    return observe
+
+
+def small_study(tmp_path, epochs: int = 30):
+    pair = write_pair(tmp_path, T_train=300, T_test=100)
+    splits = st.load_splits("mine", files=pair, inputs=["u"], outputs=["y"])
+    tasks = st.plan("mine", T_train=splits.train.T, n_h=3, Ns=(20,), ms=(0, 5, 10),
+                    kinds=("stateless", "stateful"))
+    return tasks, st.Job(splits, st.Budget("test", epochs=epochs, lr=1e-2, batch_size=20))
+
+
+def test_local_worker_killed_mid_task_is_rerun_and_written_once(tmp_path):
+    tasks, job = small_study(tmp_path)
+    store, started, killed = st.Store(tmp_path / "out"), [], []
+    ran = st.run_study(tasks, job, store, LocalExecutor(workers=2), log=lambda s: None,
+                       observer=killer(started, killed))
     assert len(ran) == 4 and all(store.done(t) for t in tasks)
     assert started.count(killed[0]) >= 2  # the killed task ran again
     assert len(list((store.out / "metrics").glob("*.json"))) == 4

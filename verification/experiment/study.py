@@ -423,7 +423,7 @@ def run_task(task: Task, job: Job, report: Report = _silent) -> TaskResult:
 
 
 def _run_task(task: Task, job: Job, report: Report) -> TaskResult:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report({"key": task.key, "event": "started", "pid": os.getpid()})
     if task.source is not None:
         from systems import load_model
@@ -434,14 +434,14 @@ def _run_task(task: Task, job: Job, report: Report) -> TaskResult:
         from verification.experiment.study_train import train
 
         model, history = train(task, job, report)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     ev = evaluate(model, job.splits)
     e_j = (window_error(model, job.splits.scaled("train"), task.N, job.error_windows)
            if task.kind == "stateless" else None)
     metrics = {
         "format": FORMAT_VERSION, "key": task.key, **_task_fields(task),
         "cell": getattr(model, "cell", task.cell), "n_h": int(model.n_h),
-        "epochs": int(history.get("epochs", 0)), "seconds": seconds,
+        "epochs": int(history.get("epochs", 0)), "seconds": seconds, "cpu_seconds": cpu,
         "seconds_eval": time.perf_counter() - t0 - seconds, **ev, "e_j": e_j,
         "loss_history": history.get("loss"), "diverged": history.get("diverged"),
         "budget_lr": job.budget.lr if task.source is None else None,
@@ -619,6 +619,7 @@ def _dur(s: float) -> str:
 # --------------------------------------------------------------------------- results
 RESULT_COLUMNS = (
     "key", "dataset", "cell", "n_h", "N", "m", "kind", "seed", "budget", "epochs", "seconds",
+    "cpu_seconds",
     "mse_train_scaled", "mse_val_scaled", "mse_test_scaled", "mse_train", "mse_val", "mse_test",
     "source",
 )

@@ -45,6 +45,10 @@ def table_markdown(table: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _change(split: str, v: float) -> str:
+    return (f"{'lowers' if v >= 0 else 'raises'} the {split} MSE by {abs(v):.1f} %")
+
+
 def claim(table: list[dict[str, Any]]) -> list[str]:
     """One sentence per N: does tuning m beat m = 0, and by more than the seed spread?"""
     out = []
@@ -57,19 +61,19 @@ def claim(table: list[dict[str, Any]]) -> list[str]:
                 parts.append(f"{split}: n/a (no m = 0 model)")
             elif n > 1:
                 lo, hi = r[f"impr_m0_{split}_min"], r[f"impr_m0_{split}_max"]
-                parts.append(f"{split} {v:.1f} % ± {sd:.1f} (seeds: {lo:.1f} .. {hi:.1f})")
+                parts.append(f"{_change(split, v)} ± {sd:.1f} (seeds: {lo:.1f} .. {hi:.1f} %)")
             else:
-                parts.append(f"{split} {v:.1f} %")
+                parts.append(_change(split, v))
         if r["m_star"] == 0:
             verdict = "m* = 0: no burn-in beats m = 0 here."
         elif n > 1:
             lo = min(r["impr_m0_train_min"], r["impr_m0_test_min"])
             verdict = ("every seed improves on both splits" if lo > 0 else
-                       "not every seed improves on both splits: part of the effect is seed noise")
+                       "not every seed improves on both splits")
         else:
-            verdict = "one seed: the spread over seeds is unknown (use --seeds 0 1 2)"
-        out.append(f"* N = {r['N']}: m* = {r['m_star']} improves on m = 0 by "
-                   f"{'; '.join(parts)} — {verdict}")
+            verdict = "one seed, so the spread over seeds is unknown (use --seeds 0 1 2)"
+        out.append(f"* N = {r['N']}: against m = 0, m* = {r['m_star']} {'; '.join(parts)} "
+                   f"— {verdict}.")
     return out
 
 
