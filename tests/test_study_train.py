@@ -125,3 +125,7 @@ def test_budgets():
     p = st.budget_for("paper", "silverbox")
     assert (p.lr, p.epochs) == (1e-4, 400)
     assert replace(st.budget_for("quick", "silverbox"), epochs=1).epochs == 1
+    # quick: about 4000 Adam steps at N = 100 on each benchmark (T_train from the data README)
+    for name, T in (("silverbox", 20000), ("wiener_hammerstein", 20000), ("rlc", 6667)):
+        q = st.budget_for("quick", name)
+        assert 3800 <= q.epochs * ((T - 100 + 1) // q.batch_size) <= 4200, name
