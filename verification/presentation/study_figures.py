@@ -129,7 +129,7 @@ def predictions(rows: list[dict[str, Any]], table: list[dict[str, Any]], store: 
         for k in range(n_y):
             axes[k][0].plot(span, y[span, k], color=color, lw=0.9,
                             label=f"m = {m}" + (r" ($m^\star$)" if m == t["m_star"] else "")
-                            + f", test MSE {r['mse_test']:.3g}")
+                            + f", test MSE {r['mse_test']:.3g} (data units)")
     for k in range(n_y):
         name = splits.outputs[k] if k < len(splits.outputs) else f"y{k}"
         axes[k][0].set_ylabel(name)

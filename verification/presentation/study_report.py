@@ -95,13 +95,16 @@ def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: A
     if trained:
         b = job.budget
         secs = [r["seconds"] for r in trained]
+        cpus = [r["cpu_seconds"] for r in trained if r.get("cpu_seconds") is not None]
+        cpu = f", {np.sum(cpus) / 60:.1f} min of CPU" if len(cpus) == len(secs) else ""
         lines.append(f"Training: budget `{b.name}` (Adam, lr {b.lr:g}, {b.epochs} epochs, batch "
                      f"{b.batch_size}, window stride {b.stride}); {len(trained)} models, "
-                     f"{np.sum(secs) / 60:.1f} min of training in all "
+                     f"{np.sum(secs) / 60:.1f} min of training (wall) in all{cpu} "
                      f"({np.min(secs):.0f}..{np.max(secs):.0f} s each).")
     cells = sorted({(r["cell"], r["n_h"]) for r in rows})
     lines.append(f"Cells: {', '.join(f'{c} (n_h = {h})' for c, h in cells)}; seeds: "
-                 f"{sorted({r['seed'] for r in rows})}. This run took {seconds_run:.0f} s.")
+                 f"{sorted({r['seed'] for r in rows})}. This invocation took {seconds_run:.0f} s "
+                 "(models finished by earlier runs of the same study are reused).")
     lines += ["", "## The paper's table", ""]
     a, b_ = M_STAR_WEIGHTS
     lines.append(f"Scaled MSE x {TABLE_SCALE:g}; m* minimises {a} x train + {b_} x validation "
@@ -111,7 +114,7 @@ def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: A
     lines += ["## Every model", "", "Scaled MSE; data units in `results.csv`.", ""]
     cols = [("N", "N"), ("m", "m"), ("kind", "kind"), ("seed", "seed"),
             ("mse_train_scaled", "train"), ("mse_val_scaled", "val"),
-            ("mse_test_scaled", "test"), ("seconds", "seconds")]
+            ("mse_test_scaled", "test"), ("seconds", "seconds"), ("cpu_seconds", "CPU s")]
     lines += [markdown_table(rows, cols), ""]
     lines += ["## Figures", ""]
     for p in figures:
