@@ -240,3 +240,17 @@ def test_burnin_main_has_the_study_subcommand(capsys, tmp_path):
     assert cli.main(["study", "silverbocks", "--data-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("burnin study: error: DATASET 'silverbocks'")
+
+
+def test_help_examples_parse():
+    """Each --help example is a valid command line (running them takes minutes to hours)."""
+    import shlex
+
+    lines = [ln.split("  #")[0].strip() for ln in study_cli.EXAMPLE.splitlines()[1:]
+             if ln.strip()]
+    assert len(lines) == 4
+    for line in lines:
+        words = shlex.split(line)
+        assert words[:2] == ["burnin", "study"]
+        args = study_cli.build_parser().parse_args(words[2:])
+        assert args.dataset in ("silverbox", "rlc", "mydata")
