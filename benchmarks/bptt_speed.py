@@ -13,15 +13,30 @@ and scaled to ``S``, since it is linear in ``S``; its gradient is checked agains
 the same MSE (float64, CPU, default threads; tanh cases only, ``nn.RNN`` has no linear
 activation). Ratios are "other / WindowBatch".
 
-Run: ``python benchmarks/bptt_speed.py [--repeats R]``.
+Gated cells at the paper's authors' size (issue 9: Silverbox training split, stride 1):
+
+* (d) LSTM, ``S = 19901``, ``N = 100``, ``n_h = 8``, ``m = 0``
+* (e) GRU, the same sizes
+
+For each: the median seconds of one loss + full gradient in float64, the peak memory that the
+batch and one evaluation allocate (NumPy allocations traced by ``tracemalloc``; beside it the
+growth of the process' peak resident size from just before the batch was built, for the
+first of these cases only: it is a high-water mark), and, when
+PyTorch is installed, ``nn.LSTM``/``nn.GRU`` + ``nn.Linear`` forward + backward of the same
+loss in float32 and in float64 (CPU, default threads) with the ratios "torch / ours".
+Targets (issue 9): LSTM <= 1.5 s, >= 2.5x torch float32, peak <= 1 GB.
+
+Run: ``python benchmarks/bptt_speed.py [--repeats R] [--cases a b c d e]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +54,10 @@ CASES = {
     "c": dict(S=2000, N=100, n_h=64, activation="tanh"),
 }
 NAIVE_WINDOWS = 50  # the naive loop is timed on this many windows and scaled to S
+GATED = {
+    "d": dict(cell="lstm", S=19901, N=100, n_h=8),
+    "e": dict(cell="gru", S=19901, N=100, n_h=8),
+}
 
 
 def median_seconds(f, repeats: int) -> float:
@@ -92,9 +111,78 @@ def torch_seconds(X, Y, batch, theta, z, repeats: int) -> float | None:
     return median_seconds(step, repeats)
 
 
+def gated_problem(cell: str, S: int, N: int, n_h: int, seed: int = 0):
+    """Seeded data (stored as (S, N, 1), as windows of a sequence would be) and parameters."""
+    rng = np.random.default_rng(seed)
+    X, Y = rng.normal(size=(S, N, 1)), rng.normal(size=(S, N, 1))
+    n_theta = WindowBatch(X[:1], Y[:1], 0, n_h=n_h, cell=cell).n_theta
+    theta = rng.uniform(-1, 1, size=n_theta) / np.sqrt(n_h)  # torch's initialisation range
+    return X, Y, theta
+
+
+def torch_gated_seconds(cell: str, X, Y, theta, batch, dtype_name: str,
+                        repeats: int) -> float | None:
+    """torch ``nn.LSTM``/``nn.GRU`` + linear readout, forward + backward of the same loss."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    dtype = getattr(torch, dtype_name)
+    p = batch.unpack(theta)
+    layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    rnn = layer(1, batch.n_h, batch_first=True, dtype=dtype)
+    fc = torch.nn.Linear(batch.n_h, 1, dtype=dtype)
+    with torch.no_grad():
+        for name, key in (("weight_ih_l0", "W_ih"), ("weight_hh_l0", "W_hh"),
+                          ("bias_ih_l0", "b_ih"), ("bias_hh_l0", "b_hh")):
+            getattr(rnn, name).copy_(torch.from_numpy(p[key]))
+        fc.weight.copy_(torch.from_numpy(p["W_hy"]))
+        fc.bias.copy_(torch.from_numpy(p["b_y"]))
+    Xt, Yt = torch.from_numpy(X).to(dtype), torch.from_numpy(Y).to(dtype)
+
+    def step():
+        for q in (*rnn.parameters(), *fc.parameters()):
+            q.grad = None
+        out, _ = rnn(Xt)
+        loss = ((fc(out) - Yt) ** 2).mean()
+        loss.backward()
+        return loss
+
+    tol = 1e-10 if dtype_name == "float64" else 1e-4
+    V = batch.loss(theta, None)
+    assert abs(float(step().detach()) - V) <= tol * max(1.0, V)  # the same model and loss
+    return median_seconds(step, repeats)
+
+
+def _rss_mib() -> float:
+    """Resident set size now (Linux ``/proc/self/statm``), MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def gated_row(name: str, c: dict, repeats: int, first: bool) -> None:
+    X, Y, theta = gated_problem(**c)
+    rss0 = _rss_mib()
+    tracemalloc.start()
+    batch = WindowBatch(X, Y, 0, n_h=c["n_h"], cell=c["cell"])
+    batch.loss_grad(theta, None)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    ours = median_seconds(lambda: batch.loss_grad(theta, None), repeats)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0  # ru_maxrss: kB
+    rss_txt = f"{rss:9.0f}" if first else f"{'-':>9}"  # the high-water mark of earlier cases
+    txt = ""
+    for dt in ("float32", "float64"):
+        s = torch_gated_seconds(c["cell"], X, Y, theta, batch, dt, max(1, repeats // 2))
+        txt += "       -         -" if s is None else f" {s:8.3f} {s / ours:8.2f}x"
+    print(f"({name})  {c['cell']:>4} {c['S']:6d} {c['N']:4d} {c['n_h']:4d} {ours:9.3f} "
+          f"{peak:9.0f} {rss_txt}{txt}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--cases", nargs="*", default=[*CASES, *GATED])
     args = parser.parse_args(argv)
     try:
         import torch
@@ -106,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'case':4} {'S':>6} {'N':>4} {'n_h':>4} {'act':>6} {'WindowBatch s':>14} "
           f"{'naive s':>9} {'naive/WB':>9} {'torch s':>9} {'torch/WB':>9}")
     for name, c in CASES.items():
+        if name not in args.cases:
+            continue
         X, Y, batch, theta, z = problem(**c)
         ours = median_seconds(lambda b=batch, t=theta, z=z: b.loss_grad(t, z), args.repeats)
 
@@ -125,6 +215,13 @@ def main(argv: list[str] | None = None) -> None:
         torch_txt = "-" if torch_s is None else f"{torch_s:9.4f} {torch_s / ours:9.2f}"
         print(f"({name})  {c['S']:6d} {c['N']:4d} {c['n_h']:4d} {c['activation']:>6} "
               f"{ours:14.4f} {naive:9.3f} {naive / ours:9.1f} {torch_txt}")
+    gated = [n for n in GATED if n in args.cases]
+    if gated:
+        print(f"\n{'case':4} {'cell':>5} {'S':>6} {'N':>4} {'n_h':>4} {'ours s':>9} "
+              f"{'peak MiB':>9} {'+RSS MiB':>9} {'torch32 s':>9} {'t32/ours':>9} "
+              f"{'torch64 s':>9} {'t64/ours':>9}")
+    for k, name in enumerate(gated):  # RSS growth is meaningful for the first case only
+        gated_row(name, GATED[name], args.repeats, first=k == 0)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ With unit weights ``K = S (N - m)``. The benchmark problem is the special case o
 window of length ``T`` weighted by the coverage counts ``Windows.weights(m)`` and normalised
 by ``S (N - m)``.
 
+Every cell (``cell="elman" | "lstm" | "gru"``) shares the batch, the threads, the readout and
+the residuals (:class:`Part`); the Elman RNN's passes are below, the LSTM's and GRU's in
+:mod:`systems.bptt_lstm` and :mod:`systems.bptt_gru`. The initial states ``z_i`` have the
+cell's state size ``n_z`` (``(h, c)`` for the LSTM).
+
 Layout: internally time-major, ``H : (N + 1, S, n_h)``, so each step works on a contiguous
 ``(S, n_h)`` slab; the loop runs over the ``N`` steps, never over windows.
 
@@ -54,6 +59,10 @@ from .windows import check_burn_in
 #: hidden-state entries per evaluation (``N * S_part * n_h``); below it, handing work to
 #: threads costs more than it saves. Tests lower it to force the threaded path.
 MIN_WORK_PER_THREAD = 1 << 18
+
+
+#: Rows per chunk where a full-size temporary is avoided.
+_CHUNK = 1 << 16
 
 
 def _cpu_count() -> int:
@@ -115,11 +124,15 @@ class Part:
         self.w2K = np.ascontiguousarray(w2K[m:])  # (N - m, S, 1): dV/dy = w2K * r
         self.H = np.empty((N + 1, S, n_h))  # hidden states, H[0] = h part of z
         self.G = np.empty((N - m, S, n_y))  # residuals r, then dV/dy = g on scored steps
-        self.wr = np.empty((N - m, S, n_y))
 
     def set_initial(self, z) -> None:
         """``z_0``: ``(S, n_z)``, ``(n_z,)`` or the scalar 0."""
         self.H[0] = z
+
+    def set_data(self, Xt: np.ndarray, Yt: np.ndarray) -> None:
+        """New windows of the same shape: ``Xt : (N, S, n_x)``, ``Yt : (N - m, S, n_y)``."""
+        self.Xt[...] = Xt
+        self.Yt[...] = Yt
 
     def states(self) -> np.ndarray:
         """``(N + 1, S, n_z)`` states of the last forward pass (may be a view)."""
@@ -131,9 +144,12 @@ class Part:
         np.matmul(self.H[1 + self.m :].reshape(-1, n_h), p["W_hyT"], out=G.reshape(-1, n_y))
         G += p["b_y"]
         G -= self.Yt  # r_ij
-        np.multiply(self.w2K, G, out=self.wr)  # (2/K) w r
-        V = 0.5 * float(np.vdot(self.wr, G))  # (1/K) sum w ||r||^2
-        G[...] = self.wr
+        G2, w2 = G.reshape(-1, n_y), self.w2K.reshape(-1, 1)
+        V = 0.0
+        for lo in range(0, G2.shape[0], _CHUNK):  # in chunks: no (N, S, n_y) temporary
+            g, wg = G2[lo : lo + _CHUNK], w2[lo : lo + _CHUNK] * G2[lo : lo + _CHUNK]
+            V += 0.5 * float(np.vdot(wg, g))  # (1/K) sum w ||r||^2
+            g[...] = wg  # (2/K) w r
         return V
 
     def readout_grad(self, gp) -> None:
@@ -209,6 +225,27 @@ class ElmanPart(Part):
         np.sum(dA2, axis=0, out=gp["b_h"])
         self.readout_grad(gp)
         return carry  # dz = da_1 W_hh
+
+
+class GatedPart(Part):
+    """What the LSTM and GRU parts share: inputs stored as ``X1 = [x, 1] : (N, S, n_x + 1)``
+    (the bias rides along in the input product), and gate blocks of the weights."""
+
+    def __init__(self, Xt, Yt, w2K, m, n_h):
+        super().__init__(Xt, Yt, w2K, m, n_h)
+        self.n_x = Xt.shape[2]
+        self.X1 = np.ones((self.N, self.S, self.n_x + 1))  # [x_t, 1]
+        self.set_data(Xt, self.Yt)
+        del self.Xt  # the inputs live in X1
+
+    def set_data(self, Xt, Yt) -> None:
+        self.X1[:, :, : self.n_x] = Xt
+        self.Yt[...] = Yt
+
+    @staticmethod
+    def blocks(W: np.ndarray, n: int, G: int) -> np.ndarray:
+        """``(G n, k) -> (G, k, n)``: block ``j`` is ``W[j n : (j + 1) n].T``."""
+        return np.ascontiguousarray(W.reshape(G, n, -1).transpose(0, 2, 1))
 
 
 def _part_class(cell: str):
@@ -304,10 +341,10 @@ class WindowBatch:
             raise ValueError(f"the normalizer K must be > 0, got {K} (no scored output?)")
         self.K = K
 
-        # Time-major copies of the data, made once.
-        self.Xt = np.ascontiguousarray(X.transpose(1, 0, 2))  # (N, S, n_x)
-        self.Yt = np.ascontiguousarray(Y.transpose(1, 0, 2))  # (N, S, n_y)
-        self.w2K = (2.0 / K) * w[:, :, None]  # (N, S, 1): dV/dy = w2K * r
+        # The parts hold the only (time-major) copies of the data; w2K = dV/dy / r.
+        Xt, Yt = X.transpose(1, 0, 2), Y.transpose(1, 0, 2)  # (N, S, .) views
+        w *= 2.0 / K
+        w2K = w[:, :, None]  # (N, S, 1)
 
         # Consecutive windows lo:hi per part, one part per thread when the work is large.
         self._Part = _part_class(cell)
@@ -316,7 +353,7 @@ class WindowBatch:
         n_parts = max(1, min(_cpu_count(), work // MIN_WORK_PER_THREAD, S))
         bounds = np.arange(n_parts + 1) * S // n_parts
         self._parts = [
-            self._Part(self.Xt[:, lo:hi], self.Yt[:, lo:hi], self.w2K[:, lo:hi], self.m,
+            self._Part(Xt[:, lo:hi], Yt[:, lo:hi], w2K[:, lo:hi], self.m,
                        self.n_h, *extra)
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
         ]
@@ -334,8 +371,7 @@ class WindowBatch:
             raise ValueError(f"set_windows needs X: {(self.S, self.N, self.n_x)}, "
                              f"Y: {(self.S, self.N, self.n_y)}; got {X.shape}, {Y.shape}")
         for part, (lo, hi) in zip(self._parts, self._bounds, strict=True):
-            part.Xt[...] = X[lo:hi].transpose(1, 0, 2)
-            part.Yt[...] = Y[lo:hi, self.m :].transpose(1, 0, 2)
+            part.set_data(X[lo:hi].transpose(1, 0, 2), Y[lo:hi, self.m :].transpose(1, 0, 2))
 
     # ------------------------------------------------------------------ helpers
     def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:

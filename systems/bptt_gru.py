@@ -16,29 +16,30 @@ respect to the pre-activations)::
     dW_ih = sum_t [da_r, da_u, da_n]^T x_t,   db_ih = sum_t [da_r, da_u, da_n]
     dW_hh = sum_t [da_r, da_u, dq]^T h_{t-1},  db_hh = sum_t [da_r, da_u, dq]
 
-Layout: gates ``A : (N, S, 3 n_h)`` hold ``(r, u, n)`` and then, in the backward pass,
-``(da_r, da_u, da_n)``; ``Q : (N, S, n_h)`` holds ``q`` and then ``dq``. The sigmoids use
-``sigma(a) = (1 + tanh(a / 2)) / 2`` with the ``1/2`` folded into the ``r, u`` rows.
+Layout and speed: as for the LSTM (:mod:`systems.bptt_lstm`): gate-major buffers
+``A : (N, 3, S, n_h)`` holding ``(r, u, n)`` and then, in the backward pass,
+``(da_r, da_u, da_n)``; ``Q : (N, S, n_h)`` holding ``q`` and then ``dq``; each step two
+batched products (``[x_t, 1]`` and ``h_{t-1}`` against per-gate weight blocks scaled by ``-1``
+on ``r, u``); ``sigma(a) = 1 / (1 + exp(-a))``, ``tanh(v) = 2 / (1 + exp(-2 v)) - 1``;
+parameter gradients accumulated per step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bptt import Part, fast_tanh
+from .bptt import GatedPart, Part
 
 
-class GRUPart(Part):
+class GRUPart(GatedPart):
     """The GRU over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
         super().__init__(Xt, Yt, w2K, m, n_h)
         N, S, n = self.N, self.S, n_h
-        self.A = np.empty((N, S, 3 * n))  # (r, u, n), then (da_r, da_u, da_n)
+        self.A = np.empty((N, 3, S, n))  # (r, u, n), then (da_r, da_u, da_n)
         self.Q = np.empty((N, S, n))  # q = W_hn h + b_hn, then dq
-        self.hid = np.empty((S, 3 * n))
-        self.pre = np.empty((S, 2 * n))
-        self.work2 = np.empty((S, 2 * n))
+        self.pre = np.empty((3, S, n))
         self.dh = np.empty((S, n))
         self.tmp = np.empty((S, n))
         self.work = np.empty((S, n))
@@ -47,52 +48,56 @@ class GRUPart(Part):
 
     @staticmethod
     def prepare(p) -> dict[str, np.ndarray]:
-        n = p["W_hh"].shape[1]
-        half = np.r_[np.full(2 * n, 0.5), np.ones(n)]  # sigma(a) = (1 + tanh(a/2)) / 2
+        n, blocks = p["W_hh"].shape[1], GatedPart.blocks
+        sign = np.r_[np.full(2 * n, -1.0), np.ones(n)]  # e = exp(-a_r), exp(-a_u)
+        b = np.r_[p["b_ih"][: 2 * n] + p["b_hh"][: 2 * n], p["b_ih"][2 * n :]]
         return {
-            "W_ihT": (p["W_ih"] * half[:, None]).T.copy(),  # (n_x, 3 n_h)
-            "b_ih": p["b_ih"] * half,
-            "W_hhT": (p["W_hh"] * half[:, None]).T.copy(),  # (n_h, 3 n_h)
-            "b_hh": p["b_hh"] * half,
-            "W_hh_ru": p["W_hh"][: 2 * n].copy(),  # unscaled, for the backward products
-            "W_hh_n": p["W_hh"][2 * n :].copy(),
+            "Wx": blocks(np.c_[p["W_ih"], b] * sign[:, None], n, 3),  # (3, n_x + 1, n_h)
+            "Wh": blocks(p["W_hh"] * sign[:, None], n, 3),  # (3, n_h, n_h)
+            "b_hn": p["b_hh"][2 * n :].copy(),
+            "Wc": np.ascontiguousarray(p["W_hh"].reshape(3, n, n)),  # for the backward pass
             **Part.readout(p),
         }
 
     def forward(self, p) -> None:
         """Fill ``A`` (activated gates), ``Q`` and ``H`` (``H[0]`` holds ``z``)."""
-        N, S, n = self.N, self.S, self.n_h
-        A, Q, H, hid, pre = self.A, self.Q, self.H, self.hid, self.pre
-        np.matmul(self.Xt.reshape(N * S, -1), p["W_ihT"], out=A.reshape(N * S, 3 * n))
-        A += p["b_ih"]
-        for t in range(1, N + 1):
-            a = A[t - 1]
-            np.matmul(H[t - 1], p["W_hhT"], out=hid)
-            hid += p["b_hh"]
-            np.add(a[:, : 2 * n], hid[:, : 2 * n], out=pre)  # (a_r/2, a_u/2)
-            fast_tanh(pre, out=a[:, : 2 * n], work=self.work2)
-            ru = a[:, : 2 * n]
-            ru *= 0.5
-            ru += 0.5  # r, u
-            r, u, nn = a[:, :n], a[:, n : 2 * n], a[:, 2 * n :]
-            q = Q[t - 1]
-            q[...] = hid[:, 2 * n :]
-            np.multiply(r, q, out=self.tmp)
-            self.tmp += nn
-            fast_tanh(self.tmp, out=nn, work=self.work)  # n
-            np.subtract(H[t - 1], nn, out=H[t])
-            H[t] *= u
-            H[t] += nn  # h_t = n + u (h_{t-1} - n)
+        A, Q, H, X1, pre, tmp = self.A, self.Q, self.H, self.X1, self.pre, self.tmp
+        with np.errstate(over="ignore"):  # exp -> inf is the right limit
+            for t in range(1, self.N + 1):
+                a = A[t - 1]
+                np.matmul(X1[t - 1], p["Wx"], out=a)  # (-a_r, -a_u, W_in x + b_in), input side
+                np.matmul(H[t - 1], p["Wh"], out=pre)  # hidden side
+                ru = a[:2]
+                ru += pre[:2]
+                np.exp(ru, out=ru)
+                ru += 1.0
+                np.divide(1.0, ru, out=ru)  # r, u
+                r, u, nn = a
+                q = Q[t - 1]
+                np.add(pre[2], p["b_hn"], out=q)  # q = W_hn h + b_hn
+                np.multiply(r, q, out=tmp)
+                nn += tmp
+                nn *= -2.0
+                np.exp(nn, out=nn)
+                nn += 1.0
+                np.divide(2.0, nn, out=nn)
+                nn -= 1.0  # n = tanh(W_in x + b_in + r q)
+                np.subtract(H[t - 1], nn, out=tmp)
+                tmp *= u
+                np.add(tmp, nn, out=H[t])  # h_t = n + u (h_{t-1} - n)
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
-        N, S, n = self.N, self.S, self.n_h
-        A, Q, H = self.A, self.Q, self.H
+        N, n, n_x = self.N, self.n_h, self.n_x
+        A, Q, H, X1, pre = self.A, self.Q, self.H, self.X1, self.pre
         dh, tmp, work, aux, carry = self.dh, self.tmp, self.work, self.aux, self.carry
         carry[...] = 0.0
+        gWx = np.zeros((3, n, n_x + 1))  # sum_t [da_r, da_u, da_n]^T [x_t, 1]
+        gWh = np.zeros((3, n, n))  # sum_t [da_r, da_u, dq]^T h_{t-1}
+        gbq = np.zeros(n)  # sum_t dq
         for t in range(N, 0, -1):
             a, q = A[t - 1], Q[t - 1]
-            r, u, nn = a[:, :n], a[:, n : 2 * n], a[:, 2 * n :]
+            r, u, nn = a
             self.output_grad(t, p["W_hy"], carry, out=dh)  # dh_t
             np.subtract(H[t - 1], nn, out=work)
             work *= dh  # du
@@ -111,17 +116,19 @@ class GRUPart(Part):
             np.subtract(1.0, r, out=aux)
             aux *= r
             np.multiply(aux, tmp, out=r)  # da_r
-            np.matmul(a[:, : 2 * n], p["W_hh_ru"], out=carry)
-            np.matmul(q, p["W_hh_n"], out=tmp)
-            carry += tmp
-            carry += dh  # dV/dh_{t-1}
-        A2, Q2 = A.reshape(N * S, 3 * n), Q.reshape(N * S, n)
-        H2 = H[:-1].reshape(N * S, n)
-        np.matmul(A2.T, self.Xt.reshape(N * S, -1), out=gp["W_ih"])
-        np.sum(A2, axis=0, out=gp["b_ih"])
-        gp["W_hh"][: 2 * n] = A2[:, : 2 * n].T @ H2
-        gp["W_hh"][2 * n :] = Q2.T @ H2
-        gp["b_hh"][: 2 * n] = gp["b_ih"][: 2 * n]
-        gp["b_hh"][2 * n :] = Q2.sum(axis=0)
+            np.matmul(a[:2], p["Wc"][:2], out=pre[:2])
+            np.matmul(q, p["Wc"][2], out=pre[2])
+            np.sum(pre, axis=0, out=carry)
+            carry += dh  # dV/dh_{t-1} = [da_r, da_u, dq] W_hh + dh_t u
+            gWx += a.transpose(0, 2, 1) @ X1[t - 1]
+            gWh[:2] += a[:2].transpose(0, 2, 1) @ H[t - 1]
+            gWh[2] += q.T @ H[t - 1]
+            gbq += q.sum(axis=0)
+        gWx = gWx.reshape(3 * n, n_x + 1)
+        gp["W_ih"][...] = gWx[:, :n_x]
+        gp["b_ih"][...] = gWx[:, n_x]
+        gp["W_hh"][...] = gWh.reshape(3 * n, n)
+        gp["b_hh"][: 2 * n] = gWx[: 2 * n, n_x]
+        gp["b_hh"][2 * n :] = gbq
         self.readout_grad(gp)
         return carry

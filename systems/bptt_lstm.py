@@ -14,19 +14,34 @@ Backward, the forward loop read in reverse (``gy_t = dV/dy_t``, ``tc_t = tanh(c_
     dW_ih = sum_t da_t^T x_t,  dW_hh = sum_t da_t^T h_{t-1},  db_ih = db_hh = sum_t da_t
     dz_0 = (da_1 W_hh, dc_1 f_1)
 
-Layout and speed: inside the loops the gate rows are ordered ``(i, f, o, g)`` so the three
-sigmoids are one contiguous block, and ``sigma(a) = (1 + tanh(a / 2)) / 2`` with the factor
-``1/2`` folded into the weights, so one :func:`~systems.bptt.fast_tanh` call activates all four
-gates. The gate buffer ``A : (N, S, 4 n_h)`` is overwritten by ``da`` in the backward pass
-(each step's gates are dead once its ``da`` is formed), so memory is ``A``, ``C`` and ``H``:
-``6 n_h`` floats per window and step.
+Layout and speed (``benchmarks/bptt_speed.py``; float64 ``exp`` is most of the cost):
+
+* Gate-major buffers: ``A : (N, 4, S, n_h)``, so every elementwise pass runs over a
+  contiguous ``(S, n_h)`` block (a column slice of an ``(S, 4 n_h)`` array with ``n_h = 8``
+  costs ~20x more per element: NumPy's inner loop is then 8 elements long).
+* Gates in the order ``(i, f, o, g)``; the weights are scaled by ``-1`` on ``i, f, o`` and by
+  ``-2`` on ``g``, so ``e = exp(.)`` gives ``sigma(a) = 1 / (1 + e)`` for all four blocks in
+  one call and ``tanh(a_g) = 2 sigma(2 a_g) - 1``: one ``exp`` per gate and three arithmetic
+  passes (``exp`` may overflow to ``inf``, which gives the right limits 0 and -1).
+  ``tanh(c) = 2 / (1 + exp(-2c)) - 1`` likewise. Both are accurate to a few ``2**-53``
+  absolutely (not relatively near 0), as :func:`~systems.bptt.fast_tanh`.
+* Each step is two batched products, ``[x_t, 1] [W_ih, b]^T`` and ``h_{t-1} W_hh^T``, into the
+  gate block; the inputs are stored as ``X1 = [x, 1] : (N, S, n_x + 1)`` so the bias rides
+  along. Parameter gradients are accumulated per step (``da_t^T [x_t, 1]``, ``da_t^T h_{t-1}``)
+  from the gate gradients ``da_t``, which overwrite the gates (dead once ``da_t`` is formed),
+  and ``tanh(c_t)`` is recovered as ``h_t / o_t`` instead of stored (where ``o_t = 0`` every
+  term it enters is multiplied by ``o_t``): memory is ``A``, ``C``, ``H``, ``X1``,
+  ``6 n_h + n_x + 1`` floats per window and step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bptt import Part, fast_tanh
+from .bptt import GatedPart, Part
+
+#: ``o_t`` is floored at this before ``tanh(c_t) = h_t / o_t`` (only ``o_t = 0`` is affected).
+_O_FLOOR = 1e-300
 
 
 def _order(n_h: int) -> np.ndarray:
@@ -34,16 +49,15 @@ def _order(n_h: int) -> np.ndarray:
     return np.r_[0 : 2 * n_h, 3 * n_h : 4 * n_h, 2 * n_h : 3 * n_h]
 
 
-class LSTMPart(Part):
+class LSTMPart(GatedPart):
     """The LSTM over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
         super().__init__(Xt, Yt, w2K, m, n_h)
         N, S, n = self.N, self.S, n_h
-        self.A = np.empty((N, S, 4 * n))  # gates (i, f, o, g), then dV/da
+        self.A = np.empty((N, 4, S, n))  # gates (i, f, o, g), then dV/da
         self.C = np.empty((N + 1, S, n))  # cell states, C[0] = c part of z
-        self.pre = np.empty((S, 4 * n))
-        self.work4 = np.empty((S, 4 * n))
+        self.pre = np.empty((4, S, n))
         self.tc = np.empty((S, n))
         self.dh = np.empty((S, n))
         self.dc = np.empty((S, n))
@@ -64,53 +78,59 @@ class LSTMPart(Part):
 
     @staticmethod
     def prepare(p) -> dict[str, np.ndarray]:
-        n = p["W_hh"].shape[1]
+        n, blocks = p["W_hh"].shape[1], GatedPart.blocks
         order = _order(n)
-        half = np.r_[np.full(3 * n, 0.5), np.ones(n)]  # sigma(a) = (1 + tanh(a/2)) / 2
+        neg = np.r_[np.full(3 * n, -1.0), np.full(n, -2.0)]  # e = exp(-a), exp(-2 a_g)
         return {
             "order": order,
-            "W_ihT": (p["W_ih"][order] * half[:, None]).T.copy(),  # (n_x, 4 n_h)
-            "W_hhT": (p["W_hh"][order] * half[:, None]).T.copy(),  # (n_h, 4 n_h)
-            "b": (p["b_ih"] + p["b_hh"])[order] * half,
-            "W_hh": p["W_hh"][order].copy(),  # (4 n_h, n_h), unscaled: for da W_hh
+            "Wx": blocks(np.c_[p["W_ih"], p["b_ih"] + p["b_hh"]][order] * neg[:, None], n, 4),
+            "Wh": blocks(p["W_hh"][order] * neg[:, None], n, 4),  # (4, n_h, n_h)
+            "Wc": np.ascontiguousarray(p["W_hh"][order].reshape(4, n, n)),  # for da W_hh
             **Part.readout(p),
         }
 
     def forward(self, p) -> None:
         """Fill ``A`` (activated gates), ``C`` and ``H`` (``H[0]``, ``C[0]`` hold ``z``)."""
-        N, S, n = self.N, self.S, self.n_h
-        A, C, H, pre, tc = self.A, self.C, self.H, self.pre, self.tc
-        # Input drive for all steps in one product: A[t] <- W_ih x_t + b (scaled rows).
-        np.matmul(self.Xt.reshape(N * S, -1), p["W_ihT"], out=A.reshape(N * S, 4 * n))
-        A += p["b"]
-        for t in range(1, N + 1):
-            a = A[t - 1]
-            np.matmul(H[t - 1], p["W_hhT"], out=pre)
-            pre += a  # (a_i/2, a_f/2, a_o/2, a_g)
-            fast_tanh(pre, out=a, work=self.work4)
-            s = a[:, : 3 * n]
-            s *= 0.5
-            s += 0.5  # i, f, o = sigma(.)
-            i, f, o, g = a[:, :n], a[:, n : 2 * n], a[:, 2 * n : 3 * n], a[:, 3 * n :]
-            np.multiply(f, C[t - 1], out=C[t])
-            np.multiply(i, g, out=self.tmp)
-            C[t] += self.tmp  # c_t = f c_{t-1} + i g
-            fast_tanh(C[t], out=tc, work=self.work)
-            np.multiply(o, tc, out=H[t])  # h_t = o tanh(c_t)
+        A, C, H, X1 = self.A, self.C, self.H, self.X1
+        tc, tmp, pre = self.tc, self.tmp, self.pre
+        with np.errstate(over="ignore"):  # exp -> inf is the right limit
+            for t in range(1, self.N + 1):
+                a = A[t - 1]
+                np.matmul(X1[t - 1], p["Wx"], out=a)  # (4, S, n): W_ih x_t + b, scaled
+                np.matmul(H[t - 1], p["Wh"], out=pre)  # h_{t-1} W_hh^T, scaled
+                a += pre  # (-a_i, -a_f, -a_o, -2 a_g)
+                np.exp(a, out=a)
+                a += 1.0
+                np.divide(1.0, a, out=a)  # i, f, o, sigma(2 a_g)
+                i, f, o, g = a
+                g *= 2.0
+                g -= 1.0  # g = tanh(a_g)
+                np.multiply(f, C[t - 1], out=C[t])
+                np.multiply(i, g, out=tmp)
+                C[t] += tmp  # c_t = f c_{t-1} + i g
+                np.multiply(C[t], -2.0, out=tc)
+                np.exp(tc, out=tc)
+                tc += 1.0
+                np.divide(2.0, tc, out=tc)
+                tc -= 1.0  # tanh(c_t)
+                np.multiply(o, tc, out=H[t])  # h_t = o tanh(c_t)
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
-        N, S, n = self.N, self.S, self.n_h
-        A, C, H = self.A, self.C, self.H
-        dh, dc, tc, tmp, work = self.dh, self.dc, self.tc, self.tmp, self.work
+        N, n = self.N, self.n_h
+        A, C, H, X1 = self.A, self.C, self.H, self.X1
+        dh, dc, tc, tmp, work, pre = self.dh, self.dc, self.tc, self.tmp, self.work, self.pre
         carry_h, carry_c = self.carry_h, self.carry_c
         carry_h[...] = 0.0  # da_{t+1} W_hh
         carry_c[...] = 0.0  # dc_{t+1} f_{t+1}
+        gWx = np.zeros((4, n, self.n_x + 1))  # sum_t da_t^T [x_t, 1], gate by gate
+        gWh = np.zeros((4, n, n))  # sum_t da_t^T h_{t-1}
         for t in range(N, 0, -1):
             a = A[t - 1]
-            i, f, o, g = a[:, :n], a[:, n : 2 * n], a[:, 2 * n : 3 * n], a[:, 3 * n :]
+            i, f, o, g = a
             self.output_grad(t, p["W_hy"], carry_h, out=dh)  # dh_t
-            fast_tanh(C[t], out=tc, work=work)  # tc_t, recomputed
+            np.maximum(o, _O_FLOOR, out=work)
+            np.divide(H[t], work, out=tc)  # tc_t = h_t / o_t
             np.multiply(tc, tc, out=dc)
             np.subtract(1.0, dc, out=dc)
             dc *= o
@@ -133,14 +153,16 @@ class LSTMPart(Part):
             np.multiply(g, g, out=work)
             np.subtract(1.0, work, out=work)
             np.multiply(work, dh, out=g)  # da_g
-            np.matmul(a, p["W_hh"], out=carry_h)  # da_t W_hh
-        # Parameter gradients: one product each over all steps and windows, rows back to
-        # torch's order.
-        order = p["order"]
-        dA2 = A.reshape(N * S, 4 * n)
-        gp["W_ih"][order] = dA2.T @ self.Xt.reshape(N * S, -1)
-        gp["W_hh"][order] = dA2.T @ H[:-1].reshape(N * S, n)
-        gp["b_ih"][order] = dA2.sum(axis=0)
+            np.matmul(a, p["Wc"], out=pre)
+            np.sum(pre, axis=0, out=carry_h)  # da_t W_hh
+            aT = a.transpose(0, 2, 1)  # (4, n, S)
+            gWx += aT @ X1[t - 1]
+            gWh += aT @ H[t - 1]
+        order = p["order"]  # rows back to torch's order
+        gWx = gWx.reshape(4 * n, -1)
+        gp["W_ih"][order] = gWx[:, :-1]
+        gp["b_ih"][order] = gWx[:, -1]
+        gp["W_hh"][order] = gWh.reshape(4 * n, n)
         gp["b_hh"][...] = gp["b_ih"]
         self.readout_grad(gp)
         return np.concatenate([carry_h, carry_c], axis=1)  # dz = (da_1 W_hh, dc_1 f_1)

@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import expit
 
-from .rnn import finite_array, save_npz
+from .rnn import finite_array, save_npz, slices_of
 
 PARAM_NAMES = ("W_ih", "W_hh", "b_ih", "b_hh", "W_hy", "b_y")
 
@@ -125,12 +125,7 @@ class GatedCell:
     @classmethod
     def param_slices(cls, n_x: int, n_h: int, n_y: int) -> dict[str, slice]:
         """Where each parameter lives in ``theta``."""
-        out, k = {}, 0
-        for name, shape in cls.param_shapes(n_x, n_h, n_y).items():
-            size = int(np.prod(shape))
-            out[name] = slice(k, k + size)
-            k += size
-        return out
+        return slices_of(cls.param_shapes(n_x, n_h, n_y))
 
     @classmethod
     def n_params(cls, n_x: int, n_h: int, n_y: int) -> int:

@@ -54,8 +54,13 @@ def n_params(n_h: int, n_x: int, n_y: int) -> int:
 
 def param_slices(n_h: int, n_x: int, n_y: int) -> dict[str, slice]:
     """Where each parameter lives in ``theta``."""
+    return slices_of(param_shapes(n_h, n_x, n_y))
+
+
+def slices_of(shapes: dict[str, tuple[int, ...]]) -> dict[str, slice]:
+    """Consecutive slices of a flat vector holding arrays of ``shapes`` row-major, in order."""
     out, k = {}, 0
-    for name, shape in param_shapes(n_h, n_x, n_y).items():
+    for name, shape in shapes.items():
         size = int(np.prod(shape))
         out[name] = slice(k, k + size)
         k += size
