@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from systems.windows import WindowedData
 from verification.experiment.gaps import compare, settings_of
-from verification.experiment.inputs import WindowedData
 from verification.experiment.protocol import solve_three
 from verification.experiment.table import GapTable
 from verification.presentation import cli, figures

@@ -35,9 +35,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_dir(sub: str = "data") -> Path | None:
-    """``../shared/<sub>`` next to the checkout (``BURNIN_SHARED_DATA`` overrides ``data``)."""
-    env = os.environ.get("BURNIN_SHARED_DATA") if sub == "data" else None
-    candidates = [Path(env)] if env else []
+    """``../shared/<sub>`` next to the checkout.
+
+    ``BURNIN_SHARED`` names another shared root (e.g. from a git worktree elsewhere);
+    ``BURNIN_SHARED_DATA`` overrides the ``data`` folder alone.
+    """
+    candidates = []
+    if sub == "data" and os.environ.get("BURNIN_SHARED_DATA"):
+        candidates.append(Path(os.environ["BURNIN_SHARED_DATA"]))
+    if os.environ.get("BURNIN_SHARED"):
+        candidates.append(Path(os.environ["BURNIN_SHARED"]) / sub)
     candidates.append(REPO.parent / "shared" / sub)
     for c in candidates:
         if c.is_dir():
@@ -56,7 +63,7 @@ def require_shared(sub: str) -> Path:
     if d is None:
         msg = (
             f"../shared/{sub} (the authors' series, benchmarks and models) is not next to this "
-            "checkout; set BURNIN_SHARED_DATA to the data path to run these tests"
+            "checkout; set BURNIN_SHARED to the shared folder to run these tests"
         )
         if os.environ.get("CI"):
             pytest.fail(f"CI must have ../shared/{sub}: " + msg)

@@ -110,9 +110,9 @@ def test_bound_table_and_json(tmp_path, capsys):
         (["certify", "{junk}"], "not a readable .npz model file"),
         (["reproduce", "--data", "no/such/dir", "--out", "{tmp}"], "does not exist"),
         # issue 12 #5: overflow and non-finite constants are input errors
-        (["certify", "{w308}"], "W_hy has entries of magnitude 1e+308"),
+        (["certify", "{w308}"], "W_hy has an entry of magnitude 1e+308"),
         (["bound", "{w160}", "--data", "{csv}", "--inputs", "x", "--outputs", "y", "--N", "21"],
-         "W_hy has entries of magnitude 1e+160"),
+         "W_hy has an entry of magnitude 1e+160"),
         (["bound", "{w99}", "--data", "{csv}", "--inputs", "x", "--outputs", "y", "--N", "21",
           "--m", "0"], "float64 overflow"),  # allowed entries, outputs ~1e198: squares overflow
         # issue 12 #9
@@ -126,9 +126,9 @@ def test_bound_table_and_json(tmp_path, capsys):
          "is a directory"),
         (["reproduce", "--data", "{dir}", "--out", "{tmp}"],
          "the directory has no train.csv and no test.csv"),
-        (["certify", "{nh0}"], "n_h = 0 hidden units; need n_h >= 1"),
+        (["certify", "{nh0}"], "n_h = 0: a model needs at least one hidden state (n_h >= 1)"),
         (["bound", "{nh0}", "--data", "{csv}", "--inputs", "x", "--outputs", "y", "--N", "21"],
-         "n_h = 0 hidden units"),
+         "n_h = 0: a model needs"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, argv, message):

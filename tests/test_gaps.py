@@ -16,9 +16,9 @@ from conftest import shared_data_dir
 from tolerances import UPPER_RTOL
 
 from systems.data import load_csv, paper_lti
-from verification.certificates import lmi_c
+from systems.windows import WindowedData
+from verification.certificates import curve
 from verification.experiment.gaps import measure
-from verification.experiment.inputs import WindowedData
 from verification.experiment.protocol import solve_three
 from verification.experiment.rows import FIELDS
 from verification.experiment.table import DamagedTable, GapTable, ResumeMismatch
@@ -82,7 +82,7 @@ def test_T1_chain_at_every_candidate_by_simulation():
         y0 = np.stack([c.model.simulate(x)[1] for x in data.X])  # zero start, window by window
         V_zero = float(np.mean(np.sum((y0 - data.Y)[:, 7:] ** 2, axis=2)))
         assert solved.tbptt.value <= V_zero * (1 + 1e-12) + 1e-15, c.name
-        for p in lmi_c.curve(c.model, n=4):
+        for p in curve(c.model, n=4):
             if p.verified:
                 assert V_zero <= (c.V_relaxed + c.T1(p.C, p.lam)) * (1 + UPPER_RTOL), c.name
 

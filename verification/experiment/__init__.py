@@ -1,7 +1,19 @@
 """The experiment: theorem inputs measured on solutions, the gap table, bounds for a model.
 
-* :mod:`~verification.experiment.gaps` -- THEORY §8: the warm-start protocol and one
-  bound-vs-gap row per burn-in ``m`` (``measure``);
+Reads ``systems`` (solutions, windowed data) and ``bounds`` (the theorems), certifies with
+:mod:`verification.certificates`; never imports :mod:`verification.presentation`.
+
+* :mod:`~verification.experiment.inputs` -- the inputs of T1 and T2 (``Delta_0``,
+  ``Delta_01``, ``rho``, ``Delta_b``, ``A_J``, ``B``, coverage, the one-pass benchmark
+  objective), computed once from solutions, for both of the following;
+* :mod:`~verification.experiment.protocol` -- THEORY §8's warm-start protocol for one ``m``,
+  with the relaxed candidates T1 is minimised over;
+* :mod:`~verification.experiment.rows` -- :class:`~.rows.GapRow`, the table row: every field
+  documented once, soundness and tightness computed in one place;
+* :mod:`~verification.experiment.gaps` -- one bound-vs-gap row per burn-in ``m``
+  (``compare``) and the sweep with resume (``measure``);
 * :mod:`~verification.experiment.model_bound` -- the bounds for a user's trained model;
-* :mod:`~verification.experiment.table` -- the table of rows, its CSV/JSON files and resume.
+* :mod:`~verification.experiment.table` -- the table of rows, its CSV/JSON files, resume
+  checks and the project's one atomic writer (``atomic_write``). It lives here because
+  ``measure`` checkpoints through it.
 """

@@ -22,17 +22,20 @@ import numpy as np
 from bounds import numeric as bn
 from systems.data import Sequence
 from systems.problems import DEFAULT_MAXITER, DEFAULT_RESTARTS, DEFAULT_TOL, performance
-from systems.windows import check_burn_in
-from verification.certificates import lmi_c, sampled
-from verification.certificates.lmi_c import Certificate
+from systems.windows import WindowedData, check_burn_in
+from verification.certificates import Certificate, Empirical, curve, empirical_constants
 
-from .inputs import WindowedData, best_on_curve, coercive, performance_inputs
+from .inputs import best_on_curve, coercive, performance_inputs
 from .protocol import Progress, Solved, quiet, solve_three
 from .rows import GapRow
 from .table import GapTable, open_for_resume
 
 #: Grid size of the certified (lam, C) curve over which bounds are minimised.
 CURVE_POINTS = 10
+#: T1 is reported for the first candidate (in the order found) whose bound is within this
+#: fraction of the smallest: relaxed optima that agree to the solver's accuracy (parameters to
+#: ~1e-6) are one optimum, and round-off should not decide which one is named.
+TIE_RTOL = 1e-6
 
 __all__ = ["CURVE_POINTS", "Constants", "compare", "measure", "solve_three"]
 
@@ -42,28 +45,28 @@ class Constants:
     """Certified curves (LMI-C) and sampled constants for one ``m``.
 
     ``curves[k]`` is the ``(lam, C)`` curve of ``solved.candidates[k]`` (verified points
-    only; ``curves[0]`` for ``theta^inf``); ``first_*`` the smallest-rate certificates.
+    only); ``first_*`` the smallest-rate certificates of ``theta^inf`` and ``theta*``.
     """
 
     curves: list[list[Certificate]]
     curve_star: list[Certificate]
     first_inf: Certificate
     first_star: Certificate
-    emp_inf: sampled.Empirical
-    emp_star: sampled.Empirical
+    emp_inf: Empirical
+    emp_star: Empirical
     seconds: float
 
 
 def certify_solutions(solved: Solved, data: WindowedData, seed: int, n_pairs: int) -> Constants:
     """LMI-C curves for every candidate and ``theta*``; sampled constants of both (§7)."""
     t0 = time.perf_counter()
-    raw = [lmi_c.curve(c.model, n=CURVE_POINTS) for c in solved.candidates]
-    raw_star = lmi_c.curve(solved.tbptt.model, n=CURVE_POINTS)
-    emp = [sampled.empirical_constants(model, data.X, seed=seed, n_pairs=n_pairs)
-           for model in (solved.candidates[0].model, solved.tbptt.model)]
+    raw = [curve(c.model, n=CURVE_POINTS) for c in solved.candidates]
+    raw_star = curve(solved.tbptt.model, n=CURVE_POINTS)
+    emp = [empirical_constants(model, data.X, seed=seed, n_pairs=n_pairs)
+           for model in (solved.inf.model, solved.tbptt.model)]
     return Constants(
         curves=[[c for c in certs if c.verified] for certs in raw],
-        curve_star=[c for c in raw_star if c.verified], first_inf=raw[0][0],
+        curve_star=[c for c in raw_star if c.verified], first_inf=raw[solved.k_inf][0],
         first_star=raw_star[0], emp_inf=emp[0], emp_star=emp[1],
         seconds=time.perf_counter() - t0,
     )
@@ -74,7 +77,7 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
 
     For a candidate ``c = (theta_c, z_c)`` returned by the relaxed solver, with A1 certified
     for ``theta_c`` by ``(C, lam)``, and ``V^inf = min_c V^inf(theta_c, z_c)`` (the column
-    ``V_inf``, the first candidate)::
+    ``V_inf``, :attr:`Solved.inf`)::
 
         V* <= V(theta_c; 0)                      (warm start, checked: Solved.warm_tbptt, §8)
            <= V^inf(theta_c, z_c) + T1_c         (L1 at theta_c, z = 0 vs z_c: T1a; T1b)
@@ -85,56 +88,58 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
     The lower bound ``0 <= V* - V^inf`` needs (R0) with the true relaxed optimum (the ``R0``
     column checks it for the best value found).
     """
-    V_inf = solved.candidates[0].V_relaxed
-    best_T1 = (math.inf, "none", None)
-    best_T1c = math.inf
-    for c, curve in zip(solved.candidates, consts.curves, strict=True):
-        if solved.warm_tbptt(c):
-            T1_c, point = best_on_curve(curve, c.T1)
-            if c.V_relaxed + T1_c - V_inf < best_T1[0]:
-                best_T1 = (c.V_relaxed + T1_c - V_inf, c.name, point)
-        if solved.warm_benchmark(c):
-            T1c_c = best_on_curve(curve, c.T1c)[0]
-            best_T1c = min(best_T1c, c.V_relaxed + T1c_c - V_inf)
-    T1, name, point = best_T1
-    c0, emp = solved.candidates[0], consts.emp_inf
+    V_inf = solved.inf.V_relaxed
+    T1s, T1cs = [], []  # (bound on the gap, candidate, curve point) per usable candidate
+    for c, points in zip(solved.candidates, consts.curves, strict=True):
+        if solved.warm_tbptt(c) and points:
+            T1_c, point = best_on_curve(points, c.T1)
+            T1s.append((c.V_relaxed + T1_c - V_inf, c.name, point))
+        if solved.warm_benchmark(c) and points:
+            T1cs.append(c.V_relaxed + best_on_curve(points, c.T1c)[0] - V_inf)
+    smallest = min((b for b, _, _ in T1s), default=math.nan)
+    # the first candidate (in the order found) within round-off of the smallest bound
+    T1, name, point = next((t for t in T1s if t[0] <= smallest * (1 + TIE_RTOL)),
+                           (math.nan, "none", None))
+    relaxed, emp = solved.inf, consts.emp_inf
     used = [c for c in solved.candidates if solved.warm_tbptt(c) and solved.warm_benchmark(c)]
     return {
-        "T1_bound": T1 if point is not None else math.nan, "T1_candidate": name,
+        "T1_bound": T1, "T1_candidate": name,
         "lam_cert_T1": point.lam if point else math.nan,
         "C_cert_T1": point.C if point else math.nan,
-        "T1_bound_optimum": best_on_curve(consts.curves[0], c0.T1)[0],
+        "T1_bound_optimum": best_on_curve(consts.curves[solved.k_inf], relaxed.T1)[0],
         "n_candidates": len(solved.candidates),
         "warm_start_ok": len(used) == len(solved.candidates),
-        "T1_bound_emp": c0.T1(emp.C, emp.lam) if emp.contracting else math.nan,
-        "T1c_bound": best_T1c if math.isfinite(best_T1c) else math.nan,
+        "T1_bound_emp": relaxed.T1(emp.C, emp.lam) if emp.contracting else math.nan,
+        "T1c_bound": min(T1cs, default=math.nan),
     }
 
 
 def performance_regret(solved: Solved, test: Sequence, data: WindowedData, consts: Constants,
                        eps: float, coercive_both: bool) -> dict[str, Any]:
     """T2a (certified and sampled constants of ``theta*``) and T2b (THEORY §6)."""
-    tb, bm, c0, m = solved.tbptt, solved.benchmark, solved.candidates[0], data.m
-    P_b = performance(bm.model, data.sequence, m, h0=bm.h0)
-    t2 = performance_inputs(tb.model, tb.outputs, bm.outputs, P_b, data)
-    T2a, c2 = best_on_curve(consts.curve_star, t2.T2a) if t2.covered else (math.nan, None)
-    c1 = best_on_curve(consts.curves[0], c0.T1)[1]
-    emp = consts.emp_star
+    tbptt, bench, relaxed, m = solved.tbptt, solved.benchmark, solved.inf, data.m
+    P_b = performance(bench.model, data.sequence, m, h0=bench.h0)
+    inputs = performance_inputs(tbptt.model, tbptt.outputs, bench.outputs, P_b, data)
+    T2a, point_T2 = (best_on_curve(consts.curve_star, inputs.T2a) if inputs.covered
+                     else (math.nan, None))
+    point_T1 = best_on_curve(consts.curves[solved.k_inf], relaxed.T1)[1]
     T2b = math.nan
-    if t2.covered and coercive_both and c1 is not None and c2 is not None and c1.C > 0:
+    if inputs.covered and coercive_both and point_T1 and point_T2 and point_T1.C > 0:
         T2b = float(bn.performance_regret_apriori(
-            P_b=P_b, eps=eps, C=c1.C, lam=c1.lam, rho=c0.rho, Delta_0=c0.Delta_0,
-            Delta_01=c0.Delta_01, Delta_b=c0.Delta_b, C_star=c2.C, lam_star=c2.lam,
-            H=float(t2.phi_norms.max(initial=0.0)), S=data.S, T=data.T, N=data.N, m=m,
-            o_min=data.windows.o_min))
-    P_star = performance(tb.model, data.sequence, m)
+            P_b=P_b, eps=eps, C=point_T1.C, lam=point_T1.lam, rho=relaxed.rho,
+            Delta_0=relaxed.Delta_0, Delta_01=relaxed.Delta_01, Delta_b=relaxed.Delta_b,
+            C_star=point_T2.C, lam_star=point_T2.lam, H=float(inputs.phi_norms.max(initial=0.0)),
+            S=data.S, T=data.T, N=data.N, m=m, o_min=data.windows.o_min))
+    P_star, emp = performance(tbptt.model, data.sequence, m), consts.emp_star
     return {
         "P_star": P_star, "P_b": P_b, "gap_T2": P_star - P_b,
-        "P_star_test": performance(tb.model, test, m), "P_b_test": performance(bm.model, test, m),
-        "A_J": t2.A_J, "B": t2.B(c2.C, c2.lam) if c2 else math.nan, "T2a_bound": T2a,
-        "T2a_bound_emp": t2.T2a(emp.C, emp.lam) if emp.contracting else math.nan,
-        "T2b_bound": T2b, "T2_applicable": t2.covered,
-        "lam_cert_T2": c2.lam if c2 else math.nan, "C_cert_T2": c2.C if c2 else math.nan,
+        "P_star_test": performance(tbptt.model, test, m),
+        "P_b_test": performance(bench.model, test, m), "A_J": inputs.A_J,
+        "B": inputs.B(point_T2.C, point_T2.lam) if point_T2 else math.nan, "T2a_bound": T2a,
+        "T2a_bound_emp": inputs.T2a(emp.C, emp.lam) if emp.contracting else math.nan,
+        "T2b_bound": T2b, "T2_applicable": inputs.covered,
+        "lam_cert_T2": point_T2.lam if point_T2 else math.nan,
+        "C_cert_T2": point_T2.C if point_T2 else math.nan,
     }
 
 
@@ -142,31 +147,31 @@ def compare(solved: Solved, test: Sequence, data: WindowedData, *, eps: float = 
             seed: int = 0, n_pairs: int = 200) -> tuple[GapRow, dict[str, np.ndarray]]:
     """Bounds and measured gaps for the burn-in ``data.m``: the row and the traces."""
     consts = certify_solutions(solved, data, seed, n_pairs)
-    tb, bm, c0 = solved.tbptt, solved.benchmark, solved.candidates[0]
-    V_inf = c0.V_relaxed
-    coercive_star = coercive(c0.outputs, tb.outputs, data, eps)
-    coercive_b = coercive(c0.outputs, bm.outputs, data, eps)
-    t1 = training_regret(solved, consts)
-    D_star = (tb.outputs - c0.outputs)[:, data.m:]
+    tbptt, bench, relaxed = solved.tbptt, solved.benchmark, solved.inf
+    V_inf = relaxed.V_relaxed
+    coercive_star = coercive(relaxed.outputs, tbptt.outputs, data, eps)
+    coercive_b = coercive(relaxed.outputs, bench.outputs, data, eps)
+    training = training_regret(solved, consts)
+    D_star = (tbptt.outputs - relaxed.outputs)[:, data.m:]  # Y* - Y^inf on the scored positions
     first_inf, first_star = consts.first_inf, consts.first_star
     row = GapRow(
-        m=data.m, S=data.S, K=data.K, V_star=tb.value, V_b=bm.value, V_inf=V_inf, R0=solved.R0,
-        rounds=solved.rounds, gap_T1=tb.value - V_inf, gap_T1c=bm.value - V_inf,
-        gap_abs_star_b=abs(tb.value - bm.value),
-        T1_star_b_bound=max(t1["T1_bound"], t1["T1c_bound"]),
-        Delta_0=c0.Delta_0, Delta_01=c0.Delta_01, rho=c0.rho, Delta_b=c0.Delta_b, eps=eps,
-        coercive_star=coercive_star, coercive_b=coercive_b,
+        m=data.m, S=data.S, K=data.K, V_star=tbptt.value, V_b=bench.value, V_inf=V_inf,
+        R0=solved.R0, rounds=solved.rounds, gap_T1=tbptt.value - V_inf,
+        gap_T1c=bench.value - V_inf, gap_abs_star_b=abs(tbptt.value - bench.value),
+        T1_star_b_bound=max(training["T1_bound"], training["T1c_bound"]),
+        Delta_0=relaxed.Delta_0, Delta_01=relaxed.Delta_01, rho=relaxed.rho,
+        Delta_b=relaxed.Delta_b, eps=eps, coercive_star=coercive_star, coercive_b=coercive_b,
         coercive=coercive_star and coercive_b, acc_gap=float(np.vdot(D_star, D_star)) / data.K,
-        T1d_bound=float(bn.accuracy_bound(eps=eps, bound=t1["T1_bound"]))
-        if coercive_star and math.isfinite(t1["T1_bound"]) else math.nan,
+        T1d_bound=float(bn.accuracy_bound(eps=eps, bound=training["T1_bound"]))
+        if coercive_star and math.isfinite(training["T1_bound"]) else math.nan,
         certified=bool(first_inf.verified and first_star.verified),
         lam_cert=first_inf.lam, C_cert=first_inf.C,
         lam_cert_star=first_star.lam, C_cert_star=first_star.C,
         cert_reason=first_inf.reason if not first_inf.verified else first_star.reason,
         lam_emp=consts.emp_inf.lam, C_emp=consts.emp_inf.C,
         lam_emp_star=consts.emp_star.lam, C_emp_star=consts.emp_star.C,
-        seconds_fit=solved.seconds, seconds_certify=consts.seconds,
-        **t1, **performance_regret(solved, test, data, consts, eps, coercive_star and coercive_b),
+        seconds_fit=solved.seconds, seconds_certify=consts.seconds, **training,
+        **performance_regret(solved, test, data, consts, eps, coercive_star and coercive_b),
     )
     return row, traces(solved, test, data, consts)
 
@@ -174,17 +179,18 @@ def compare(solved: Solved, test: Sequence, data: WindowedData, *, eps: float = 
 def traces(solved: Solved, test: Sequence, data: WindowedData, consts: Constants
            ) -> dict[str, np.ndarray]:
     """The arrays the figures draw for one ``m`` (``e_j : (N,)``, window outputs, free runs)."""
-    tb, bm, train = solved.tbptt, solved.benchmark, data.sequence
-    curve = consts.curves[0]
+    tbptt, bench, train = solved.tbptt, solved.benchmark, data.sequence
+    points = consts.curves[solved.k_inf]
     return {
-        "e_j": np.mean(np.sum((tb.outputs - bm.outputs) ** 2, axis=2), axis=0),
-        "y_star_windows": tb.outputs, "y_b_windows": bm.outputs,
-        "y_inf_windows": solved.candidates[0].outputs,
-        "y_star_free_train": tb.model.simulate(train.x)[1],
-        "y_b_free_train": bm.model.simulate(train.x, bm.h0)[1],
-        "y_star_free_test": tb.model.simulate(test.x)[1],
-        "y_b_free_test": bm.model.simulate(test.x)[1],
-        "lam_curve": np.array([c.lam for c in curve]), "C_curve": np.array([c.C for c in curve]),
+        "e_j": np.mean(np.sum((tbptt.outputs - bench.outputs) ** 2, axis=2), axis=0),
+        "y_star_windows": tbptt.outputs, "y_b_windows": bench.outputs,
+        "y_inf_windows": solved.inf.outputs,
+        "y_star_free_train": tbptt.model.simulate(train.x)[1],
+        "y_b_free_train": bench.model.simulate(train.x, bench.h0)[1],
+        "y_star_free_test": tbptt.model.simulate(test.x)[1],
+        "y_b_free_test": bench.model.simulate(test.x)[1],
+        "lam_curve": np.array([c.lam for c in points]),
+        "C_curve": np.array([c.C for c in points]),
         "lam_emp_point": np.array(consts.emp_inf.lam), "C_emp_point": np.array(consts.emp_inf.C),
         "rho_emp": np.asarray(consts.emp_inf.rho),
     }

@@ -29,14 +29,10 @@ import numpy as np
 from bounds import numeric as bn
 from systems.bptt import WindowBatch
 from systems.rnn import ElmanRNN
-from verification.certificates.lmi_c import Certificate
+from systems.windows import WindowedData
+from verification.certificates import Certificate
 
-try:  # the windowed data of the ``gated`` branch
-    from systems.windows import WindowedData
-except ImportError:  # pragma: no cover - until that branch lands
-    from ._windowed import WindowedData  # type: ignore[assignment]
-
-__all__ = ["WindowedData", "RelaxedPoint", "relaxed_point", "PerformanceInputs",
+__all__ = ["RelaxedPoint", "relaxed_point", "PerformanceInputs",
            "performance_inputs", "zero_state_batch", "one_pass_batch", "run_windows",
            "coercive", "best_on_curve"]
 

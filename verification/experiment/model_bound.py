@@ -31,11 +31,20 @@ from systems.bptt import WindowBatch
 from systems.data import Sequence
 from systems.problems import performance
 from systems.rnn import ElmanRNN
-from systems.windows import check_burn_in
-from verification.certificates import lmi_c, lmi_l, sampled
+from systems.windows import WindowedData, check_burn_in
+from verification.certificates import (
+    Certificate,
+    Empirical,
+    Gain,
+    OneStep,
+    certify,
+    certify_gain,
+    curve,
+    empirical_constants,
+    one_step,
+)
 
 from .inputs import (
-    WindowedData,
     best_on_curve,
     one_pass_batch,
     performance_inputs,
@@ -93,30 +102,22 @@ class ModelBound:
     """Everything ``burnin bound`` reports; ``rows`` has one dict per ``m``
     (fields of :class:`ModelBoundRow`)."""
 
-    certificate: lmi_c.Certificate
-    gain: Any
-    one_step: Any
-    empirical: Any
+    certificate: Certificate
+    gain: Gain
+    one_step: OneStep
+    empirical: Empirical
     rows: list[dict[str, Any]] = field(default_factory=list)
-    recommendation: Any = None
+    recommendation: BurnInRecommendation | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        c = self.certificate
+        """Plain values: settings, certificate, Lipschitz constants (LMI-L gain and one-step
+        constants), sampled constants, rows, recommendation."""
         return {
             "settings": self.settings,
-            "certificate": {
-                "verified": c.verified, "lam": c.lam, "C": c.C, "kappa": c.kappa,
-                "margin": c.margin, "reason": c.reason, "solver": c.solver,
-            },
-            "lipschitz": {
-                "gamma": getattr(self.gain, "gamma", math.nan),
-                "verified": getattr(self.gain, "verified", False),
-                **{k: v for k, v in vars(self.one_step).items() if not k.startswith("_")},
-            },
-            "empirical": {"lam": self.empirical.lam, "C": self.empirical.C,
-                          "n_pairs": self.empirical.n_pairs,
-                          "contracting": self.empirical.contracting},
+            "certificate": self.certificate.to_dict(),
+            "lipschitz": {**self.gain.to_dict(), **self.one_step.to_dict()},
+            "empirical": self.empirical.to_dict(),
             "rows": self.rows,
             "recommendation": None if self.recommendation is None
             else dataclasses.asdict(self.recommendation),
@@ -135,26 +136,26 @@ def fit_states(batch: WindowBatch, theta: np.ndarray, z0: np.ndarray) -> np.ndar
     return res.x.reshape(z0.shape)
 
 
-def model_row(model: ElmanRNN, data: WindowedData, points: list[lmi_c.Certificate],
-              emp: sampled.Empirical) -> ModelBoundRow:
+def model_row(model: ElmanRNN, data: WindowedData, points: list[Certificate],
+              emp: Empirical) -> ModelBoundRow:
     """The row for the burn-in ``data.m`` (``points``: the verified LMI-C curve)."""
     theta, m, seq = model.theta, data.m, data.sequence
     batch = zero_state_batch(data, model)
     z = fit_states(batch, theta, model.simulate(seq.x)[0][data.starts])
     point = relaxed_point("fitted states", model, z, data)
-    T1, c1 = best_on_curve(points, point.T1)
+    T1, point_T1 = best_on_curve(points, point.T1)  # point_T1: the curve point T1 used
     # T2a, first line, with theta* = theta^b = theta and h_0^b fitted on the sequence.
     h0b = fit_states(one_pass_batch(data, model), theta, np.zeros((1, model.n_h)))[0]
     P_zero, P_h0 = performance(model, seq, m), performance(model, seq, m, h0=h0b)
-    t2 = performance_inputs(model, batch.outputs(theta, None), run_windows(model, data, h0b),
-                            P_h0, data)
+    inputs = performance_inputs(model, batch.outputs(theta, None),
+                                run_windows(model, data, h0b), P_h0, data)
     return ModelBoundRow(
         m=m, V_zero=point.V_zero, V_free=point.V_relaxed, gap_T1=point.V_zero - point.V_relaxed,
         T1_bound=T1, T1_bound_emp=point.T1(emp.C, emp.lam) if emp.contracting else math.nan,
-        T1b_paper=point.T1b_paper(c1.C, c1.lam) if c1 is not None else math.nan,
+        T1b_paper=point.T1b_paper(point_T1.C, point_T1.lam) if point_T1 is not None else math.nan,
         P_zero=P_zero, P_h0=P_h0, gap_T2=P_zero - P_h0,
-        T2a_bound=best_on_curve(points, t2.T2a)[0] if t2.covered else math.nan,
-        T2_applicable=t2.covered, Delta_0=point.Delta_0, rho=point.rho,
+        T2a_bound=best_on_curve(points, inputs.T2a)[0] if inputs.covered else math.nan,
+        T2_applicable=inputs.covered, Delta_0=point.Delta_0, rho=point.rho,
     )
 
 
@@ -211,12 +212,12 @@ def bound_for_model(
         )
     windowed = WindowedData(data, N, 0, stride)
     ms = list(range(N)) if ms is None else sorted({check_burn_in(m, N) for m in ms})
-    cert = lmi_c.certify(model)
-    points = [c for c in (lmi_c.curve(model) if cert.verified else [cert]) if c.verified]
-    emp = sampled.empirical_constants(model, windowed.X, seed=seed)
+    cert = certify(model)
+    points = [c for c in (curve(model) if cert.verified else [cert]) if c.verified]
+    emp = empirical_constants(model, windowed.X, seed=seed)
     rows = [model_row(model, windowed.with_m(m), points, emp) for m in ms]
     return ModelBound(
-        cert, lmi_l.certify_gain(model), lmi_l.one_step(model, certificate=cert), emp,
+        cert, certify_gain(model), one_step(model, certificate=cert), emp,
         [dataclasses.asdict(r) for r in rows], recommend(rows, tol),
         {"N": N, "stride": stride, "T": data.T, "tol": tol, "data": data.name},
     )

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from systems.problems import Solution, fit
+from systems.windows import WindowedData
 
-from .inputs import RelaxedPoint, WindowedData, relaxed_point
+from .inputs import RelaxedPoint, relaxed_point
 
 #: Rounds of the re-solve loop of the warm-start protocol.
 MAX_ROUNDS = 4
@@ -51,10 +52,11 @@ class Solved:
 
     Attributes
     ----------
-    candidates : relaxed solutions with their T1 inputs, sorted by ``V_relaxed`` (the first
-        is ``(theta^inf, z^inf)``); ``solutions[k]`` is the Solution behind ``candidates[k]``
+    candidates : relaxed solutions with their T1 inputs, in the order they were found (the
+        first is the relaxed optimum of step 1); ``solutions[k]`` is the Solution behind
+        ``candidates[k]``
     tbptt, benchmark : the best TBPTT and benchmark solutions found
-    rounds : protocol rounds; R0 : (R0) holds for ``candidates[0]``
+    rounds : protocol rounds; R0 : (R0) holds for the smallest relaxed value found
     """
 
     candidates: list[RelaxedPoint]
@@ -66,9 +68,19 @@ class Solved:
     seconds: float = field(default=0.0)
 
     @property
+    def k_inf(self) -> int:
+        """Index of ``(theta^inf, z^inf)``: the candidate with the smallest relaxed value."""
+        return min(range(len(self.candidates)), key=lambda k: self.candidates[k].V_relaxed)
+
+    @property
+    def inf(self) -> RelaxedPoint:
+        """``(theta^inf, z^inf)`` and its T1 inputs."""
+        return self.candidates[self.k_inf]
+
+    @property
     def relaxed(self) -> Solution:
-        """The relaxed solution with the smallest value found, ``(theta^inf, z^inf)``."""
-        return self.solutions[0]
+        """The relaxed solution with the smallest value found."""
+        return self.solutions[self.k_inf]
 
     def warm_tbptt(self, c: RelaxedPoint) -> bool:
         """``V* <= V(theta_c; 0)``: T1 at ``c`` bounds ``V*``."""
@@ -91,9 +103,8 @@ class _Solver:
         self.data, self.options, self.seed, self.say = data, options, seed, say
 
     def __call__(self, problem: str, m: int | None = None, **kw: Any) -> Solution:
-        opts = {**self.options, **kw}
-        d = self.data
-        return fit(problem, d.sequence, d.N, d.m if m is None else m, stride=d.stride, **opts)
+        data = self.data if m is None else self.data.with_m(m)
+        return fit(problem, data, **{**self.options, **kw})
 
     def point(self, name: str, sol: Solution) -> tuple[RelaxedPoint, Solution]:
         return relaxed_point(name, sol.model, sol.z, self.data), sol
@@ -163,5 +174,4 @@ def solve_three(data: WindowedData, *, activation: str = "linear", n_h: int = 1,
         points.append(solve.point(f"from {better.problem} (round {rounds})",
                                   solve("relaxed", init=better, seed=seed)))
     assert tbptt is not None and benchmark is not None
-    points.sort(key=lambda p: p[0].V_relaxed)
     return Solved([p for p, _ in points], [s for _, s in points], tbptt, benchmark, rounds, R0)

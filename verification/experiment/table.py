@@ -115,10 +115,6 @@ def atomic_write(path: str | Path, content: str | bytes) -> Path:
     return path
 
 
-#: Old private names, kept until verification.presentation imports the public ones.
-_atomic_write = atomic_write
-_plain = plain
-
 
 @dataclass
 class GapTable:

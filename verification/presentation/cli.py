@@ -43,8 +43,6 @@ CERTIFY_EXAMPLE = """example:
 """  # noqa: E501
 
 
-#: Largest accepted model parameter magnitude (``C ~ ||W_hy||`` is squared in the bounds).
-MAX_PARAM = 1e100
 #: numpy floating-point errors raised, not warned, while ``bound``/``certify`` run.
 STRICT = {"over": "raise", "invalid": "raise"}
 
@@ -134,22 +132,17 @@ def load_pair(spec: str) -> tuple[Any, Any]:
 
 
 def load_model(path: str) -> Any:
-    """A saved model, checked before any work: at least one hidden unit, every parameter finite
-    and of magnitude at most ``MAX_PARAM`` (so that ``C**2`` and squared outputs stay finite)."""
+    """A saved model, checked before any work with the certificates' own input check
+    (:func:`verification.certificates.sdp.check_model`: ``n_h >= 1``, finite weights of
+    magnitude at most ``WEIGHT_MAX``, so that ``C**2`` and squared outputs stay finite)."""
     from systems.rnn import ElmanRNN
+    from verification.certificates.sdp import check_model
 
     model = ElmanRNN.load(path)
-    if model.n_h < 1:
-        raise UserError(f"model {path!r} has n_h = {model.n_h} hidden units; need n_h >= 1")
-    for name in ("W_hh", "W_xh", "b_h", "W_hy", "b_y"):
-        w = np.asarray(getattr(model, name), dtype=float)
-        big = float(np.abs(w).max(initial=0.0))
-        if not big <= MAX_PARAM:  # also catches NaN
-            raise UserError(
-                f"model {path!r}: {name} has entries of magnitude {big:.3g}; need finite entries "
-                f"with |{name}| <= {MAX_PARAM:g} (C**2 and squared outputs must stay finite in "
-                "float64)"
-            )
+    try:
+        check_model(model)
+    except ValueError as exc:
+        raise UserError(f"model {path!r}: {exc}") from None
     return model
 
 
@@ -207,17 +200,10 @@ def reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cert_dict(c: Any) -> dict[str, Any]:
-    return {"verified": bool(c.verified), "lam": c.lam, "C": c.C, "kappa": c.kappa,
-            "margin": c.margin, "min_eig": c.min_eig, "reason": c.reason, "solver": c.solver,
-            "seconds": c.seconds, "P": None if c.P is None else np.asarray(c.P).tolist()}
-
-
 def _print_json(doc: dict[str, Any]) -> None:
-    # TODO(experiment): table.py has no public JSON converter yet; _plain is the one in use
-    from verification.experiment.table import _plain
+    from verification.experiment.table import plain
 
-    print(json.dumps(_plain(doc), indent=1))
+    print(json.dumps(plain(doc), indent=1))
 
 
 def _finite_constants(cert: Any) -> None:
@@ -235,7 +221,7 @@ def certify_cmd(args: argparse.Namespace) -> int:
     cert = certify(load_model(args.model))
     _finite_constants(cert)
     if args.json:
-        _print_json(_cert_dict(cert))
+        _print_json(cert.to_dict())
     elif cert.verified:
         print(f"certified: A1 holds with lam = {cert.lam:.6g}, C = {cert.C:.6g} "
               f"(kappa(P) = {cert.kappa:.4g}, lam nudged by {cert.margin:.2g} for the float64 "

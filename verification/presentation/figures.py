@@ -31,9 +31,8 @@ Examples
 from __future__ import annotations
 
 import functools
+import io
 import math
-import os
-import tempfile
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -48,7 +47,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
-from verification.experiment.table import GapTable
+from verification.experiment.table import GapTable, atomic_write
 from verification.presentation.text import fmt
 
 __all__ = [
@@ -641,8 +640,9 @@ def save_all(
 ) -> list[Path]:
     """Write every figure of :data:`FIGURES` as ``out_dir/<name>.<format>``.
 
-    Each file is written to a temporary name and moved into place (``os.replace``), so a
-    file with the final name is always complete. Returns the paths in the order
+    Each file is written with :func:`verification.experiment.table.atomic_write` (a uniquely
+    named partial file renamed into place), so a file with the final name is always complete
+    and two runs on one folder never share a partial file. Returns the paths in the order
     figure-major, format-minor.
     """
     formats = [str(f).lower().lstrip(".") for f in formats]
@@ -662,17 +662,10 @@ def save_all(
         for k, ext in enumerate(formats):
             if k == 1:  # the layout is done: the other formats reuse it
                 fig.set_layout_engine("none")
-            path = out / f"{name}.{ext}"
-            # a unique temporary name: two runs writing into one folder never share it
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.partial", dir=out)
-            os.close(fd)
-            tmp = Path(tmp_name)
             meta = {"CreationDate": None} if ext == "pdf" else None  # reproducible PDFs
-            try:
-                with matplotlib.rc_context(_RC):
-                    fig.savefig(tmp, format=ext, dpi=dpi, metadata=meta)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            buf = io.BytesIO()
+            with matplotlib.rc_context(_RC):
+                fig.savefig(buf, format=ext, dpi=dpi, metadata=meta)
+            path = atomic_write(out / f"{name}.{ext}", buf.getvalue())
             paths.append(path)
     return paths

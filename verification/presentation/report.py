@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from bounds.recommend import BurnInRecommendation, recommend_burn_in
-from verification.experiment.table import GapTable, _atomic_write
+from verification.experiment.table import GapTable, atomic_write
 from verification.presentation.figures import FIGURES
 from verification.presentation.text import markdown_table
 
@@ -97,5 +97,5 @@ def write_report(table: GapTable, out_dir: str | Path, *, tol: float = TOL,
     if seconds:
         lines += ["## Time", "", ", ".join(f"{k}: {v:.1f} s" for k, v in seconds.items()), ""]
     path = out / "report.md"
-    _atomic_write(path, "\n".join(lines))
+    atomic_write(path, "\n".join(lines))
     return path
