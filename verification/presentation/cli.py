@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from verification.presentation import study_cli
 from verification.presentation.text import fmt, text_table
 
 QUICK_MS = (0, 10, 20)
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=CERTIFY_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("model", help="model .npz written by ElmanRNN.save")
     c.add_argument("--json", action="store_true", help="print JSON")
+    study_cli.add_parser(sub)
     return p
 
 
@@ -263,7 +265,8 @@ def bound_cmd(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- main
 #: Errors the user can fix: one line on stderr, exit code 2, no traceback.
 INPUT_ERRORS = (UserError, ValueError, TypeError, OSError, ArithmeticError)
-COMMANDS = {"reproduce": reproduce, "bound": bound_cmd, "certify": certify_cmd}
+COMMANDS = {"reproduce": reproduce, "bound": bound_cmd, "certify": certify_cmd,
+            "study": study_cli.run}
 
 
 def _message(exc: BaseException) -> str:
