@@ -32,6 +32,32 @@ from .cells import CELLS, Model
 from .windows import WindowedData, check_int
 
 
+class AdamStep:
+    """The Adam update (torch's form, see the module docstring), applied in place.
+
+    ``step(theta, g)``: ``k += 1``, ``mu = b1 mu + (1 - b1) g``, ``nu = b2 nu + (1 - b2) g^2``,
+    ``theta -= lr (mu / (1 - b1^k)) / (sqrt(nu / (1 - b2^k)) + eps)``; ``theta, g : (n,)``.
+    Shared by :func:`train_adam` and the stateful trainer of the study.
+    """
+
+    def __init__(self, n: int, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.lr, self.eps = float(lr), float(eps)
+        self.b1, self.b2 = (float(b) for b in betas)
+        self.mu, self.nu, self.denom = np.zeros(n), np.zeros(n), np.empty(n)
+        self.k = 0
+
+    def step(self, theta: np.ndarray, g: np.ndarray) -> None:
+        self.k += 1
+        self.mu *= self.b1
+        self.mu += (1.0 - self.b1) * g
+        self.nu *= self.b2
+        self.nu += (1.0 - self.b2) * g * g
+        np.sqrt(self.nu / (1.0 - self.b2**self.k), out=self.denom)
+        self.denom += self.eps
+        theta -= (self.lr / (1.0 - self.b1**self.k)) * self.mu / self.denom
+
+
 @dataclass
 class AdamHistory:
     """What :func:`train_adam` did.
@@ -114,9 +140,8 @@ def train_adam(
 
     batch = Spec.of(model).batch(data.X[:B], data.Y[:B], data.m)
     theta = model.theta.copy()
-    mu, nu = np.zeros_like(theta), np.zeros_like(theta)
-    denom = np.empty_like(theta)
-    hist, k = AdamHistory(), 0
+    adam = AdamStep(theta.size, lr, (b1, b2), eps)
+    hist = AdamHistory()
     n_batches = data.S // B
     with single_thread_blas():
         for epoch in range(1, epochs + 1):
@@ -127,17 +152,10 @@ def train_adam(
                 batch.set_windows(data.X[idx], data.Y[idx])
                 V, g, _ = batch.loss_grad(theta, None)
                 total += V
-                k += 1
-                mu *= b1
-                mu += (1.0 - b1) * g
-                nu *= b2
-                nu += (1.0 - b2) * g * g
-                np.sqrt(nu / (1.0 - b2**k), out=denom)
-                denom += eps
-                theta -= (lr / (1.0 - b1**k)) * mu / denom
+                adam.step(theta, g)
             hist.loss.append(total / n_batches)
             if progress is not None:
                 progress(epoch, hist.loss[-1])
-    hist.steps = k
+    hist.steps = adam.k
     hist.seconds = time.perf_counter() - t_start
     return model.with_theta(theta), hist

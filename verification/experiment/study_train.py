@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from systems.adam import train_adam
+from systems.adam import AdamStep, train_adam
 from systems.blas import single_thread_blas
 from systems.cells import CELLS, Model
 from systems.problems import Spec
@@ -96,9 +96,8 @@ def train_stateful(model: Model, seq: Any, N: int, *, epochs: int, lr: float,
     Y = seq.y[: K * N].reshape(K, 1, N, seq.n_y)
     batch = Spec.of(model).batch(X[0], Y[0], 0)
     theta = model.theta.copy()
-    mu, nu = np.zeros_like(theta), np.zeros_like(theta)
-    b1, b2 = betas
-    losses, step = [], 0
+    adam = AdamStep(theta.size, lr, betas, eps)
+    losses = []
     with single_thread_blas():
         for epoch in range(1, epochs + 1):
             z, total = None, 0.0
@@ -107,12 +106,7 @@ def train_stateful(model: Model, seq: Any, N: int, *, epochs: int, lr: float,
                 V, g, _ = batch.loss_grad(theta, z)
                 z = batch.forward(theta, z)[-1].copy()  # (1, n_z): the next window's start
                 total += V
-                step += 1
-                mu *= b1
-                mu += (1.0 - b1) * g
-                nu *= b2
-                nu += (1.0 - b2) * g * g
-                theta -= (lr / (1.0 - b1**step)) * mu / (np.sqrt(nu / (1.0 - b2**step)) + eps)
+                adam.step(theta, g)
             losses.append(total / K)
             if progress is not None:
                 progress(epoch, losses[-1])
