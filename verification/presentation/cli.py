@@ -2,7 +2,8 @@
 
 Subcommands: ``reproduce`` (the paper's Section 5.1 experiment, figures and report),
 ``bound`` (a saved model and its data -> constants, bounds over ``m``, recommended burn-in),
-``certify`` (a saved model -> the LMI-C certificate).
+``certify`` (a saved model -> the LMI-C certificate; for LSTM/GRU models the global delta-ISS
+condition, else the on-data certificate on the data's windows, beside sampled constants).
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ from typing import Any
 
 import numpy as np
 
+from systems.benchmarks import DATASETS
 from verification.presentation import study_cli
 from verification.presentation.text import fmt, text_table
 
 QUICK_MS = (0, 10, 20)
 PAPER_MS = (0, 4, 8, 12, 16, 20)
+
+MODEL_HELP = ("model: .npz written by ElmanRNN/LSTM/GRU.save, or a torch state dict (.pt) of "
+              "a one-layer RNN/LSTM/GRU with a linear readout")
+GATED_CERTIFY_EXAMPLE = """example (an authors' LSTM on the scaled RLC training split):
+  burnin certify ../shared/models/authors_lstm/rlc/model_N100_m0_stateless.pt \\
+      --benchmark rlc --data-root ../shared/data/benchmarks --stride 200 --json
+"""
+
 
 REPRODUCE_EXAMPLE = """example:
   burnin reproduce --out results                 # built-in data, m = 0, 4, ..., 20
@@ -65,6 +75,19 @@ def _nonnegative(text: str) -> int:
     return v
 
 
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default=None, help="CSV with a header row")
+    p.add_argument("--inputs", nargs="+", default=None, help="input column names (with --data)")
+    p.add_argument("--outputs", nargs="+", default=None,
+                   help="output column names (with --data)")
+    p.add_argument("--benchmark", default=None, choices=sorted(DATASETS),
+                   help="a benchmark's training split, scaled as the authors did "
+                   "(needs --data-root)")
+    p.add_argument("--data-root", default=None,
+                   help="folder with <benchmark>_{train,val,test}.csv, "
+                   "e.g. ../shared/data/benchmarks")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="burnin",
@@ -91,21 +114,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bound", help="certificate and T1/T2 bounds over m for a saved model",
                        epilog=BOUND_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    b.add_argument("model", help="model .npz written by ElmanRNN.save")
-    b.add_argument("--data", required=True, help="CSV with a header row")
-    b.add_argument("--inputs", required=True, nargs="+", help="input column names")
-    b.add_argument("--outputs", required=True, nargs="+", help="output column names")
+    b.add_argument("model", help=MODEL_HELP)
+    _data_args(b)
     b.add_argument("--N", type=int, required=True, help="window length")
     b.add_argument("--m", type=int, nargs="+", default=None, help="burn-ins (default 0..N-1)")
-    b.add_argument("--stride", type=int, default=1)
+    b.add_argument("--stride", type=int, default=1, help="window stride (default 1)")
     b.add_argument("--tol", type=float, default=0.05,
                    help="recommendation tolerance: T1 bound <= tol * min_m V(theta; 0) "
-                   "(default 0.05)")
+                   "(LSTM/GRU: tol * V_inf, the model's free-run training loss) (default 0.05)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    c = sub.add_parser("certify", help="LMI-C certificate of a saved model",
-                       epilog=CERTIFY_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("model", help="model .npz written by ElmanRNN.save")
+    c = sub.add_parser("certify", help="A1 certificate of a saved model (LMI-C; LSTM/GRU: "
+                       "global delta-ISS or on the data)",
+                       epilog=CERTIFY_EXAMPLE + GATED_CERTIFY_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("model", help=MODEL_HELP)
+    _data_args(c)
+    c.add_argument("--N", type=int, default=100,
+                   help="LSTM/GRU: window length (default 100)")
+    c.add_argument("--stride", type=int, default=1,
+                   help="LSTM/GRU: certify the windows starting at 0, K, 2K, ... (default 1: "
+                   "every window; about 45 s for the RLC training split, minutes for Silverbox)")
     c.add_argument("--json", action="store_true", help="print JSON")
     study_cli.add_parser(sub)
     return p
@@ -132,18 +161,57 @@ def load_pair(spec: str) -> tuple[Any, Any]:
 
 
 def load_model(path: str) -> Any:
-    """A saved model, checked before any work with the certificates' own input check
+    """A saved model (:func:`systems.cells.load_model`: ``.npz`` of any cell or a torch state
+    dict), checked before any work. Elman: the certificates' own input check
     (:func:`verification.certificates.sdp.check_model`: ``n_h >= 1``, finite weights of
-    magnitude at most ``WEIGHT_MAX``, so that ``C**2`` and squared outputs stay finite)."""
-    from systems.rnn import ElmanRNN
-    from verification.certificates.sdp import check_model
+    magnitude at most ``WEIGHT_MAX``, so that ``C**2`` and squared outputs stay finite); LSTM/GRU:
+    the same range for every parameter."""
+    from systems.cells import load_model as read_model
+    from verification.certificates.sdp import WEIGHT_MAX, check_model
 
-    model = ElmanRNN.load(path)
+    model = read_model(path)
     try:
-        check_model(model)
+        if model.cell == "elman":
+            check_model(model)
+        else:
+            theta = np.asarray(model.theta, dtype=np.float64)
+            if not np.all(np.isfinite(theta)):
+                raise ValueError("the parameters contain NaN or inf: weights must be finite")
+            top = float(np.max(np.abs(theta), initial=0.0))
+            if top > WEIGHT_MAX:
+                raise ValueError(f"a parameter has magnitude {top:.3g}: the certificates need "
+                                 f"weights in [-{WEIGHT_MAX:.0e}, {WEIGHT_MAX:.0e}]")
     except ValueError as exc:
         raise UserError(f"model {path!r}: {exc}") from None
     return model
+
+
+def load_data(args: argparse.Namespace, model: Any) -> Any:
+    """The data of ``bound``/``certify``: ``--data`` CSV (``--inputs``, ``--outputs``) as given,
+    or ``--benchmark NAME --data-root DIR``: the training split scaled as the authors did
+    (:func:`systems.benchmarks.load_benchmark`). Its ``n_x``, ``n_y`` must match the model's."""
+    from systems.benchmarks import load_benchmark
+    from systems.data import load_csv
+
+    if (args.data is None) == (args.benchmark is None):
+        raise UserError("give either --data FILE.csv (with --inputs and --outputs) or "
+                        "--benchmark NAME --data-root DIR")
+    if args.benchmark is not None:
+        if args.data_root is None:
+            raise UserError(f"--benchmark {args.benchmark} needs --data-root DIR (the folder "
+                            f"with {args.benchmark}_train.csv, e.g. ../shared/data/benchmarks)")
+        if not Path(args.data_root).is_dir():
+            raise UserError(f"--data-root {args.data_root!r} is not a directory")
+        data = load_benchmark(args.benchmark, args.data_root).scaled["train"]
+    else:
+        missing = [f"--{k}" for k in ("inputs", "outputs") if getattr(args, k) is None]
+        if missing:
+            raise UserError(f"--data needs {' and '.join(missing)} (column names)")
+        data = load_csv(args.data, inputs=args.inputs, outputs=args.outputs)
+    if (data.n_x, data.n_y) != (model.n_x, model.n_y):
+        raise UserError(f"the model has n_x = {model.n_x}, n_y = {model.n_y}; the data "
+                        f"{data.name!r} has n_x = {data.n_x}, n_y = {data.n_y}")
+    return data
 
 
 def check_out_dir(out: Path) -> Path:
@@ -218,7 +286,13 @@ def _finite_constants(cert: Any) -> None:
 def certify_cmd(args: argparse.Namespace) -> int:
     from verification.certificates.lmi_c import certify
 
-    cert = certify(load_model(args.model))
+    model = load_model(args.model)
+    if model.cell != "elman":
+        return certify_gated(args, model)
+    if args.data is not None or args.benchmark is not None:
+        raise UserError("--data/--benchmark are for LSTM/GRU models; an Elman model is "
+                        "certified globally by LMI-C (use 'burnin bound' for its data)")
+    cert = certify(model)
     _finite_constants(cert)
     if args.json:
         _print_json(cert.to_dict())
@@ -237,11 +311,12 @@ BOUND_COLUMNS = [("m", "m"), ("V_zero", "V(0)"), ("V_free", "V(z)"), ("gap_T1", 
 
 
 def bound_cmd(args: argparse.Namespace) -> int:
-    from systems.data import load_csv
     from verification.experiment.model_bound import bound_for_model
 
     model = load_model(args.model)
-    data = load_csv(args.data, inputs=args.inputs, outputs=args.outputs)
+    data = load_data(args, model)
+    if model.cell != "elman":
+        return bound_gated(args, model, data)
     res = bound_for_model(model, data, args.N, args.m, stride=args.stride, tol=args.tol)
     c, e = res.certificate, res.empirical
     _finite_constants(c)
@@ -260,6 +335,140 @@ def bound_cmd(args: argparse.Namespace) -> int:
         print("recommended burn-in:")
         print("  " + str(res.recommendation).replace("\n", "\n  "))
     return 0 if c.verified else 1
+
+
+# --------------------------------------------------------------------------- LSTM / GRU
+def gated_constants(args: argparse.Namespace, model: Any, data: Any) -> dict[str, Any]:
+    """A1 constants of an LSTM/GRU on its data: global delta-ISS condition, on-data certificate
+    of the pairs ``(z_i, 0)`` on the windows ``X_i = u[s_i : s_i + N]`` (``z_i = z[s_i]`` of
+    the model's run from ``0`` over the whole sequence), and sampled constants (not a
+    certificate). Arguments are checked before any work."""
+    from systems.windows import Windows
+    from verification.certificates import (
+        certify_global,
+        certify_on_data,
+        sampled_constants,
+        steps_to,
+    )
+
+    u = np.asarray(data.x, dtype=np.float64)
+    win = Windows(data.T, args.N, args.stride)  # 1 <= N <= T, stride >= 1
+    z, _ = model.simulate(u)
+    X = u[win.index]  # (S, N, n_x)
+    z0 = z[win.starts]  # state before u[s_i]
+    glob = certify_global(model, float(np.max(np.abs(u))))
+    ond = certify_on_data(model, X, z0, pairs="pair")
+    # sampled (visited states + margin): from every window, or from the certified ones
+    samp = (sampled_constants(model, u, args.N) if args.stride == 1
+            else sampled_constants(model, X))
+    which = ("every window" if args.stride == 1 else
+             f"windows starting at 0, {args.stride}, ..., {int(win.starts[-1])}")
+    region = (f"pairs (z_i, 0) on {win.S} windows of length N = {args.N} of {data.name} "
+              f"(T = {data.T}), stride {args.stride} ({which}); z_i = the model's state at "
+              f"the window start when run from 0 over the whole sequence; ||z_i|| up to "
+              f"{float(np.linalg.norm(z0, axis=1).max()):.4g}")
+    chosen = glob if glob.verified else ond
+    doc = {
+        "verified": bool(chosen.verified), "kind": chosen.kind,
+        "lam": chosen.lam, "C": chosen.C,
+        "region": glob.region if glob.verified else region,
+        "steps_to_1pct": steps_to(chosen.lam, chosen.C) if chosen.verified else math.inf,
+        "lam_empirical": samp.lam, "C_empirical": samp.C,
+        "empirical": {"certified": False, "note": "sampled constants: an estimate, not a "
+                      "certificate", "n_pairs": samp.n_pairs, "contracting": samp.contracting},
+        "cell": model.cell, "n_h": model.n_h, "data": data.name, "T": data.T, "N": args.N,
+        "stride": args.stride, "windows": win.S, "window_starts": which,
+        "global": {"verified": glob.verified, "lam": glob.lam, "C": glob.C,
+                   "quantity": glob.quantity, "value": glob.value, "reason": glob.reason,
+                   "region": glob.region, "state_bounds": list(glob.state_bounds)},
+        "on_data": {"verified": ond.verified, "lam": ond.lam, "C": ond.C, "reason": ond.reason,
+                    "region": region, "pairs": ond.pairs, "seconds": ond.seconds,
+                    "steps_to_1pct": ond.steps_to_level},
+    }
+    return {"doc": doc, "z": z, "z0": z0, "windows": win}
+
+
+def _gated_summary(d: dict[str, Any]) -> list[str]:
+    g, o = d["global"], d["on_data"]
+    lines = [f"{d['cell']} (n_h = {d['n_h']}) on {d['data']}: T = {d['T']}, N = {d['N']}, "
+             f"{d['windows']} windows, stride {d['stride']} ({d['window_starts']})",
+             f"global ({g['quantity']}): {g['reason']}",
+             f"on-data: {o['reason']}; lam = {fmt(o['lam'])}, C = {fmt(o['C'])}, "
+             f"1% after {fmt(o['steps_to_1pct'])} steps ({o['seconds']:.1f} s)",
+             f"sampled (not a certificate): lam = {fmt(d['lam_empirical'])}, "
+             f"C = {fmt(d['C_empirical'])}"]
+    if d["verified"]:
+        lines.insert(0, f"certified ({d['kind']}): A1 holds with lam = {d['lam']:.6g}, "
+                     f"C = {d['C']:.6g} on {d['region']}")
+    else:
+        lines.insert(0, f"not certified: global: {g['reason']}; on-data: {o['reason']}")
+    return lines
+
+
+def certify_gated(args: argparse.Namespace, model: Any) -> int:
+    """``burnin certify`` for an LSTM/GRU: global if it verifies, else on the data."""
+    data = load_data(args, model)
+    doc = gated_constants(args, model, data)["doc"]
+    if args.json:
+        _print_json(doc)
+    else:
+        print("\n".join(_gated_summary(doc)))
+    return 0 if doc["verified"] else 1
+
+
+def bound_gated(args: argparse.Namespace, model: Any, data: Any) -> int:
+    """``burnin bound`` for an LSTM/GRU: the T1 bound over ``m`` with the certified constants
+    (else the sampled ones, marked) and a recommended ``m``
+    (:func:`verification.certificates.recommend_m`).
+
+    ``V_inf`` is estimated by the model's free-run training loss (mean squared error over
+    every step and output of its run from ``0`` over the data), ``Delta_0**2 = mean_i
+    ||z_i||**2`` over the windows' start states.
+    """
+    from systems.windows import check_burn_in
+    from verification.certificates import recommend_m
+
+    ms = list(range(args.N)) if args.m is None else sorted(
+        {check_burn_in(m, args.N) for m in args.m})
+    if not args.tol > 0:
+        raise UserError(f"--tol must be > 0, got {args.tol}")
+    got = gated_constants(args, model, data)
+    doc = got["doc"]
+    _, yhat = model.simulate(np.asarray(data.x, dtype=np.float64))
+    V_inf = float(np.mean((yhat - data.y) ** 2))
+    Delta_0 = float(np.sqrt(np.mean(np.sum(got["z0"] ** 2, axis=1))))
+    if doc["verified"]:
+        lam, C, certified, source = doc["lam"], doc["C"], True, f"certified ({doc['kind']})"
+    else:
+        lam, C, certified = doc["lam_empirical"], doc["C_empirical"], False
+        source = "SAMPLED, NOT A CERTIFICATE (the bound is an estimate)"
+    if doc["kind"] == "on-data" and args.stride > 1:
+        source += (f"; on-data constants hold on the {doc['windows']} windows of stride "
+                   f"{args.stride} only, T1 compares every window: use --stride 1")
+    doc.update({"constants_used": source, "V_inf": V_inf, "Delta_0": Delta_0})
+    if not (0.0 < lam < 1.0 and np.isfinite(C) and C > 0):
+        doc.update({"rows": [{"m": m, "T1_bound": math.nan} for m in ms],
+                    "recommendation": None})
+        if args.json:
+            _print_json(doc)
+        else:
+            print("\n".join(_gated_summary(doc)))
+            print(f"no bound: the constants used ({source}) do not contract (lam = {fmt(lam)})")
+        return 1
+    adv = recommend_m(lam, C, certified, args.N, V_inf, Delta_0, ms=np.array(ms), tol=args.tol)
+    doc["rows"] = [{"m": int(m), "T1_bound": float(b)}
+                   for m, b in zip(adv.ms, adv.bound, strict=True)]
+    doc["recommendation"] = {"m": adv.m, "reason": adv.reason, "certified": adv.certified,
+                             "tol": adv.tol}
+    if args.json:
+        _print_json(doc)
+    else:
+        print("\n".join(_gated_summary(doc)))
+        print(f"T1 bound with {source} constants lam = {lam:.6g}, C = {C:.6g}; V_inf = "
+              f"{V_inf:.4g} (free-run training MSE), Delta_0 = {Delta_0:.4g}")
+        print(text_table(doc["rows"], [("m", "m"), ("T1_bound", "T1 bound")]))
+        print(f"recommended burn-in: m = {adv.m} ({adv.reason})")
+    return 0 if certified else 1
 
 
 # --------------------------------------------------------------------------- main
