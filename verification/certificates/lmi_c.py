@@ -29,7 +29,9 @@ How a certificate is produced (PEPit style: the solver proposes, our own float64
    SCS as fallback; :mod:`~verification.certificates.sdp`). If its ``P`` misses the float64
    check (near the smallest rate the feasible set is thin), it is moved towards an interior
    metric from eigenvalue methods (Stein equation, or the doubling algorithm of ``rate``)
-   just far enough to pass. ``method="bisection"`` (also the fallback) bisects on
+   just far enough to pass. For tanh above ``METRIC_SDP_MAX_DIM`` the SDP is skipped and the
+   interior metric itself is used (``kappa`` ~1.4x the SDP's, no solver).
+   ``method="bisection"`` (also the fallback) bisects on
    ``(rho(W_hh), min(||W_hh||_2, 1))`` with one SDP per step, compiled once (``lam**2`` is
    a ``cp.Parameter``, DPP). ``rho(W_hh) <= lam`` is necessary (``D = I`` is in the sector).
 2. The returned ``P`` (symmetrised, rescaled so that ``lambda_min(P) = 1``; LMI-C is
@@ -386,8 +388,9 @@ def _certify_eigen(
     """The smallest rate from eigenvalues (``rate.best_rate``; ``rho(W)`` for a linear model),
     then ONE SDP for the metric of smallest ``kappa`` at ``lam = rate + RATE_GAPS[0] tol``,
     repaired towards an interior metric from eigenvalue methods if it misses the float64
-    check (``_segment``) as far as ``C_SLACK`` allows, then ``lam`` nudged. Wider gaps if
-    there is no interior metric; None if all fail."""
+    check (``_segment``) as far as ``C_SLACK`` allows, then ``lam`` nudged; for tanh above
+    ``METRIC_SDP_MAX_DIM`` the interior metric without an SDP. Wider gaps if there is no
+    interior metric; None if all fail."""
     W = model.W_hh
     rho = spectral_radius(W)
     if model.activation == "linear":
@@ -476,8 +479,9 @@ def certify(
         How the smallest rate is found when ``lam`` is None. ``"eigen"``: the rate from
         eigenvalues alone (:func:`~verification.certificates.rate.best_rate`; the rate of a
         linear model is the spectral radius), then one SDP for the metric (a few if the float64
-        check needs a wider gap; the bisection if all fail). ``"bisection"``: bisection over
-        ``lam`` with one SDP per step (the reference; 13-19 SDPs).
+        check needs a wider gap; the bisection if all fail; none for tanh with
+        ``2 n_h > METRIC_SDP_MAX_DIM``: the eigenvalue metric of ``rate``). ``"bisection"``:
+        bisection over ``lam`` with one SDP per step (the reference; 13-19 SDPs).
 
     Returns
     -------
