@@ -308,3 +308,35 @@ def test_eigen_and_bisection_agree():
     new, old = certify(model), certify(model, method="bisection")
     assert new.verified and old.verified
     assert new.lam <= old.lam + TOL
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_interior_metric_against_the_kappa_optimal_SDP(seed):
+    """rate.metric_for_multiplier (minimal solution of the dual equation, no SDP) is feasible
+    in float64 just above the rate, and its kappa is bounded below by the SDP's minimum kappa
+    at the same rate (independent: Clarabel) and not far above it."""
+    model = random_model(seed, 6, "tanh", 0.9)
+    lam, mu = rate.best_rate(model.W_hh)
+    lam_c = lam + 1e-4
+    P = rate.metric_for_multiplier(model.W_hh, mu, lam_c)
+    assert P is not None and check_lmi_c(model.W_hh, lam_c, P, mu).passed
+    ev = np.linalg.eigvalsh(P)
+    kappa = ev[-1] / ev[0]
+    sdp_cert = certify(model, lam_c, solver="CLARABEL")
+    assert sdp_cert.verified
+    # the SDP minimises kappa over (P, mu) (solver accuracy ~1e-7 relative)
+    assert kappa >= sdp_cert.kappa * (1.0 - 1e-6)
+    assert kappa <= 3.0 * sdp_cert.kappa  # kappa ratio measured 1.36 and 1.41 here
+
+
+def test_certificate_without_sdp_above_the_sdp_size():
+    """Above METRIC_SDP_MAX_DIM the eigenvalue path uses no SDP; the certificate is still the
+    float64-checked one, within tol of the eigenvalue rate, and sampled pairs obey it."""
+    n_h = cc.METRIC_SDP_MAX_DIM // 2 + 1
+    model = random_model(4, n_h, "tanh", 0.9)
+    cert = certify(model)
+    lam, _ = rate.best_rate(model.W_hh)
+    assert cert.verified and cert.n_solves == 0 and cert.solver.startswith("eigenvalues")
+    assert check_lmi_c(model.W_hh, cert.lam, cert.P, cert.multiplier).passed
+    assert lam <= cert.lam <= lam + TOL
+    assert_a1_holds(model, cert, seed=4, S=50)

@@ -29,7 +29,9 @@ How a certificate is produced (PEPit style: the solver proposes, our own float64
    SCS as fallback; :mod:`~verification.certificates.sdp`). If its ``P`` misses the float64
    check (near the smallest rate the feasible set is thin), it is moved towards an interior
    metric from eigenvalue methods (Stein equation, or the doubling algorithm of ``rate``)
-   just far enough to pass. ``method="bisection"`` (also the fallback) bisects on
+   just far enough to pass. For tanh above ``METRIC_SDP_MAX_DIM`` the SDP is skipped and the
+   interior metric itself is used (``kappa`` ~1.4x the SDP's, no solver).
+   ``method="bisection"`` (also the fallback) bisects on
    ``(rho(W_hh), min(||W_hh||_2, 1))`` with one SDP per step, compiled once (``lam**2`` is
    a ``cp.Parameter``, DPP). ``rho(W_hh) <= lam`` is necessary (``D = I`` is in the sector).
 2. The returned ``P`` (symmetrised, rescaled so that ``lambda_min(P) = 1``; LMI-C is
@@ -77,9 +79,12 @@ LAM_MAX = 1.0 - 1e-6
 EPS_STRICT = 1e-9
 #: Gaps (in units of ``tol``) above the eigenvalue rate at which the metric SDP is tried.
 RATE_GAPS = (0.01, 0.1, 1.0, 10.0)
-#: Largest LMI block for which the metric SDP of the eigenvalue path uses Clarabel first
-#: (~2 s for 2 n_h = 32 on a busy machine; SCS above).
-METRIC_CLARABEL_MAX_DIM = 40
+#: Largest LMI block for which the eigenvalue path solves the metric SDP (Clarabel, ~2 s for
+#: 2 n_h = 32 on a busy machine). Above it the SDP (SCS, seconds to its time limit) is skipped
+#: and the interior metric of ``rate.metric_for_multiplier`` is the certificate's metric: its
+#: ``C`` is within a few per cent of the SDP's at the sizes of ``benchmarks/lmi_scaling.py``
+#: (tanh only; a linear model's Stein metric is not as well conditioned).
+METRIC_SDP_MAX_DIM = 40
 #: Relative increase of ``C`` accepted to keep the rate when the solver's metric misses the
 #: float64 check (see ``_certify_eigen``); a larger one and ``lam`` is nudged instead.
 C_SLACK = 0.1
@@ -305,18 +310,18 @@ def _certificate(
 
 
 def _interior_metric(
-    W: np.ndarray, lam: float, mu: np.ndarray | None
+    W: np.ndarray, lam: float, mu: np.ndarray | None, w: float | None = None
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """A strictly feasible ``(P, mu)`` of LMI-C at ``lam`` from eigenvalue methods alone,
     scaled to ``lambda_min(P) = 1``: the Stein equation ``lam**2 P - W^T P W = lam**2 I``
     (linear, needs ``lam > rho(W)``) or ``rate.metric_for_multiplier``
-    (tanh, needs ``lam > w(D W D^-1)``). None if there is none."""
+    (tanh, needs ``lam > w = w(D W D^-1)``, passed on if known). None if there is none."""
     if mu is None:  # ill-conditioned near lam = rho(W): the float64 check judges the result
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", LinAlgWarning)
             P = solve_discrete_lyapunov((W / lam).T, np.eye(W.shape[0]))
     else:
-        P = metric_for_multiplier(W, mu, lam)
+        P = metric_for_multiplier(W, mu, lam, w=w)
     if P is None or not np.all(np.isfinite(P)):
         return None
     P = 0.5 * (P + P.T)
@@ -383,8 +388,9 @@ def _certify_eigen(
     """The smallest rate from eigenvalues (``rate.best_rate``; ``rho(W)`` for a linear model),
     then ONE SDP for the metric of smallest ``kappa`` at ``lam = rate + RATE_GAPS[0] tol``,
     repaired towards an interior metric from eigenvalue methods if it misses the float64
-    check (``_segment``) as far as ``C_SLACK`` allows, then ``lam`` nudged. Wider gaps if
-    there is no interior metric; None if all fail."""
+    check (``_segment``) as far as ``C_SLACK`` allows, then ``lam`` nudged; for tanh above
+    ``METRIC_SDP_MAX_DIM`` the interior metric without an SDP. Wider gaps if there is no
+    interior metric; None if all fail."""
     W = model.W_hh
     rho = spectral_radius(W)
     if model.activation == "linear":
@@ -396,12 +402,15 @@ def _certify_eigen(
         lam = max(lam_star, rho) + gap * tol
         if lam >= LAM_MAX:
             return None
-        interior = _interior_metric(W, lam, mu_star)
+        interior = _interior_metric(W, lam, mu_star, None if mu_star is None else lam_star)
         if interior is None or not check_lmi_c(W, lam, *interior).passed:
             continue
+        if mu_star is not None and problem.dim > METRIC_SDP_MAX_DIM and solver is None:
+            return _certificate(model, lam, lam, *interior, check_lmi_c(W, lam, *interior),
+                                "eigenvalues (doubling algorithm)", t0, problem.n_solves)
         # one solve near the smallest rate: the accurate interior-point solver while it is
         # affordable (the first-order SCS stalls on this nearly singular LMI)
-        accurate = problem.dim <= METRIC_CLARABEL_MAX_DIM and solver is None
+        accurate = solver is None
         status, P, mu, info = problem.solve(lam, "CLARABEL" if accurate else solver)
         if accurate and status == "failure":
             status, P, mu, info = problem.solve(lam, "SCS")
@@ -470,8 +479,9 @@ def certify(
         How the smallest rate is found when ``lam`` is None. ``"eigen"``: the rate from
         eigenvalues alone (:func:`~verification.certificates.rate.best_rate`; the rate of a
         linear model is the spectral radius), then one SDP for the metric (a few if the float64
-        check needs a wider gap; the bisection if all fail). ``"bisection"``: bisection over
-        ``lam`` with one SDP per step (the reference; 13-19 SDPs).
+        check needs a wider gap; the bisection if all fail; none for tanh with
+        ``2 n_h > METRIC_SDP_MAX_DIM``: the eigenvalue metric of ``rate``). ``"bisection"``:
+        bisection over ``lam`` with one SDP per step (the reference; 13-19 SDPs).
 
     Returns
     -------
