@@ -7,11 +7,11 @@ import os
 import shlex
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import assert_one_line_input_error
 from tolerances import OPT_RTOL
 
 from systems.data import paper_lti
@@ -151,13 +151,7 @@ def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
             "tmp": str(tmp_path / "out"), "dir": str(tmp_path / "empty"),
             **{k: str(tmp_path / f"{k}.csv") for k in ("header_only", "huge", "dup")},
             **{k: str(m.save(tmp_path / f"{k}.npz")) for k, m in models.items()}}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        code = cli.main([a.format(**fill) for a in argv])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert not caught, [f"{w.category.__name__}: {w.message}" for w in caught]
+    assert_one_line_input_error([a.format(**fill) for a in argv], message, capsys)
     assert not (tmp_path / "out").exists()  # nothing written before the input is checked
 
 

@@ -7,11 +7,11 @@ they cover, computed here from the model and the data independently of the comma
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import assert_one_line_input_error
 
 from systems.benchmarks import load_benchmark
 from systems.cells import load_model
@@ -191,10 +191,4 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, argv, message):
             "nan": str(nan.save(tmp_path / "nan.npz")),
             "csv": str(_csv(tmp_path)), "csv2": str(_csv(tmp_path / "two", n_x=2)),
             "tmp": str(tmp_path)}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        code = cli.main([a.format(**fill) for a in argv])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert not caught, [f"{w.category.__name__}: {w.message}" for w in caught]
+    assert_one_line_input_error([a.format(**fill) for a in argv], message, capsys)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 
+import distributed  # the test extra has it: missing is an error, not a skip
 import pytest
 from test_study import write_pair
 from test_study_runs import killer, small_study, user_models
 
 from verification.experiment import study as st
 from verification.presentation import study_cli
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
