@@ -7,6 +7,11 @@ Reference in the same run when torch is importable (it is not a dependency:
 ``pip install torch==2.13.0``): ``nn.LSTM(1, 8) + nn.Linear(8, 1)``, float32 and float64.
 Target: <= 0.6 s per epoch in float64 and >= 1.8x torch float32.
 
+Also printed, in the same run: the floor of any NumPy float64 LSTM epoch on this machine, the
+time of the ``np.exp`` calls alone (``5 n_h`` exponentials per window and step, on arrays of
+the per-step size; NumPy has no SIMD float64 ``exp`` without AVX-512), and torch at one thread
+(ours runs on one thread).
+
 Run from the project root: ``python benchmarks/epoch_speed.py [--epochs 3] [--data-root DIR]``.
 Timings are wall-clock medians over ``--epochs`` epochs; on a shared machine, compare ratios.
 """
@@ -40,7 +45,7 @@ def ours(splits: st.Splits, epochs: int) -> tuple[list[float], float]:
     return [b - a for a, b in zip([0.0, *stamps[:-1]], stamps, strict=True)], cpu
 
 
-def torch_epochs(splits: st.Splits, epochs: int, dtype: str
+def torch_epochs(splits: st.Splits, epochs: int, dtype: str, threads: int | None = None
                  ) -> tuple[list[float], float] | None:
     """Per-epoch wall seconds of the same epoch in torch and its median CPU seconds (None when
     torch is not importable)."""
@@ -52,6 +57,9 @@ def torch_epochs(splits: st.Splits, epochs: int, dtype: str
 
     from systems.windows import Windows
 
+    saved = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     dt = getattr(torch, dtype)
     seq = splits.scaled("train")
@@ -75,7 +83,25 @@ def torch_epochs(splits: st.Splits, epochs: int, dtype: str
             opt.step()
         times.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
+    torch.set_num_threads(saved)
     return times, statistics.median(cpus)
+
+
+def exp_floor(S: int, epochs: int) -> float:
+    """Median seconds per epoch of the float64 ``exp`` calls an LSTM epoch needs, alone."""
+    import numpy as np
+
+    gates, cells = np.full((4 * N_H, BATCH), -0.3), np.full((N_H, BATCH), -0.3)
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        for _ in range((S // BATCH) * N):
+            np.exp(gates, out=gates)  # values stay in (0, 1): no overflow, no subnormals
+            np.exp(cells, out=cells)
+            gates *= -1.0
+            cells *= -1.0
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -91,13 +117,17 @@ def main() -> None:
     t_ours = statistics.median(mine)
     print(f"  ours (NumPy float64):   {t_ours:.3f} s per epoch, {cpu:.3f} CPU s "
           "(target <= 0.6 s)")
-    for dtype in ("float32", "float64"):
-        ref = torch_epochs(splits, a.epochs, dtype)
+    S = splits.scaled("train").T - N + 1
+    print(f"  floor: the float64 exps alone: {exp_floor(S, a.epochs):.3f} s per epoch "
+          "(+ two sign flips)")
+    for dtype, threads in (("float32", None), ("float64", None), ("float32", 1)):
+        ref = torch_epochs(splits, a.epochs, dtype, threads)
         if ref is None:
             print("  torch: not importable (pip install torch==2.13.0 for the reference)")
             break
         t_ref, cpu_ref = statistics.median(ref[0]), ref[1]
-        print(f"  torch {dtype}:          {t_ref:.3f} s per epoch, {cpu_ref:.3f} CPU s -> ours "
+        th = "1 thread" if threads else "default threads"
+        print(f"  torch {dtype} ({th}): {t_ref:.3f} s per epoch, {cpu_ref:.3f} CPU s -> ours "
               f"is {t_ref / t_ours:.2f}x torch {dtype} in wall time"
               + (" (target >= 1.8x)" if dtype == "float32" else ""))
 

@@ -1,4 +1,4 @@
-"""Forward and hand-written backward pass of the LSTM over a stack of windows (time-major).
+"""Forward and hand-written backward pass of the LSTM over a stack of windows (feature-major).
 
 Forward (torch's gates, :class:`systems.lstm.LSTM`; ``a_t`` the pre-activations)::
 
@@ -7,41 +7,42 @@ Forward (torch's gates, :class:`systems.lstm.LSTM`; ``a_t`` the pre-activations)
 
 Backward, the forward loop read in reverse (``gy_t = dV/dy_t``, ``tc_t = tanh(c_t)``)::
 
-    dh_t  = gy_t W_hy + da_{t+1} W_hh                       # from the output and from step t+1
+    dh_t  = W_hy^T gy_t + W_hh^T da_{t+1}                   # from the output and from step t+1
     dc_t  = dh_t o (1 - tc_t^2) + dc_{t+1} f_{t+1}           # from h_t and from c_{t+1}
     da_o = dh_t tc_t o (1 - o),   da_i = dc_t g i (1 - i)
     da_f = dc_t c_{t-1} f (1 - f),   da_g = dc_t i (1 - g^2)
-    dW_ih = sum_t da_t^T x_t,  dW_hh = sum_t da_t^T h_{t-1},  db_ih = db_hh = sum_t da_t
-    dz_0 = (da_1 W_hh, dc_1 f_1)
+    d[W_hh, W_ih, b] = sum_t da_t [h_{t-1}; x_t; 1]^T,   db_ih = db_hh
+    dW_hy = sum_t gy_t h_t^T,   db_y = sum_t gy_t,   dz_0 = (W_hh^T da_1, dc_1 f_1)
 
-Layout and speed (``benchmarks/bptt_speed.py``; float64 ``exp`` is most of the cost):
+Layout and speed (``benchmarks/epoch_speed.py``, ``benchmarks/bptt_speed.py``). With the
+authors' sizes (``n_h = 8``, minibatches of ``S = 100`` windows) every per-step array is a few
+thousand numbers, so the cost of a step is the number of NumPy calls (about 1-2 us each) plus
+the float64 ``exp`` (no SIMD loop on AVX2, ~5 ns per number: the floor, printed by
+``benchmarks/epoch_speed.py``). The layout is chosen to make the calls few:
 
-* Gate-major buffers: ``A : (N, 4, S, n_h)``, so every elementwise pass runs over a
-  contiguous ``(S, n_h)`` block (a column slice of an ``(S, 4 n_h)`` array with ``n_h = 8``
-  costs ~20x more per element: NumPy's inner loop is then 8 elements long).
+* Feature-major: the window index is last. ``Z : (N + 1, n_h + n_x + 1, S)`` holds
+  ``[h_t; x_{t+1}; 1]`` in slab ``t``, so the gate pre-activations of step ``t`` are one
+  product ``[W_hh, W_ih, b] Z[t-1]`` into the contiguous block ``A[t-1, :4 n_h]``, and each gate
+  is a contiguous ``(n_h, S)`` row block of it (elementwise passes run over long rows).
 * Gates in the order ``(i, f, o, g)``; the weights are scaled by ``-1`` on ``i, f, o`` and by
-  ``-2`` on ``g``, so ``e = exp(.)`` gives ``sigma(a) = 1 / (1 + e)`` for all four blocks in
-  one call and ``tanh(a_g) = 2 sigma(2 a_g) - 1``: one ``exp`` per gate and three arithmetic
-  passes (``exp`` may overflow to ``inf``, which gives the right limits 0 and -1).
-  ``tanh(c) = 2 / (1 + exp(-2c)) - 1`` likewise. Both are accurate to a few ``2**-53``
+  ``-2`` on ``g``, so one ``exp`` over the block gives ``sigma(a) = 1 / (1 + e)`` for all four
+  and ``tanh(a_g) = 2 sigma(2 a_g) - 1`` (``exp`` may overflow to ``inf``: the right limits 0
+  and -1). ``tanh(c) = 2 / (1 + exp(-2c)) - 1`` likewise. Both are accurate to a few ``2**-53``
   absolutely (not relatively near 0), as :func:`~systems.bptt.fast_tanh`.
-* Each step is two batched products, ``[x_t, 1] [W_ih, b]^T`` and ``h_{t-1} W_hh^T``, into the
-  gate block; the inputs are stored as ``X1 = [x, 1] : (N, S, n_x + 1)`` so the bias rides
-  along. Parameter gradients are accumulated per step (``da_t^T [x_t, 1]``, ``da_t^T h_{t-1}``)
-  from the gate gradients ``da_t``, which overwrite the gates (dead once ``da_t`` is formed),
-  and ``tanh(c_t)`` is recovered as ``h_t / o_t`` instead of stored (where ``o_t = 0`` every
-  term it enters is multiplied by ``o_t``): memory is ``A``, ``C``, ``H``, ``X1``,
-  ``6 n_h + n_x + 1`` floats per window and step.
+* ``A : (N + 1, 4 n_h + n_y, S)``: slab ``t - 1`` holds the gates of step ``t`` in its first
+  ``4 n_h`` rows, overwritten by ``da_t`` in the backward pass, and slab ``t`` holds ``gy_t`` in
+  its last ``n_y`` rows (zero on burn-in steps). So ``A[t] = [da_{t+1}; gy_t]`` and
+  ``dh_t = [W_hh^T, W_hy^T] A[t]`` is one product per step. The parameter gradients are one
+  batched product each after the loop.
+* Memory: ``Z``, ``A``, ``C``, ``TC`` (``tanh(c_t)``): ``7 n_h + n_x + n_y + 1`` floats per
+  window and step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bptt import GatedPart, Part
-
-#: ``o_t`` is floored at this before ``tanh(c_t) = h_t / o_t`` (only ``o_t = 0`` is affected).
-_O_FLOOR = 1e-300
+from .bptt import _CHUNK
 
 
 def _order(n_h: int) -> np.ndarray:
@@ -49,120 +50,154 @@ def _order(n_h: int) -> np.ndarray:
     return np.r_[0 : 2 * n_h, 3 * n_h : 4 * n_h, 2 * n_h : 3 * n_h]
 
 
-class LSTMPart(GatedPart):
-    """The LSTM over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
+class LSTMPart:
+    """The LSTM over windows ``lo:hi`` of a batch: the data and the buffers of one evaluation.
+
+    Parameters
+    ----------
+    Xt : (N, S, n_x) inputs, time-major
+    Yt : (N, S, n_y) targets (the first m steps are not scored)
+    w2K : (N, S, 1) ``dV/dy = w2K * r`` (zero on the burn-in steps)
+    m : burn-in
+    n_h : hidden size
+    """
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
-        super().__init__(Xt, Yt, w2K, m, n_h)
-        N, S, n = self.N, self.S, n_h
-        self.A = np.empty((N, 4, S, n))  # gates (i, f, o, g), then dV/da
-        self.C = np.empty((N + 1, S, n))  # cell states, C[0] = c part of z
-        self.pre = np.empty((4, S, n))
-        self.tc = np.empty((S, n))
-        self.dh = np.empty((S, n))
-        self.dc = np.empty((S, n))
-        self.tmp = np.empty((S, n))
-        self.work = np.empty((S, n))
-        self.carry_h = np.empty((S, n))
-        self.carry_c = np.empty((S, n))
+        N, S, n_x = Xt.shape
+        n_y = Yt.shape[2]
+        n = n_h
+        self.N, self.S, self.n_h, self.n_x, self.n_y, self.m = N, S, n, n_x, n_y, m
+        self.Z = np.zeros((N + 1, n + n_x + 1, S))  # [h_t; x_{t+1}; 1]
+        self.Z[:, n + n_x] = 1.0
+        self.A = np.zeros((N + 1, 4 * n + n_y, S))  # gates, then da; gy in the last rows
+        self.C = np.empty((N + 1, n, S))  # cell states, C[0] = c part of z
+        self.TC = np.empty((N, n, S))  # tanh(c_t), t = 1..N
+        self.Yt = np.empty((N - m, n_y, S))
+        self.w2K = np.ascontiguousarray(w2K[m:].transpose(0, 2, 1))  # (N - m, 1, S)
+        self.U = np.empty((4, n, S))
+        self.dh = np.empty((n, S))
+        self.dc = np.empty((n, S))
+        self.tmp = np.empty((n, S))
+        self.carry_c = np.empty((n, S))
+        self.s1 = np.empty((3 * n, S))
+        self.set_data(Xt, Yt[m:])
+
+    def set_data(self, Xt: np.ndarray, Yt: np.ndarray) -> None:
+        """New windows of the same shape: ``Xt : (N, S, n_x)``, ``Yt : (N - m, S, n_y)``."""
+        n = self.n_h
+        self.Z[: self.N, n : n + self.n_x] = Xt.transpose(0, 2, 1)
+        self.Yt[...] = Yt.transpose(0, 2, 1)
 
     def set_initial(self, z) -> None:
+        """``z_0``: ``(S, 2 n_h)``, ``(2 n_h,)`` or the scalar 0."""
         n = self.n_h
         if np.ndim(z) == 0:
-            self.H[0], self.C[0] = z, z
+            self.Z[0, :n], self.C[0] = z, z
         else:
-            self.H[0], self.C[0] = z[..., :n], z[..., n:]
+            z = np.asarray(z)
+            self.Z[0, :n] = z[..., :n].T if z.ndim == 2 else z[:n, None]
+            self.C[0] = z[..., n:].T if z.ndim == 2 else z[n:, None]
 
     def states(self) -> np.ndarray:
-        return np.concatenate([self.H, self.C], axis=2)
+        """``(N + 1, S, 2 n_h)`` states ``(h_t, c_t)`` of the last forward pass (a new array)."""
+        return np.concatenate([self.Z[:, : self.n_h], self.C], axis=1).transpose(0, 2, 1)
 
     @staticmethod
     def prepare(p) -> dict[str, np.ndarray]:
-        n, blocks = p["W_hh"].shape[1], GatedPart.blocks
+        """The parameters as the loops use them (see the module docstring)."""
+        n = p["W_hh"].shape[1]
         order = _order(n)
         neg = np.r_[np.full(3 * n, -1.0), np.full(n, -2.0)]  # e = exp(-a), exp(-2 a_g)
+        W = np.c_[p["W_hh"], p["W_ih"], p["b_ih"] + p["b_hh"]][order] * neg[:, None]
         return {
             "order": order,
-            "Wx": blocks(np.c_[p["W_ih"], p["b_ih"] + p["b_hh"]][order] * neg[:, None], n, 4),
-            "Wh": blocks(p["W_hh"][order] * neg[:, None], n, 4),  # (4, n_h, n_h)
-            "Wc": np.ascontiguousarray(p["W_hh"][order].reshape(4, n, n)),  # for da W_hh
-            **Part.readout(p),
+            "W": W,  # (4 n_h, n_h + n_x + 1), scaled
+            "Wback": np.ascontiguousarray(np.c_[p["W_hh"][order].T, p["W_hy"].T]),
+            "W_hy": np.ascontiguousarray(p["W_hy"]),
+            "b_y": p["b_y"][:, None],
         }
 
     def forward(self, p) -> None:
-        """Fill ``A`` (activated gates), ``C`` and ``H`` (``H[0]``, ``C[0]`` hold ``z``)."""
-        A, C, H, X1 = self.A, self.C, self.H, self.X1
-        tc, tmp, pre = self.tc, self.tmp, self.pre
+        """Fill the gates, ``C``, ``TC`` and the ``h`` rows of ``Z`` (slab 0 holds ``z``)."""
+        n, W = self.n_h, p["W"]
+        A, C, Z, TC = self.A, self.C, self.Z, self.TC
+        tmp = self.tmp
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
             for t in range(1, self.N + 1):
-                a = A[t - 1]
-                np.matmul(X1[t - 1], p["Wx"], out=a)  # (4, S, n): W_ih x_t + b, scaled
-                np.matmul(H[t - 1], p["Wh"], out=pre)  # h_{t-1} W_hh^T, scaled
-                a += pre  # (-a_i, -a_f, -a_o, -2 a_g)
+                a = A[t - 1, : 4 * n]
+                np.matmul(W, Z[t - 1], out=a)  # (-a_i, -a_f, -a_o, -2 a_g)
                 np.exp(a, out=a)
                 a += 1.0
                 np.divide(1.0, a, out=a)  # i, f, o, sigma(2 a_g)
-                i, f, o, g = a
+                i, f, o, g = a[:n], a[n : 2 * n], a[2 * n : 3 * n], a[3 * n :]
                 g *= 2.0
                 g -= 1.0  # g = tanh(a_g)
-                np.multiply(f, C[t - 1], out=C[t])
+                c = C[t]
+                np.multiply(f, C[t - 1], out=c)
                 np.multiply(i, g, out=tmp)
-                C[t] += tmp  # c_t = f c_{t-1} + i g
-                np.multiply(C[t], -2.0, out=tc)
+                c += tmp  # c_t = f c_{t-1} + i g
+                tc = TC[t - 1]
+                np.multiply(c, -2.0, out=tc)
                 np.exp(tc, out=tc)
                 tc += 1.0
                 np.divide(2.0, tc, out=tc)
                 tc -= 1.0  # tanh(c_t)
-                np.multiply(o, tc, out=H[t])  # h_t = o tanh(c_t)
+                np.multiply(o, tc, out=Z[t, :n])  # h_t = o tanh(c_t)
+
+    def residuals(self, p) -> float:
+        """Write ``gy_t`` into ``A[t, 4 n_h:]`` on the scored steps; return this part's ``V``."""
+        n, m = self.n_h, self.m
+        G = self.A[m + 1 :, 4 * n :]  # (N - m, n_y, S)
+        np.matmul(p["W_hy"], self.Z[m + 1 :, :n], out=G)
+        G += p["b_y"]
+        G -= self.Yt  # r_t
+        V = 0.0
+        for lo in range(0, G.shape[0], max(1, _CHUNK // G[0].size)):  # no full temporary
+            g = G[lo : lo + max(1, _CHUNK // G[0].size)]
+            wg = self.w2K[lo : lo + g.shape[0]] * g
+            V += 0.5 * float(np.vdot(wg, g))  # (1/K) sum w ||r||^2
+            g[...] = wg  # (2/K) w r
+        return V
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
-        N, n = self.N, self.n_h
-        A, C, H, X1 = self.A, self.C, self.H, self.X1
-        dh, dc, tc, tmp, work, pre = self.dh, self.dc, self.tc, self.tmp, self.work, self.pre
-        carry_h, carry_c = self.carry_h, self.carry_c
-        carry_h[...] = 0.0  # da_{t+1} W_hh
+        N, n, n_x = self.N, self.n_h, self.n_x
+        A, C, Z, TC, U = self.A, self.C, self.Z, self.TC, self.U
+        dh, dc, tmp, carry_c, s1 = self.dh, self.dc, self.tmp, self.carry_c, self.s1
+        Wback = p["Wback"]
+        A[N, : 4 * n] = 0.0  # da_{N+1}
         carry_c[...] = 0.0  # dc_{t+1} f_{t+1}
-        gWx = np.zeros((4, n, self.n_x + 1))  # sum_t da_t^T [x_t, 1], gate by gate
-        gWh = np.zeros((4, n, n))  # sum_t da_t^T h_{t-1}
         for t in range(N, 0, -1):
-            a = A[t - 1]
-            i, f, o, g = a
-            self.output_grad(t, p["W_hy"], carry_h, out=dh)  # dh_t
-            np.maximum(o, _O_FLOOR, out=work)
-            np.divide(H[t], work, out=tc)  # tc_t = h_t / o_t
+            a = A[t - 1, : 4 * n]
+            i, f, o, g = a[:n], a[n : 2 * n], a[2 * n : 3 * n], a[3 * n :]
+            tc = TC[t - 1]
+            np.matmul(Wback, A[t], out=dh)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
             np.multiply(tc, tc, out=dc)
             np.subtract(1.0, dc, out=dc)
             dc *= o
             dc *= dh
             dc += carry_c  # dc_t
             np.multiply(dc, f, out=carry_c)  # dc_t f_t, for step t - 1
-            tc *= dh  # do = dh tc
-            np.subtract(1.0, o, out=work)
-            work *= o
-            np.multiply(work, tc, out=o)  # da_o
-            np.subtract(1.0, f, out=work)
-            work *= f
-            work *= dc
-            np.multiply(work, C[t - 1], out=f)  # da_f
-            np.multiply(dc, g, out=work)  # di
-            np.multiply(dc, i, out=dh)  # dg
-            np.subtract(1.0, i, out=tmp)
-            tmp *= i
-            np.multiply(tmp, work, out=i)  # da_i
-            np.multiply(g, g, out=work)
-            np.subtract(1.0, work, out=work)
-            np.multiply(work, dh, out=g)  # da_g
-            np.matmul(a, p["Wc"], out=pre)
-            np.sum(pre, axis=0, out=carry_h)  # da_t W_hh
-            aT = a.transpose(0, 2, 1)  # (4, n, S)
-            gWx += aT @ X1[t - 1]
-            gWh += aT @ H[t - 1]
-        order = p["order"]  # rows back to torch's order
-        gWx = gWx.reshape(4 * n, -1)
-        gp["W_ih"][order] = gWx[:, :-1]
-        gp["b_ih"][order] = gWx[:, -1]
-        gp["W_hh"][order] = gWh.reshape(4 * n, n)
+            np.multiply(dc, g, out=U[0])  # dV/di
+            np.multiply(dc, C[t - 1], out=U[1])  # dV/df
+            np.multiply(dh, tc, out=U[2])  # dV/do
+            np.multiply(dc, i, out=U[3])  # dV/dg
+            s = a[: 3 * n]
+            np.subtract(1.0, s, out=s1)
+            s *= s1  # sigma' = s (1 - s) for i, f, o
+            np.multiply(g, g, out=tmp)
+            np.subtract(1.0, tmp, out=g)  # tanh' = 1 - g^2
+            np.multiply(U.reshape(4 * n, -1), a, out=a)  # da_t
+        # Parameter gradients: one batched product each over all steps.
+        gW = np.matmul(A[:N, : 4 * n], Z[:N].transpose(0, 2, 1)).sum(axis=0)  # (4n, n+n_x+1)
+        order = p["order"]
+        gp["W_hh"][order] = gW[:, :n]
+        gp["W_ih"][order] = gW[:, n : n + n_x]
+        gp["b_ih"][order] = gW[:, -1]
         gp["b_hh"][...] = gp["b_ih"]
-        self.readout_grad(gp)
-        return np.concatenate([carry_h, carry_c], axis=1)  # dz = (da_1 W_hh, dc_1 f_1)
+        m = self.m
+        G = A[m + 1 :, 4 * n :]
+        gp["W_hy"][...] = np.matmul(G, Z[m + 1 :, :n].transpose(0, 2, 1)).sum(axis=0)
+        gp["b_y"][...] = G.sum(axis=(0, 2))
+        dh0 = Wback[:, : 4 * n] @ A[0, : 4 * n]  # W_hh^T da_1
+        return np.concatenate([dh0, carry_c], axis=0).T  # dz = (W_hh^T da_1, dc_1 f_1)
