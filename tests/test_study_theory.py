@@ -157,3 +157,13 @@ def test_recommendation_uses_certified_constants_when_verified(verified, lam, sa
     used = lam if verified else sampled_lam
     assert f"lam = {used:.4g}" in rec["reason"]
     assert rec["test_m_rec"] == rows[rec["m_rec"]]["mse_test_scaled"]
+
+
+def test_a_float_floored_envelope_tail_is_pointed_out():
+    from verification.presentation.study_report import floor_notes
+
+    clean = {"N": 3, "m": 0, "envelope": [0.5, 0.1, 0.0200001], "witness": [0.5, 0.1, 0.02]}
+    floored = {"N": 3, "m": 7, "envelope": [0.5, 1e-6, 1e-8], "witness": [0.5, 1e-6, 1e-14]}
+    assert floor_notes([clean]) == []
+    (note, blank) = floor_notes([clean, floored])
+    assert note.startswith("* N = 3, m = 7:") and "1e-08" in note and blank == ""

@@ -182,7 +182,7 @@ def cached_constants(out: str | Path, key: str, model_path: str | Path, u: np.nd
         except (OSError, ValueError):
             pass  # unreadable: recompute
     model = load_model(model_path)
-    rec = {"key": key, **model_constants(model, u, N, K)}
+    rec = _unplain(plain({"key": key, **model_constants(model, u, N, K)}))  # as read back
     atomic_write(path, json.dumps(plain(rec)))
     log(f"  theory: {key}: certified lam {rec['lam']:.5g}, C {rec['C']:.4g} "
         f"(verified {rec['verified']}), sampled lam {rec['sampled_lam']:.5g}, on "
