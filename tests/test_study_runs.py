@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_study import small_lstm, write_pair
+from test_study_theory import pairs_by_simulation
 
 from systems import load_model
+from tests.tolerances import UPPER_RTOL
 from verification.experiment import study as st
 from verification.experiment.executors import LocalExecutor
 from verification.presentation import study_cli
@@ -30,7 +32,7 @@ def test_from_models_writes_table_figures_report(dataset, shared_data, shared_mo
     code = study_cli.main([dataset, "--data-root", str(shared_data / "benchmarks"),
                            "--from-models", str(shared_models / "authors_lstm" / DIRS[dataset]),
                            "--N", "100", "--m", "0", "52", "94", "--workers", "0",
-                           "--out", str(tmp_path)])
+                           "--certify-windows", "20", "--out", str(tmp_path)])
     assert code == 0
     with open(tmp_path / "table.csv") as f:
         (row,) = list(csv.DictReader(f))
@@ -49,6 +51,18 @@ def test_from_models_writes_table_figures_report(dataset, shared_data, shared_mo
     for r in results:
         a, b = load_model(r["source"]), load_model(tmp_path / "models" / f"{r['key']}.npz")
         np.testing.assert_array_equal(a.theta, b.theta)
+    # the theory's view: the m = 0 and m* models certified on 20 training windows, the
+    # certificate never beaten by the model's own simulation of those pairs
+    theory = json.loads((tmp_path / "theory.json").read_text())
+    u = st.load_splits(dataset, shared_data / "benchmarks").scaled("train").x
+    assert sorted(r["m"] for r in theory["models"]) == sorted({0, int(row["m_star"])})
+    for rec in theory["models"]:
+        assert rec["verified"] is True and 0 < rec["lam"] < 1, rec["reason"]
+        model = load_model(tmp_path / "models" / f"{rec['key']}.npz")
+        sim = pairs_by_simulation(model, u, np.array(rec["starts"]), N=100)
+        assert np.all(np.nan_to_num(sim) <= np.array(rec["envelope"]) * (1 + UPPER_RTOL))
+    (advice,) = theory["recommend"]
+    assert advice["m_rec"] in (0, 52, 94) and advice["constants"] == "certified on-data"
 
 
 def test_rlc_outputs_are_in_the_authors_order(shared_data, shared_models, tmp_path):

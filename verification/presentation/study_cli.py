@@ -47,6 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     from verification.experiment.study import BUDGETS, CELLS, DATASETS, KINDS
+    from verification.experiment.study_theory import DEFAULT_WINDOWS
 
     p.add_argument("dataset", metavar="DATASET",
                    help=f"one of {', '.join(DATASETS)}, or a name for your own --train/--test")
@@ -90,6 +91,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for the scheduler before giving up (default 10)")
     r.add_argument("--progress-seconds", type=float, default=10.0,
                    help="at most one progress line per task this often (default 10)")
+    t = p.add_argument_group("the theory's view")
+    t.add_argument("--certify-windows", type=int, default=DEFAULT_WINDOWS, metavar="K",
+                   help="certify A1 for the m = 0 and m* models on the pairs (z_i, 0) of K "
+                   "training windows spread evenly over the split, and recommend a burn-in "
+                   f"from the m = 0 model (default {DEFAULT_WINDOWS}; 0: skip)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +154,9 @@ def prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
         raise st.StudyError(f"--workers {args.workers} must be >= 0")
     if args.progress_seconds < 0:
         raise st.StudyError(f"--progress-seconds {args.progress_seconds} must be >= 0")
+    if args.certify_windows < 0:
+        raise st.StudyError(f"--certify-windows {args.certify_windows} must be >= 0 "
+                            "(0 skips the certificates)")
     if not args.scheduler_timeout > 0:
         raise st.StudyError(f"--scheduler-timeout {args.scheduler_timeout} must be > 0")
     executor = (DaskExecutor(args.scheduler, timeout=args.scheduler_timeout) if args.scheduler
@@ -194,17 +203,25 @@ def run(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     t_run = time.perf_counter() - t0
-    paths = write_outputs(out, tasks, job, seconds_run=t_run)
+    paths = write_outputs(out, tasks, job, seconds_run=t_run,
+                          certify_windows=args.certify_windows,
+                          log=lambda s: print(s, flush=True))
     print(f"done in {time.perf_counter() - t0:.1f} s. Wrote:")
     for p in paths:
         print(f"  {p}")
     return 0
 
 
-def write_outputs(out: Path, tasks: Sequence[Any], job: Any, *, seconds_run: float
-                  ) -> list[Path]:
-    """results, table, figures and report for the finished ``tasks`` in ``out``."""
+def write_outputs(out: Path, tasks: Sequence[Any], job: Any, *, seconds_run: float,
+                  certify_windows: int = 0, log: Any = print) -> list[Path]:
+    """results, table, figures, the theory's view and report for the finished ``tasks``.
+
+    ``certify_windows = K > 0`` certifies the ``m = 0`` and ``m*`` models on ``K`` training
+    windows (:mod:`verification.experiment.study_theory`; cached in ``out/theory/``) and writes
+    ``theory.csv``/``.json``; ``0`` skips that and removes an earlier run's theory files.
+    """
     from verification.experiment import study as st
+    from verification.experiment import study_theory
     from verification.presentation import study_figures, study_report
 
     store = st.Store(out)
@@ -215,8 +232,15 @@ def write_outputs(out: Path, tasks: Sequence[Any], job: Any, *, seconds_run: flo
     paths.append(st.write_table(table, out))
     figs = study_figures.save_all(rows, table, store, job.splits, out)
     paths += figs
+    theory = None
+    if certify_windows > 0:
+        theory = study_theory.study_theory(rows, table, out, job.splits.scaled("train").x,
+                                           certify_windows, log=log)
+        paths += study_theory.write_theory(theory, out)
+    else:
+        study_theory.remove_theory(out)
     paths.append(study_report.write_report(rows, table, job, out, figures=figs,
-                                           seconds_run=seconds_run))
+                                           seconds_run=seconds_run, theory=theory))
     return paths
 
 

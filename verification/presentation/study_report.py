@@ -78,8 +78,13 @@ def claim(table: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: Any,
-                 out: str | Path, *, figures: list[Path], seconds_run: float) -> Path:
-    """Write ``out/report.md`` tying the table, the per-model results and the figures together."""
+                 out: str | Path, *, figures: list[Path], seconds_run: float,
+                 theory: dict[str, Any] | None = None) -> Path:
+    """Write ``out/report.md`` tying the table, the per-model results and the figures together.
+
+    ``theory`` (from :func:`verification.experiment.study_theory.study_theory`) adds the
+    certified and sampled constants and the recommended burn-in to "The theory's view".
+    """
     out = Path(out)
     sp = job.splits
     sources = sorted({str(Path(r["source"]).parent) for r in rows if r.get("source")})
@@ -120,6 +125,7 @@ def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: A
     for p in figures:
         lines += [f"![{p.stem}]({p.name})", "", CAPTIONS.get(p.stem, ""), ""]
     lines += ["## The theory's view", ""]
+    lines += constants_lines(theory)
     lines += theory_lines(rows, table)
     path = out / "report.md"
     atomic_write(path, "\n".join(lines) + "\n")
@@ -162,6 +168,79 @@ def theory_lines(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> lis
                    "zero-state transient in the loss.")
     if not out:
         out.append("No window errors were recorded (no stateless models).")
-    out += ["", "lam_e is measured on the data, not certified; certified constants for LSTM/GRU "
-            "cells come with the gated-certificate issue."]
+    out += ["", "lam_e is measured on the data (a fit through e_j, not a certificate); the "
+            "constants above are certified on the stated pairs only."]
+    return out
+
+
+#: The certified envelope's tail is called float-floored when it exceeds the simulated ratio of
+#: the same pairs by this factor at j = N (the pair certificate equals the pair up to ~1e-9
+#: relative until the float-error enclosure dominates).
+FLOOR_FACTOR = 10.0
+
+
+def floor_notes(models: list[dict[str, Any]]) -> list[str]:
+    """A note for each model whose certified envelope ends at its float-error enclosure.
+
+    There ``G_N`` is many times the simulated ratio of the same pairs, and the fitted ``lam``
+    follows that floor rather than the decay (sound, but slow: more steps to 1 %).
+    """
+    out = []
+    for m in models:
+        G, w = m.get("envelope") or [], m.get("witness") or []
+        if not (G and w) or not G[-1] > FLOOR_FACTOR * w[-1]:
+            continue
+        out.append(f"* N = {m['N']}, m = {m['m']}: at j = {m['N']} the certified envelope "
+                   f"is {fmt(G[-1])} where the simulated pairs give {fmt(w[-1])}: the "
+                   "float-error enclosure sets the tail, and the fitted lam follows it (sound, "
+                   "looser than the decay itself).")
+    return [*out, ""] if out else []
+
+
+def constants_lines(theory: dict[str, Any] | None) -> list[str]:
+    """A1 constants of the ``m = 0`` and ``m*`` models and the burn-in the T1 bound recommends.
+
+    ``theory`` is :func:`verification.experiment.study_theory.study_theory`'s result; ``None``
+    (``--certify-windows 0``) says how to get them.
+    """
+    if theory is None:
+        return ["A1 constants were not computed (`--certify-windows 0`); rerun with "
+                "`--certify-windows 200` to certify the m = 0 and m* models on 200 training "
+                "windows and get the burn-in the bound recommends.", ""]
+    out = ["A1 says ||y_j(z) - y_j(z')|| <= C lam^j ||z - z'||. *Certified*: proven on-data "
+           "pair constants (`certify_on_data`, outward rounding): they hold for exactly the "
+           "region stated, the pairs T1 compares on the training data, and nowhere else. "
+           "*Sampled*: visited states of the same windows plus a 10 % margin, 2000 pairs — an "
+           "estimate, never a certificate. Steps: smallest j with C lam^j <= 0.01. Also in "
+           "`theory.csv`/`theory.json`.", ""]
+    regions = sorted({m["region_pairs"] for m in theory["models"]})
+    for reg in regions:
+        out.append(f"Region: {reg}.")
+    out.append("")
+    head = ["N", "seed", "m", "max ‖z_i‖", "verified", "certified lam", "C", "steps",
+            "sampled lam", "C", "steps", "seconds"]
+    out += ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
+    for m in sorted(theory["models"], key=lambda m: (m["N"], m["seed"], m["m"])):
+        role = " (m*)" if "m_star" in m["roles"] else ""
+        out.append(f"| {m['N']} | {m['seed']} | {m['m']}{role} | {fmt(m['z_max'])} | "
+                   f"{'yes' if m['verified'] else 'no'} | {fmt(m['lam'], 5)} | {fmt(m['C'])} | "
+                   f"{fmt(m['steps'])} | {fmt(m['sampled_lam'], 5)} | {fmt(m['sampled_C'])} | "
+                   f"{fmt(m['sampled_steps'])} | {m['seconds']:.1f} |")
+    out.append("")
+    out += floor_notes(theory["models"])
+    for r in theory["recommend"]:
+        if r.get("m_rec") is None:
+            out.append(f"* N = {r['N']}, seed {r['seed']}: {r['reason']}; m* = {r['m_star']}.")
+            continue
+        ratio = (r["test_m_rec"] / r["test_m_star"] if r.get("test_m_rec") and
+                 r.get("test_m_star") else math.nan)
+        out.append(
+            f"* N = {r['N']}, seed {r['seed']}: the T1 bound from the m = 0 model's "
+            f"{r['constants']} constants recommends m = {r['m_rec']} (test MSE "
+            f"{fmt(r.get('test_m_rec'), 3)}); the sweep's m* = {r['m_star']} has test MSE "
+            f"{fmt(r['test_m_star'], 3)} (m = 0: {fmt(r.get('test_m0'), 3)}); ratio "
+            f"{fmt(ratio, 3)}. Rule: {r['reason']} (V_inf = {fmt(r['V_inf'], 3)}, the m = 0 "
+            f"model's train MSE; Delta_0 = {fmt(r['Delta_0'], 3)}, RMS of ||z_i|| over all "
+            f"{r['S']} training windows).")
+    out += ["", "The measured side: e_j of the m* model.", ""]
     return out
