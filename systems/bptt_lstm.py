@@ -34,8 +34,9 @@ the float64 ``exp`` (no SIMD loop on AVX2, ~5 ns per number: the floor, printed 
   its last ``n_y`` rows (zero on burn-in steps). So ``A[t] = [da_{t+1}; gy_t]`` and
   ``dh_t = [W_hh^T, W_hy^T] A[t]`` is one product per step. The parameter gradients are one
   batched product each after the loop.
-* Memory: ``Z``, ``A``, ``C``, ``TC`` (``tanh(c_t)``): ``7 n_h + n_x + n_y + 1`` floats per
-  window and step.
+* Memory: ``Z``, ``A``, ``C``: ``6 n_h + n_x + n_y + 1`` floats per window and step;
+  ``tanh(c_t)`` is recovered in the backward pass as ``h_t / o_t`` instead of stored (where
+  ``o_t = 0`` every term it enters is multiplied by ``o_t``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from __future__ import annotations
 import numpy as np
 
 from .bptt import _CHUNK
+
+#: ``o_t`` is floored at this before ``tanh(c_t) = h_t / o_t`` (only ``o_t = 0`` is affected).
+_O_FLOOR = 1e-300
 
 
 def _order(n_h: int) -> np.ndarray:
@@ -71,7 +75,7 @@ class LSTMPart:
         self.Z[:, n + n_x] = 1.0
         self.A = np.zeros((N + 1, 4 * n + n_y, S))  # gates, then da; gy in the last rows
         self.C = np.empty((N + 1, n, S))  # cell states, C[0] = c part of z
-        self.TC = np.empty((N, n, S))  # tanh(c_t), t = 1..N
+        self.tc = np.empty((n, S))  # tanh(c_t) of one step
         self.Yt = np.empty((N - m, n_y, S))
         self.w2K = np.ascontiguousarray(w2K[m:].transpose(0, 2, 1))  # (N - m, 1, S)
         self.U = np.empty((4, n, S))
@@ -118,9 +122,9 @@ class LSTMPart:
         }
 
     def forward(self, p) -> None:
-        """Fill the gates, ``C``, ``TC`` and the ``h`` rows of ``Z`` (slab 0 holds ``z``)."""
+        """Fill the gates, ``C`` and the ``h`` rows of ``Z`` (slab 0 holds ``z``)."""
         n, W = self.n_h, p["W"]
-        A, C, Z, TC = self.A, self.C, self.Z, self.TC
+        A, C, Z, tc = self.A, self.C, self.Z, self.tc
         tmp = self.tmp
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
             for t in range(1, self.N + 1):
@@ -136,7 +140,6 @@ class LSTMPart:
                 np.multiply(f, C[t - 1], out=c)
                 np.multiply(i, g, out=tmp)
                 c += tmp  # c_t = f c_{t-1} + i g
-                tc = TC[t - 1]
                 np.multiply(c, -2.0, out=tc)
                 np.exp(tc, out=tc)
                 tc += 1.0
@@ -162,7 +165,7 @@ class LSTMPart:
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
         N, n, n_x = self.N, self.n_h, self.n_x
-        A, C, Z, TC, U = self.A, self.C, self.Z, self.TC, self.U
+        A, C, Z, U, tc = self.A, self.C, self.Z, self.U, self.tc
         dh, dc, tmp, carry_c, s1 = self.dh, self.dc, self.tmp, self.carry_c, self.s1
         Wback = p["Wback"]
         A[N, : 4 * n] = 0.0  # da_{N+1}
@@ -170,7 +173,8 @@ class LSTMPart:
         for t in range(N, 0, -1):
             a = A[t - 1, : 4 * n]
             i, f, o, g = a[:n], a[n : 2 * n], a[2 * n : 3 * n], a[3 * n :]
-            tc = TC[t - 1]
+            np.maximum(o, _O_FLOOR, out=tmp)
+            np.divide(Z[t, :n], tmp, out=tc)  # tanh(c_t) = h_t / o_t
             np.matmul(Wback, A[t], out=dh)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
             np.multiply(tc, tc, out=dc)
             np.subtract(1.0, dc, out=dc)
