@@ -9,13 +9,16 @@ With unit weights ``K = S (N - m)``. The benchmark problem is the special case o
 window of length ``T`` weighted by the coverage counts ``Windows.weights(m)`` and normalised
 by ``S (N - m)``.
 
-Every cell (``cell="elman" | "lstm" | "gru"``) shares the batch, the threads, the readout and
-the residuals (:class:`Part`); the Elman RNN's passes are below, the LSTM's and GRU's in
-:mod:`systems.bptt_lstm` and :mod:`systems.bptt_gru`. The initial states ``z_i`` have the
-cell's state size ``n_z`` (``(h, c)`` for the LSTM).
+Every cell (``cell="elman" | "lstm" | "gru"``) shares the batch and the threads
+(:class:`WindowBatch`); the Elman RNN's passes are below (:class:`Part`, :class:`ElmanPart`),
+the LSTM's and GRU's in :mod:`systems.bptt_lstm` and :mod:`systems.bptt_gru` on the
+feature-major :class:`FeaturePart` (its own readout and residuals). The initial states
+``z_i`` have the cell's state size ``n_z`` (``(h, c)`` for the LSTM).
 
-Layout: internally time-major, ``H : (N + 1, S, n_h)``, so each step works on a contiguous
-``(S, n_h)`` slab; the loop runs over the ``N`` steps, never over windows.
+Layout: the loop runs over the ``N`` steps, never over windows. The Elman part is time-major,
+``H : (N + 1, S, n_h)``, so each step works on a contiguous ``(S, n_h)`` slab; the LSTM and GRU
+parts are feature-major (:class:`FeaturePart`, the window index last), which makes each step
+a few long-row NumPy calls.
 
 Backward pass (min-char-rnn style, the forward loop read in reverse)::
 
@@ -227,25 +230,82 @@ class ElmanPart(Part):
         return carry  # dz = da_1 W_hh
 
 
-class GatedPart(Part):
-    """What the LSTM and GRU parts share: inputs stored as ``X1 = [x, 1] : (N, S, n_x + 1)``
-    (the bias rides along in the input product), and gate blocks of the weights."""
+class FeaturePart:
+    """What the LSTM and GRU parts share: feature-major buffers (the window index last).
 
-    def __init__(self, Xt, Yt, w2K, m, n_h):
-        super().__init__(Xt, Yt, w2K, m, n_h)
-        self.n_x = Xt.shape[2]
-        self.X1 = np.ones((self.N, self.S, self.n_x + 1))  # [x_t, 1]
-        self.set_data(Xt, self.Yt)
-        del self.Xt  # the inputs live in X1
+    With the authors' sizes (``n_h = 8``, minibatches of ``S = 100`` windows) every per-step
+    array is a few thousand numbers, so a step costs its number of NumPy calls; this layout
+    makes them few (see :mod:`systems.bptt_lstm`):
 
-    def set_data(self, Xt, Yt) -> None:
-        self.X1[:, :, : self.n_x] = Xt
-        self.Yt[...] = Yt
+    * ``Z : (N + 1, n_h + 1 + n_x, S)``, slab ``t`` = ``[h_t; 1; x_{t+1}]``: the gate
+      pre-activations of step ``t`` are products with the contiguous slab ``Z[t-1]``, and
+      each gate is a contiguous ``(n_h, S)`` row block;
+    * ``A : (N + 1, G n_h + n_y, S)``: slab ``t - 1`` holds the ``G`` gates of step ``t`` (then
+      their gradients), slab ``t`` holds ``gy_t = dV/dy_t`` in its last ``n_y`` rows (zero on
+      the burn-in steps), so ``W_hy^T gy_t`` rides along in the backward pass's one product
+      with ``A[t]``.
+
+    Parameters
+    ----------
+    Xt : (N, S, n_x) inputs, time-major
+    Yt : (N, S, n_y) targets (the first ``m`` steps are not scored)
+    w2K : (N, S, 1) ``dV/dy = w2K * r`` (zero on the burn-in steps)
+    m : burn-in
+    n_h : hidden size
+    G : gate blocks (4 LSTM, 3 GRU)
+    """
+
+    def __init__(self, Xt, Yt, w2K, m, n_h, G):
+        N, S, n_x = Xt.shape
+        n_y = Yt.shape[2]
+        self.N, self.S, self.n_h, self.n_x, self.n_y, self.m, self.G = N, S, n_h, n_x, n_y, m, G
+        self.Z = np.zeros((N + 1, n_h + 1 + n_x, S))  # [h_t; 1; x_{t+1}]
+        self.Z[:, n_h] = 1.0
+        self.A = np.zeros((N + 1, G * n_h + n_y, S))  # gates, then their gradients; gy
+        self.Yt = np.empty((N - m, n_y, S))
+        self.w2K = np.ascontiguousarray(w2K[m:].transpose(0, 2, 1))  # (N - m, 1, S)
+        self.set_data(Xt, Yt[m:])
+
+    def set_data(self, Xt: np.ndarray, Yt: np.ndarray) -> None:
+        """New windows of the same shape: ``Xt : (N, S, n_x)``, ``Yt : (N - m, S, n_y)``."""
+        self.Z[: self.N, self.n_h + 1 :] = Xt.transpose(0, 2, 1)
+        self.Yt[...] = Yt.transpose(0, 2, 1)
+
+    def set_h0(self, h0) -> None:
+        """``h_0``: ``(S, n_h)``, ``(n_h,)`` or the scalar 0."""
+        h0 = np.asarray(h0, dtype=np.float64)
+        self.Z[0, : self.n_h] = h0.T if h0.ndim == 2 else (h0 if h0.ndim == 0 else h0[:, None])
 
     @staticmethod
-    def blocks(W: np.ndarray, n: int, G: int) -> np.ndarray:
-        """``(G n, k) -> (G, k, n)``: block ``j`` is ``W[j n : (j + 1) n].T``."""
-        return np.ascontiguousarray(W.reshape(G, n, -1).transpose(0, 2, 1))
+    def readout(p) -> dict[str, np.ndarray]:
+        return {"W_hy": np.ascontiguousarray(p["W_hy"]), "b_y": p["b_y"][:, None]}
+
+    def residuals(self, p) -> float:
+        """Write ``gy_t`` into ``A[t, G n_h:]`` on the scored steps; return this part's ``V``."""
+        n, m = self.n_h, self.m
+        G = self.A[m + 1 :, self.G * n :]  # (N - m, n_y, S)
+        np.matmul(p["W_hy"], self.Z[m + 1 :, :n], out=G)
+        G += p["b_y"]
+        G -= self.Yt  # r_t
+        V, rows = 0.0, max(1, _CHUNK // G[0].size)
+        for lo in range(0, G.shape[0], rows):  # in chunks: no full-size temporary
+            g = G[lo : lo + rows]
+            wg = self.w2K[lo : lo + rows] * g
+            V += 0.5 * float(np.vdot(wg, g))  # (1/K) sum w ||r||^2
+            g[...] = wg  # (2/K) w r
+        return V
+
+    def readout_grad(self, gp) -> None:
+        """``dW_hy = sum_t gy_t h_t^T``, ``db_y = sum_t gy_t`` into the views ``gp``."""
+        n, m = self.n_h, self.m
+        G = self.A[m + 1 :, self.G * n :]
+        gp["W_hy"][...] = np.matmul(G, self.Z[m + 1 :, :n].transpose(0, 2, 1)).sum(axis=0)
+        gp["b_y"][...] = G.sum(axis=(0, 2))
+
+    def slab_grad(self, D: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        """``sum_t D_t Z[t-1, rows]^T`` for gradients ``D : (N, k, S)`` of pre-activations:
+        ``(k, n_h + 1 + n_x)`` for all rows ``[h_{t-1}; 1; x_t]``, or the ``rows`` chosen."""
+        return np.matmul(D, self.Z[: self.N, rows].transpose(0, 2, 1)).sum(axis=0)
 
 
 def _part_class(cell: str):

@@ -1,4 +1,4 @@
-"""Forward and hand-written backward pass of the GRU over a stack of windows (time-major).
+"""Forward and hand-written backward pass of the GRU over a stack of windows (feature-major).
 
 Forward (torch's gates, :class:`systems.gru.GRU`; ``u`` is torch's update gate ``z``)::
 
@@ -16,65 +16,78 @@ respect to the pre-activations)::
     dW_ih = sum_t [da_r, da_u, da_n]^T x_t,   db_ih = sum_t [da_r, da_u, da_n]
     dW_hh = sum_t [da_r, da_u, dq]^T h_{t-1},  db_hh = sum_t [da_r, da_u, dq]
 
-Layout and speed: as for the LSTM (:mod:`systems.bptt_lstm`): gate-major buffers
-``A : (N, 3, S, n_h)`` holding ``(r, u, n)`` and then, in the backward pass,
-``(da_r, da_u, da_n)``; ``Q : (N, S, n_h)`` holding ``q`` and then ``dq``; each step two
-batched products (``[x_t, 1]`` and ``h_{t-1}`` against per-gate weight blocks scaled by ``-1``
-on ``r, u``); ``sigma(a) = 1 / (1 + exp(-a))``, ``tanh(v) = 2 / (1 + exp(-2 v)) - 1``;
-parameter gradients accumulated per step.
+Layout and speed: as for the LSTM (:mod:`systems.bptt_lstm`, :class:`systems.bptt.FeaturePart`):
+``Z[t] = [h_t; 1; x_{t+1}]``, ``A[t-1]`` holds ``(r, u, n)`` of step ``t`` and then, in the
+backward pass, ``(da_r, da_u, dq)`` (the hidden side's gradients, so that
+``W_hh^T [da_r; da_u; dq] + W_hy^T gy`` is one product with ``A[t-1]``); ``da_n`` goes to
+``DN``, ``q`` is kept in ``Q``. The input side ``[W_ih, b_ih] [x_t; 1]`` of every step is one
+batched product before the loop; each step then has one product ``[W_hh, b_hh] [h_{t-1}; 1]``.
+``sigma(a) = 1 / (1 + exp(-a))`` (the ``r, u`` rows are scaled by ``-1``),
+``tanh(v) = 2 / (1 + exp(-2 v)) - 1``; the parameter gradients are batched products after
+the loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bptt import GatedPart, Part
+from .bptt import FeaturePart
 
 
-class GRUPart(GatedPart):
-    """The GRU over windows ``lo:hi`` of a batch (buffers of one evaluation)."""
+class GRUPart(FeaturePart):
+    """The GRU over windows ``lo:hi`` of a batch (parameters as
+    :class:`~systems.bptt.FeaturePart`)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
-        super().__init__(Xt, Yt, w2K, m, n_h)
+        super().__init__(Xt, Yt, w2K, m, n_h, 3)
         N, S, n = self.N, self.S, n_h
-        self.A = np.empty((N, 3, S, n))  # (r, u, n), then (da_r, da_u, da_n)
-        self.Q = np.empty((N, S, n))  # q = W_hn h + b_hn, then dq
-        self.pre = np.empty((3, S, n))
-        self.dh = np.empty((S, n))
-        self.tmp = np.empty((S, n))
-        self.work = np.empty((S, n))
-        self.aux = np.empty((S, n))
-        self.carry = np.empty((S, n))
+        self.Q = np.empty((N, n, S))  # q = W_hn h_{t-1} + b_hn
+        self.DN = np.empty((N, n, S))  # da_n
+        self.hs = np.empty((3 * n, S))  # hidden side of one step
+        self.dh = np.empty((n, S))
+        self.tmp = np.empty((n, S))
+        self.work = np.empty((n, S))
+        self.aux = np.empty((n, S))
+        self.direct = np.empty((n, S))  # dh_{t+1} u_{t+1}
+
+    def set_initial(self, z) -> None:
+        """``z_0 = h_0``: ``(S, n_h)``, ``(n_h,)`` or the scalar 0."""
+        self.set_h0(z)
+
+    def states(self) -> np.ndarray:
+        """``(N + 1, S, n_h)`` states of the last forward pass (a view)."""
+        return self.Z[:, : self.n_h].transpose(0, 2, 1)
 
     @staticmethod
     def prepare(p) -> dict[str, np.ndarray]:
-        n, blocks = p["W_hh"].shape[1], GatedPart.blocks
-        sign = np.r_[np.full(2 * n, -1.0), np.ones(n)]  # e = exp(-a_r), exp(-a_u)
-        b = np.r_[p["b_ih"][: 2 * n] + p["b_hh"][: 2 * n], p["b_ih"][2 * n :]]
+        n = p["W_hh"].shape[1]
+        sign = np.r_[np.full(2 * n, -1.0), np.ones(n)][:, None]  # e = exp(-a_r), exp(-a_u)
         return {
-            "Wx": blocks(np.c_[p["W_ih"], b] * sign[:, None], n, 3),  # (3, n_x + 1, n_h)
-            "Wh": blocks(p["W_hh"] * sign[:, None], n, 3),  # (3, n_h, n_h)
-            "b_hn": p["b_hh"][2 * n :].copy(),
-            "Wc": np.ascontiguousarray(p["W_hh"].reshape(3, n, n)),  # for the backward pass
-            **Part.readout(p),
+            "Wx": np.c_[p["b_ih"], p["W_ih"]] * sign,  # (3 n_h, 1 + n_x): [b_ih, W_ih]
+            "Wh": np.c_[p["W_hh"], p["b_hh"]] * sign,  # (3 n_h, n_h + 1): [W_hh, b_hh]
+            "Wback": np.ascontiguousarray(np.c_[p["W_hh"].T, p["W_hy"].T]),
+            **FeaturePart.readout(p),
         }
 
     def forward(self, p) -> None:
-        """Fill ``A`` (activated gates), ``Q`` and ``H`` (``H[0]`` holds ``z``)."""
-        A, Q, H, X1, pre, tmp = self.A, self.Q, self.H, self.X1, self.pre, self.tmp
+        """Fill the gates, ``Q`` and the ``h`` rows of ``Z`` (slab 0 holds ``h_0``)."""
+        N, n = self.N, self.n_h
+        A, Q, Z, hs, tmp = self.A, self.Q, self.Z, self.hs, self.tmp
+        # input side of every step: (-a_r, -a_u, W_in x + b_in) without the hidden part
+        np.matmul(p["Wx"], Z[:N, n:], out=A[:N, : 3 * n])
+        Wh = p["Wh"]
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
-            for t in range(1, self.N + 1):
-                a = A[t - 1]
-                np.matmul(X1[t - 1], p["Wx"], out=a)  # (-a_r, -a_u, W_in x + b_in), input side
-                np.matmul(H[t - 1], p["Wh"], out=pre)  # hidden side
-                ru = a[:2]
-                ru += pre[:2]
+            for t in range(1, N + 1):
+                a = A[t - 1, : 3 * n]
+                np.matmul(Wh, Z[t - 1, : n + 1], out=hs)  # hidden side
+                ru = a[: 2 * n]
+                ru += hs[: 2 * n]
                 np.exp(ru, out=ru)
                 ru += 1.0
                 np.divide(1.0, ru, out=ru)  # r, u
-                r, u, nn = a
+                r, u, nn = a[:n], a[n : 2 * n], a[2 * n :]
                 q = Q[t - 1]
-                np.add(pre[2], p["b_hn"], out=q)  # q = W_hn h + b_hn
+                q[...] = hs[2 * n :]  # q = W_hn h + b_hn
                 np.multiply(r, q, out=tmp)
                 nn += tmp
                 nn *= -2.0
@@ -82,53 +95,50 @@ class GRUPart(GatedPart):
                 nn += 1.0
                 np.divide(2.0, nn, out=nn)
                 nn -= 1.0  # n = tanh(W_in x + b_in + r q)
-                np.subtract(H[t - 1], nn, out=tmp)
+                np.subtract(Z[t - 1, :n], nn, out=tmp)
                 tmp *= u
-                np.add(tmp, nn, out=H[t])  # h_t = n + u (h_{t-1} - n)
+                np.add(tmp, nn, out=Z[t, :n])  # h_t = n + u (h_{t-1} - n)
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
-        N, n, n_x = self.N, self.n_h, self.n_x
-        A, Q, H, X1, pre = self.A, self.Q, self.H, self.X1, self.pre
-        dh, tmp, work, aux, carry = self.dh, self.tmp, self.work, self.aux, self.carry
-        carry[...] = 0.0
-        gWx = np.zeros((3, n, n_x + 1))  # sum_t [da_r, da_u, da_n]^T [x_t, 1]
-        gWh = np.zeros((3, n, n))  # sum_t [da_r, da_u, dq]^T h_{t-1}
-        gbq = np.zeros(n)  # sum_t dq
+        N, n = self.N, self.n_h
+        A, Q, Z, DN, Wback = self.A, self.Q, self.Z, self.DN, p["Wback"]
+        dh, tmp, work, aux, direct = self.dh, self.tmp, self.work, self.aux, self.direct
+        A[N, : 3 * n] = 0.0  # the gradients of step N + 1
+        direct[...] = 0.0
         for t in range(N, 0, -1):
-            a, q = A[t - 1], Q[t - 1]
-            r, u, nn = a
-            self.output_grad(t, p["W_hy"], carry, out=dh)  # dh_t
-            np.subtract(H[t - 1], nn, out=work)
+            a = A[t - 1, : 3 * n]
+            r, u, nn = a[:n], a[n : 2 * n], a[2 * n :]
+            np.matmul(Wback, A[t], out=dh)  # W_hh^T [da_r, da_u, dq]_{t+1} + W_hy^T gy_t
+            dh += direct  # dh_t
+            np.subtract(Z[t - 1, :n], nn, out=work)
             work *= dh  # du
             np.subtract(1.0, u, out=tmp)
+            np.multiply(tmp, u, out=aux)  # u (1 - u)
             tmp *= dh  # dn
-            dh *= u  # the direct path dh_t u
-            np.subtract(1.0, u, out=aux)
-            aux *= u
+            np.multiply(dh, u, out=direct)  # dh_t u, for step t - 1
             np.multiply(aux, work, out=u)  # da_u
+            da_n = DN[t - 1]
             np.multiply(nn, nn, out=work)
             np.subtract(1.0, work, out=work)
-            work *= tmp  # da_n
-            np.multiply(work, q, out=tmp)  # dr
-            np.multiply(work, r, out=q)  # dq
-            nn[...] = work
+            np.multiply(work, tmp, out=da_n)  # da_n
+            np.multiply(da_n, Q[t - 1], out=tmp)  # dr
+            np.multiply(da_n, r, out=nn)  # dq
             np.subtract(1.0, r, out=aux)
             aux *= r
             np.multiply(aux, tmp, out=r)  # da_r
-            np.matmul(a[:2], p["Wc"][:2], out=pre[:2])
-            np.matmul(q, p["Wc"][2], out=pre[2])
-            np.sum(pre, axis=0, out=carry)
-            carry += dh  # dV/dh_{t-1} = [da_r, da_u, dq] W_hh + dh_t u
-            gWx += a.transpose(0, 2, 1) @ X1[t - 1]
-            gWh[:2] += a[:2].transpose(0, 2, 1) @ H[t - 1]
-            gWh[2] += q.T @ H[t - 1]
-            gbq += q.sum(axis=0)
-        gWx = gWx.reshape(3 * n, n_x + 1)
-        gp["W_ih"][...] = gWx[:, :n_x]
-        gp["b_ih"][...] = gWx[:, n_x]
-        gp["W_hh"][...] = gWh.reshape(3 * n, n)
-        gp["b_hh"][: 2 * n] = gWx[: 2 * n, n_x]
-        gp["b_hh"][2 * n :] = gbq
+        # Parameter gradients: batched products over all steps.
+        D = A[:N, : 3 * n]  # (da_r, da_u, dq)
+        gh = self.slab_grad(D, slice(0, n + 1))  # (3 n_h, n_h + 1): [W_hh, b_hh]
+        gx_ru = self.slab_grad(D[:, : 2 * n], slice(n, None))  # (2 n_h, 1 + n_x)
+        gx_n = self.slab_grad(DN, slice(n, None))  # (n_h, 1 + n_x)
+        gp["W_hh"][...] = gh[:, :n]
+        gp["b_hh"][...] = gh[:, n]
+        gp["W_ih"][: 2 * n] = gx_ru[:, 1:]
+        gp["W_ih"][2 * n :] = gx_n[:, 1:]
+        gp["b_ih"][: 2 * n] = gx_ru[:, 0]
+        gp["b_ih"][2 * n :] = gx_n[:, 0]
         self.readout_grad(gp)
-        return carry
+        dz = Wback[:, : 3 * n] @ A[0, : 3 * n]
+        dz += direct  # dV/dh_0
+        return dz.T

@@ -11,7 +11,7 @@ Backward, the forward loop read in reverse (``gy_t = dV/dy_t``, ``tc_t = tanh(c_
     dc_t  = dh_t o (1 - tc_t^2) + dc_{t+1} f_{t+1}           # from h_t and from c_{t+1}
     da_o = dh_t tc_t o (1 - o),   da_i = dc_t g i (1 - i)
     da_f = dc_t c_{t-1} f (1 - f),   da_g = dc_t i (1 - g^2)
-    d[W_hh, W_ih, b] = sum_t da_t [h_{t-1}; x_t; 1]^T,   db_ih = db_hh
+    d[W_hh, b, W_ih] = sum_t da_t [h_{t-1}; 1; x_t]^T,   db_ih = db_hh
     dW_hy = sum_t gy_t h_t^T,   db_y = sum_t gy_t,   dz_0 = (W_hh^T da_1, dc_1 f_1)
 
 Layout and speed (``benchmarks/epoch_speed.py``, ``benchmarks/bptt_speed.py``). With the
@@ -20,10 +20,11 @@ thousand numbers, so the cost of a step is the number of NumPy calls (about 1-2 
 the float64 ``exp`` (no SIMD loop on AVX2, ~5 ns per number: the floor, printed by
 ``benchmarks/epoch_speed.py``). The layout is chosen to make the calls few:
 
-* Feature-major: the window index is last. ``Z : (N + 1, n_h + n_x + 1, S)`` holds
-  ``[h_t; x_{t+1}; 1]`` in slab ``t``, so the gate pre-activations of step ``t`` are one
-  product ``[W_hh, W_ih, b] Z[t-1]`` into the contiguous block ``A[t-1, :4 n_h]``, and each gate
-  is a contiguous ``(n_h, S)`` row block of it (elementwise passes run over long rows).
+* Feature-major (:class:`systems.bptt.FeaturePart`): the window index is last.
+  ``Z : (N + 1, n_h + 1 + n_x, S)`` holds ``[h_t; 1; x_{t+1}]`` in slab ``t``, so the gate
+  pre-activations of step ``t`` are one product ``[W_hh, b, W_ih] Z[t-1]`` into the contiguous
+  block ``A[t-1, :4 n_h]``, and each gate is a contiguous ``(n_h, S)`` row block of it
+  (elementwise passes run over long rows).
 * Gates in the order ``(i, f, o, g)``; the weights are scaled by ``-1`` on ``i, f, o`` and by
   ``-2`` on ``g``, so one ``exp`` over the block gives ``sigma(a) = 1 / (1 + e)`` for all four
   and ``tanh(a_g) = 2 sigma(2 a_g) - 1`` (``exp`` may overflow to ``inf``: the right limits 0
@@ -43,7 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bptt import _CHUNK
+from .bptt import FeaturePart
 
 #: ``o_t`` is floored at this before ``tanh(c_t) = h_t / o_t`` (only ``o_t = 0`` is affected).
 _O_FLOOR = 1e-300
@@ -54,52 +55,31 @@ def _order(n_h: int) -> np.ndarray:
     return np.r_[0 : 2 * n_h, 3 * n_h : 4 * n_h, 2 * n_h : 3 * n_h]
 
 
-class LSTMPart:
-    """The LSTM over windows ``lo:hi`` of a batch: the data and the buffers of one evaluation.
-
-    Parameters
-    ----------
-    Xt : (N, S, n_x) inputs, time-major
-    Yt : (N, S, n_y) targets (the first m steps are not scored)
-    w2K : (N, S, 1) ``dV/dy = w2K * r`` (zero on the burn-in steps)
-    m : burn-in
-    n_h : hidden size
-    """
+class LSTMPart(FeaturePart):
+    """The LSTM over windows ``lo:hi`` of a batch: the data and the buffers of one evaluation
+    (parameters as :class:`~systems.bptt.FeaturePart`)."""
 
     def __init__(self, Xt, Yt, w2K, m, n_h):
-        N, S, n_x = Xt.shape
-        n_y = Yt.shape[2]
-        n = n_h
-        self.N, self.S, self.n_h, self.n_x, self.n_y, self.m = N, S, n, n_x, n_y, m
-        self.Z = np.zeros((N + 1, n + n_x + 1, S))  # [h_t; x_{t+1}; 1]
-        self.Z[:, n + n_x] = 1.0
-        self.A = np.zeros((N + 1, 4 * n + n_y, S))  # gates, then da; gy in the last rows
+        super().__init__(Xt, Yt, w2K, m, n_h, 4)
+        N, S, n = self.N, self.S, n_h
         self.C = np.empty((N + 1, n, S))  # cell states, C[0] = c part of z
-        self.tc = np.empty((n, S))  # tanh(c_t) of one step
-        self.Yt = np.empty((N - m, n_y, S))
-        self.w2K = np.ascontiguousarray(w2K[m:].transpose(0, 2, 1))  # (N - m, 1, S)
         self.U = np.empty((4, n, S))
         self.dh = np.empty((n, S))
         self.dc = np.empty((n, S))
+        self.tc = np.empty((n, S))  # tanh(c_t) of one step
         self.tmp = np.empty((n, S))
         self.carry_c = np.empty((n, S))
         self.s1 = np.empty((3 * n, S))
-        self.set_data(Xt, Yt[m:])
-
-    def set_data(self, Xt: np.ndarray, Yt: np.ndarray) -> None:
-        """New windows of the same shape: ``Xt : (N, S, n_x)``, ``Yt : (N - m, S, n_y)``."""
-        n = self.n_h
-        self.Z[: self.N, n : n + self.n_x] = Xt.transpose(0, 2, 1)
-        self.Yt[...] = Yt.transpose(0, 2, 1)
 
     def set_initial(self, z) -> None:
-        """``z_0``: ``(S, 2 n_h)``, ``(2 n_h,)`` or the scalar 0."""
+        """``z_0 = (h_0, c_0)``: ``(S, 2 n_h)``, ``(2 n_h,)`` or the scalar 0."""
         n = self.n_h
-        if np.ndim(z) == 0:
-            self.Z[0, :n], self.C[0] = z, z
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim == 0:
+            self.set_h0(z)
+            self.C[0] = z
         else:
-            z = np.asarray(z)
-            self.Z[0, :n] = z[..., :n].T if z.ndim == 2 else z[:n, None]
+            self.set_h0(z[..., :n])
             self.C[0] = z[..., n:].T if z.ndim == 2 else z[n:, None]
 
     def states(self) -> np.ndarray:
@@ -112,20 +92,18 @@ class LSTMPart:
         n = p["W_hh"].shape[1]
         order = _order(n)
         neg = np.r_[np.full(3 * n, -1.0), np.full(n, -2.0)]  # e = exp(-a), exp(-2 a_g)
-        W = np.c_[p["W_hh"], p["W_ih"], p["b_ih"] + p["b_hh"]][order] * neg[:, None]
+        W = np.c_[p["W_hh"], p["b_ih"] + p["b_hh"], p["W_ih"]][order] * neg[:, None]
         return {
             "order": order,
-            "W": W,  # (4 n_h, n_h + n_x + 1), scaled
+            "W": W,  # (4 n_h, n_h + 1 + n_x), scaled
             "Wback": np.ascontiguousarray(np.c_[p["W_hh"][order].T, p["W_hy"].T]),
-            "W_hy": np.ascontiguousarray(p["W_hy"]),
-            "b_y": p["b_y"][:, None],
+            **FeaturePart.readout(p),
         }
 
     def forward(self, p) -> None:
         """Fill the gates, ``C`` and the ``h`` rows of ``Z`` (slab 0 holds ``z``)."""
         n, W = self.n_h, p["W"]
-        A, C, Z, tc = self.A, self.C, self.Z, self.tc
-        tmp = self.tmp
+        A, C, Z, tc, tmp = self.A, self.C, self.Z, self.tc, self.tmp
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
             for t in range(1, self.N + 1):
                 a = A[t - 1, : 4 * n]
@@ -147,24 +125,9 @@ class LSTMPart:
                 tc -= 1.0  # tanh(c_t)
                 np.multiply(o, tc, out=Z[t, :n])  # h_t = o tanh(c_t)
 
-    def residuals(self, p) -> float:
-        """Write ``gy_t`` into ``A[t, 4 n_h:]`` on the scored steps; return this part's ``V``."""
-        n, m = self.n_h, self.m
-        G = self.A[m + 1 :, 4 * n :]  # (N - m, n_y, S)
-        np.matmul(p["W_hy"], self.Z[m + 1 :, :n], out=G)
-        G += p["b_y"]
-        G -= self.Yt  # r_t
-        V = 0.0
-        for lo in range(0, G.shape[0], max(1, _CHUNK // G[0].size)):  # no full temporary
-            g = G[lo : lo + max(1, _CHUNK // G[0].size)]
-            wg = self.w2K[lo : lo + g.shape[0]] * g
-            V += 0.5 * float(np.vdot(wg, g))  # (1/K) sum w ||r||^2
-            g[...] = wg  # (2/K) w r
-        return V
-
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
-        N, n, n_x = self.N, self.n_h, self.n_x
+        N, n = self.N, self.n_h
         A, C, Z, U, tc = self.A, self.C, self.Z, self.U, self.tc
         dh, dc, tmp, carry_c, s1 = self.dh, self.dc, self.tmp, self.carry_c, self.s1
         Wback = p["Wback"]
@@ -192,16 +155,13 @@ class LSTMPart:
             np.multiply(g, g, out=tmp)
             np.subtract(1.0, tmp, out=g)  # tanh' = 1 - g^2
             np.multiply(U.reshape(4 * n, -1), a, out=a)  # da_t
-        # Parameter gradients: one batched product each over all steps.
-        gW = np.matmul(A[:N, : 4 * n], Z[:N].transpose(0, 2, 1)).sum(axis=0)  # (4n, n+n_x+1)
+        # Parameter gradients: one batched product over all steps.
+        gW = self.slab_grad(A[:N, : 4 * n])  # (4 n_h, n_h + 1 + n_x): [W_hh, b, W_ih]
         order = p["order"]
         gp["W_hh"][order] = gW[:, :n]
-        gp["W_ih"][order] = gW[:, n : n + n_x]
-        gp["b_ih"][order] = gW[:, -1]
+        gp["b_ih"][order] = gW[:, n]
         gp["b_hh"][...] = gp["b_ih"]
-        m = self.m
-        G = A[m + 1 :, 4 * n :]
-        gp["W_hy"][...] = np.matmul(G, Z[m + 1 :, :n].transpose(0, 2, 1)).sum(axis=0)
-        gp["b_y"][...] = G.sum(axis=(0, 2))
+        gp["W_ih"][order] = gW[:, n + 1 :]
+        self.readout_grad(gp)
         dh0 = Wback[:, : 4 * n] @ A[0, : 4 * n]  # W_hh^T da_1
         return np.concatenate([dh0, carry_c], axis=0).T  # dz = (W_hh^T da_1, dc_1 f_1)
