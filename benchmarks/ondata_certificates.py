@@ -21,7 +21,9 @@ stateless one; ``--all``: the 20 stateless ones and the stateful one):
 certified steps <= 1.5 x sampled steps. Times are wall-clock seconds on the machine as loaded.
 
 Usage: ``python benchmarks/ondata_certificates.py [--all] [--stride 1] [--segment-windows 200]
-[--segment-seconds 240] [--datasets silverbox ...] [--csv out.csv]``.
+[--segment-seconds 600] [--segment-pieces 32] [--segment-max-pieces 512] [--segment-only]
+[--datasets silverbox ...] [--csv out.csv]`` (``--segment-only``: the segment certificate of the
+``m = 0`` models alone, with its sampled counterpart on the same segments).
 """
 
 from __future__ import annotations
@@ -66,10 +68,34 @@ def windows(u: np.ndarray, z: np.ndarray, stride: int) -> tuple[np.ndarray, np.n
     return np.ascontiguousarray(X[starts]), z[starts]
 
 
+def segment_row(model, X: np.ndarray, z0: np.ndarray, args) -> dict:
+    """The segment certificate on ``--segment-windows`` windows spread evenly over ``X``."""
+    pick = np.linspace(0, X.shape[0] - 1, min(args.segment_windows, X.shape[0])).astype(int)
+    t = time.perf_counter()
+    seg = certify_on_data(model, X[pick], z0[pick], pairs="segment", pieces=args.segment_pieces,
+                          max_pieces=args.segment_max_pieces, tol=0.05,
+                          time_limit=args.segment_seconds)
+    seconds = time.perf_counter() - t
+    seg_s = sampled_on_pairs(model, X[pick], z0[pick], pairs="segment")
+    fin = np.isfinite(seg.envelope) & (seg.lower > 0)
+    return {"seg_windows": pick.size, "seg_lam": seg.lam, "seg_C": seg.C,
+            "seg_steps": seg.steps_to_level, "seg_verified": seg.verified,
+            "seg_seconds": seconds, "seg_samp_lam": seg_s.lam,
+            "seg_samp_C": seg_s.C, "seg_samp_steps": steps_to(seg_s.lam, seg_s.C),
+            "seg_reason": seg.reason, "seg_rounds": seg.extra.get("rounds"),
+            "seg_env_over_lower": float(np.max(seg.envelope[fin] / seg.lower[fin]))
+            if fin.any() else np.inf,
+            "seg_pieces": f"{int(seg.pieces.min())}-{int(seg.pieces.max())}"}
+
+
 def one_model(name: str, path: Path, u: np.ndarray, args, segment: bool) -> dict:
     model = load_model(path)
     z, _ = model.simulate(u)
     X, z0 = windows(u, z[:-1], args.stride)
+    if args.segment_only:
+        row = {"dataset": name, "model": path.stem, "windows": X.shape[0]}
+        row.update(segment_row(model, X, z0, args))
+        return row, model, None, None
     t = time.perf_counter()
     cert = certify_on_data(model, X, z0, pairs="pair")
     t_cert = time.perf_counter() - t
@@ -92,16 +118,7 @@ def one_model(name: str, path: Path, u: np.ndarray, args, segment: bool) -> dict
         "global": glob.reason, "Delta_0": float(np.sqrt(np.mean(np.sum(z0 ** 2, axis=1)))),
     }
     if segment and args.segment_windows > 0:
-        pick = np.linspace(0, X.shape[0] - 1, min(args.segment_windows, X.shape[0])).astype(int)
-        t = time.perf_counter()
-        seg = certify_on_data(model, X[pick], z0[pick], pairs="segment", pieces=8,
-                              max_pieces=128, tol=0.05, time_limit=args.segment_seconds)
-        seg_s = sampled_on_pairs(model, X[pick], z0[pick], pairs="segment")
-        row.update({"seg_windows": pick.size, "seg_lam": seg.lam, "seg_C": seg.C,
-                    "seg_steps": seg.steps_to_level, "seg_verified": seg.verified,
-                    "seg_seconds": time.perf_counter() - t, "seg_samp_lam": seg_s.lam,
-                    "seg_samp_C": seg_s.C, "seg_samp_steps": steps_to(seg_s.lam, seg_s.C),
-                    "seg_reason": seg.reason, "seg_rounds": seg.extra.get("rounds")})
+        row.update(segment_row(model, X, z0, args))
     return row, model, cert, samp
 
 
@@ -111,7 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--all", action="store_true", help="all 21 N = 100 models per dataset")
     ap.add_argument("--stride", type=int, default=1)
     ap.add_argument("--segment-windows", type=int, default=200)
-    ap.add_argument("--segment-seconds", type=float, default=240.0)
+    ap.add_argument("--segment-seconds", type=float, default=600.0,
+                    help="refinement of the segment certificate stops after this many seconds")
+    ap.add_argument("--segment-pieces", type=int, default=32, help="first pieces per segment")
+    ap.add_argument("--segment-max-pieces", type=int, default=512)
+    ap.add_argument("--segment-only", action="store_true",
+                    help="only the segment certificate of the m = 0 model (no pair, sampled, "
+                         "global or burn-in part)")
     ap.add_argument("--no-recommend", action="store_true")
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -122,14 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         u = bench.scaled["train"].x
         folder = SHARED / "models" / "authors_lstm" / MODEL_FOLDERS[name]
         files = authors_models(folder, N=N, kind="stateless")
-        todo = dict(files) if args.all else {0: files[0]}
-        if args.all:
+        todo = dict(files) if args.all and not args.segment_only else {0: files[0]}
+        if args.all and not args.segment_only:
             todo["stateful"] = authors_models(folder, N=N, kind="stateful")[0]
         for m, path in todo.items():
             row, model, cert, samp = one_model(name, path, u, args, segment=(m == 0))
             rows.append(row)
             print(_fmt(row), flush=True)
-            if m == 0 and not args.no_recommend:
+            if m == 0 and not (args.no_recommend or args.segment_only):
                 recs.append(_recommend(name, bench, files, model, cert, samp, row))
                 print(recs[-1], flush=True)
     if args.csv:
@@ -159,6 +182,8 @@ def _recommend(name, bench, files, model, cert, samp, row) -> str:
 
 
 def _fmt(r: dict) -> str:
+    if "cert_lam" not in r:
+        return f"{r['dataset']:18s} {r['model']:30s}" + _fmt_segment(r)
     s = (f"{r['dataset']:18s} {r['model']:30s} S={r['windows']:5d} | pair cert "
          f"lam={r['cert_lam']:.5f} "
          f"C={r['cert_C']:.4g} steps={r['cert_steps']:.0f} ({r['cert_seconds']:.0f}s) | same "
@@ -167,12 +192,18 @@ def _fmt(r: dict) -> str:
          f"({r['samp_seconds']:.0f}s) | max env/sim {r['max_env_over_sim']:.3g} | "
          f"global: {r['global']}")
     if "seg_lam" in r:
-        s += (f"\n    segment ({r['seg_windows']} windows): cert lam={r['seg_lam']:.5f} "
-              f"C={r['seg_C']:.4g} steps={r['seg_steps']} verified={r['seg_verified']} "
-              f"({r['seg_seconds']:.0f}s, rounds {r['seg_rounds']}) | sampled lam="
-              f"{r['seg_samp_lam']:.5f} C={r['seg_samp_C']:.4g} steps={r['seg_samp_steps']:.0f}"
-              f" | {r['seg_reason']}")
+        s += _fmt_segment(r)
     return s
+
+
+def _fmt_segment(r: dict) -> str:
+    return (f"\n    segment ({r['seg_windows']} windows): cert lam={r['seg_lam']:.5f} "
+            f"C={r['seg_C']:.4g} steps={r['seg_steps']} verified={r['seg_verified']} "
+            f"({r['seg_seconds']:.0f}s, pieces {r['seg_pieces']}, rounds (K, windows, over) "
+            f"{r['seg_rounds']}) | max envelope / witness {r['seg_env_over_lower']:.4g} | "
+            f"sampled lam={r['seg_samp_lam']:.5f} C={r['seg_samp_C']:.4g} "
+            f"steps={r['seg_samp_steps']:.0f} | certified / sampled steps "
+            f"{r['seg_steps'] / r['seg_samp_steps']:.3f} | {r['seg_reason']}")
 
 
 if __name__ == "__main__":
