@@ -76,6 +76,17 @@ def _windows(case, salt):
     return model, rng.standard_normal((S, N, 1)), size * rng.standard_normal((S, model.n_z)), rng
 
 
+def _states(case, salt, B):
+    """The model of a drawn case, a generator, ``B`` states ``z`` and inputs ``x``."""
+    cell, seed, n_h, scale, _, _, size = case
+    model = _model(cell, seed, n_h, scale)
+    rng = np.random.default_rng(seed + salt)
+    z, x = size * rng.standard_normal((B, model.n_z)), rng.standard_normal((B, 1))
+    if cell == "lstm":  # h of an LSTM is in (-1, 1) on every trajectory; c is free
+        z[:, :n_h] = np.tanh(z[:, :n_h])
+    return model, rng, z, x
+
+
 cases = st.tuples(st.sampled_from(CELLS), st.integers(0, 10_000), st.integers(1, 3),
                   st.sampled_from([0.3, 0.8, 1.5]), st.integers(1, 4), st.integers(1, 12),
                   st.sampled_from([0.01, 0.5, 2.0]))
@@ -127,11 +138,9 @@ def _tangent(model, z, x, w):
 @settings(max_examples=30)
 @given(cases)
 def test_second_and_third_derivatives_match_finite_differences(case):
-    cell, seed, n_h, scale, _, _, size = case
-    model = _model(cell, seed, n_h, scale)
-    rng = np.random.default_rng(seed + 4)
-    B, n, h = 10, model.n_z, 1e-5
-    z, x = size * rng.standard_normal((B, n)), rng.standard_normal((B, 1))
+    B, h = 10, 1e-5
+    model, rng, z, x = _states(case, 4, B)
+    n = model.n_z
     v, w = rng.standard_normal((B, n)), rng.standard_normal((B, n))
     D2, D3 = second_derivative(model, z, x, v, w)
     fd2 = (_tangent(model, z + h * v, x, w) - _tangent(model, z - h * v, x, w)) / (2 * h)
@@ -150,13 +159,9 @@ def test_second_and_third_derivatives_match_finite_differences(case):
 @settings(max_examples=30)
 @given(cases, st.sampled_from([1, 2]))
 def test_taylor_model_encloses_every_sampled_point(case, degree):
-    cell, seed, n_h, scale, _, _, size = case
-    model = _model(cell, seed, n_h, scale)
-    rng = np.random.default_rng(seed + 5)
-    B, n = 20, model.n_z
-    z, x = size * rng.standard_normal((B, n)), rng.standard_normal((B, 1))
-    if cell == "lstm":
-        z[:, :n_h] = np.tanh(z[:, :n_h])
+    size, B = case[-1], 20
+    model, rng, z, x = _states(case, 5, B)
+    n = model.n_z
     Za = (z,) + tuple(0.1 * size * rng.standard_normal((B, n)) for _ in range(degree))
     Va = tuple(rng.standard_normal((B, n)) * 0.3**k for k in range(degree + 1))
     Ze = 0.02 * size * rng.uniform(size=(B, n))
@@ -180,13 +185,9 @@ def test_taylor_model_encloses_every_sampled_point(case, degree):
 @settings(max_examples=30)
 @given(cases)
 def test_jacobian_deviation_bounds_every_sampled_point(case):
-    cell, seed, n_h, scale, _, _, size = case
-    model = _model(cell, seed, n_h, scale)
-    rng = np.random.default_rng(seed + 1)
-    B, n = 20, model.n_z
-    z, x = size * rng.standard_normal((B, n)), rng.standard_normal((B, 1))
-    if cell == "lstm":  # h of an LSTM is in (-1, 1) on every trajectory; c is free
-        z[:, :n_h] = np.tanh(z[:, :n_h])
+    size, B = case[-1], 20
+    model, rng, z, x = _states(case, 1, B)
+    n = model.n_z
     p, rho = 0.1 * size * rng.standard_normal((B, n)), 0.05 * size * rng.uniform(size=B)
     # the crude enclosure (slopes at their global suprema) must cover everything the fine one does
     Dev = jacobian_deviation(model, z, x, p, rho)

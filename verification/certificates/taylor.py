@@ -30,8 +30,8 @@ remainder ``e`` is of order ``delta**(D+1)`` (:func:`second_derivative` exposes 
 Rounding: every coefficient is computed in float64 and its error is added to ``e``: sums and
 products by ``RND`` (``4 eps >= gamma_3``) times the magnitude of the exact terms; matrix-vector
 products by Higham's ``gamma_n`` (``GAMMA n |W| |x|``); each computed activation derivative at
-the centre (``tanh``, the sigmoid, ``1 - t**2``, ...: all bounded by 5 and computed from ``tanh``
-in a few operations) by ``FN_ABS`` absolute. The non-negative ``e`` sums are rounded up with
+the centre (``tanh``, the sigmoid, ``1 - t**2``, ...: polynomials in ``tanh`` of degree <= 5) by
+``FN_ABS`` absolute. The non-negative ``e`` sums are rounded up with
 :func:`interval.up`; the suprema of :func:`d3`, :func:`d4` are taken over intervals widened by a
 relative ``1e-12`` and raised by ``D_ABS``.
 
@@ -55,9 +55,10 @@ EPS = float(np.finfo(np.float64).eps)
 RND = 4.0 * EPS
 #: Matrix-vector rounding: ``|fl(W x) - W x| <= GAMMA n |W| |x|`` (Higham's gamma_n, doubled).
 GAMMA = 2.0 * EPS
-#: Absolute float error of a computed activation derivative at a point (all bounded by 5 in
-#: magnitude, a few operations after a few-ulp ``tanh``; 1e-14 is ~45 eps).
-FN_ABS = 1e-14
+#: Absolute float error of a computed activation derivative at a point: a polynomial of degree
+#: <= 5 in ``t = tanh(a)`` (or ``p = sigmoid(a)``), slope in ``t`` <= 60, after a few-ulp
+#: ``tanh``: <= ~1e-13; 1e-12 leaves a factor 10.
+FN_ABS = 1e-12
 #: Absolute margin on :func:`d3` and :func:`d4` (covers the rounding of ends and of ``tanh``).
 D_ABS = 1e-12
 DEGREES = (1, 2)
@@ -191,6 +192,43 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"kind must be one of {interval.KINDS}, got {kind!r}")
 
 
+def _ends(kind: str, a: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Range of ``|tanh|`` (``tanh``) or of ``sigmoid'`` (sigmoid) over ``|s - a| <= r``."""
+    _check_kind(kind)
+    s_lo, s_hi = _widen(np.asarray(a, float), np.asarray(r, float))
+    if kind == "tanh":
+        return np.tanh(s_lo), np.tanh(s_hi)
+    return _q(s_hi), _q(s_lo)
+
+
+def _d3(kind: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    if kind == "tanh":
+        ends, vertex = (lo * lo, hi * hi), 2.0 / 3.0
+
+        def P(T):
+            return -2.0 + 8.0 * T - 6.0 * T * T
+    else:
+        ends, vertex = (lo, hi), 1.0 / 12.0
+
+        def P(q):
+            return q - 6.0 * q * q
+    val = np.maximum(np.abs(P(ends[0])), np.abs(P(ends[1])))
+    inside = (ends[0] <= vertex) & (ends[1] >= vertex)
+    val = np.where(inside, np.maximum(val, abs(P(vertex))), val)
+    return up(val + D_ABS)
+
+
+def _d4(kind: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    if kind == "tanh":
+        Ta, Tb = lo * lo, hi * hi
+        val = hi * (1.0 - Ta) * np.maximum(np.abs(16 - 24 * Ta), np.abs(16 - 24 * Tb))
+    else:
+        # 1 - 4 q >= 0; its computed value may be off by ~4 eps, which sqrt would magnify
+        val = hi * np.sqrt(np.maximum(1.0 - 4.0 * lo, 0.0) + 1e-14) * np.maximum(
+            np.abs(1 - 12 * lo), np.abs(1 - 12 * hi))
+    return up(val * (1.0 + 1e-12) + D_ABS)
+
+
 def d3(kind: str, a: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Upper bound of ``|phi'''(s)|`` over ``|s - a| <= r`` (elementwise), rounded outward.
 
@@ -199,22 +237,7 @@ def d3(kind: str, a: np.ndarray, r: np.ndarray) -> np.ndarray:
     over ``[T(s_lo), T(s_hi)]`` (``[q(s_hi), q(s_lo)]``) and the quadratic's largest modulus is
     at an end or at its vertex (``T = 2/3``; ``q = 1/12``).
     """
-    _check_kind(kind)
-    s_lo, s_hi = _widen(np.asarray(a, float), np.asarray(r, float))
-    if kind == "tanh":
-        ends, vertex = (np.tanh(s_lo) ** 2, np.tanh(s_hi) ** 2), 2.0 / 3.0
-
-        def P(T):
-            return -2.0 + 8.0 * T - 6.0 * T * T
-    else:
-        ends, vertex = (_q(s_hi), _q(s_lo)), 1.0 / 12.0
-
-        def P(q):
-            return q - 6.0 * q * q
-    val = np.maximum(np.abs(P(ends[0])), np.abs(P(ends[1])))
-    inside = (ends[0] <= vertex) & (ends[1] >= vertex)
-    val = np.where(inside, np.maximum(val, abs(P(vertex))), val)
-    return up(val + D_ABS)
+    return _d3(kind, *_ends(kind, a, r))
 
 
 def d4(kind: str, a: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -225,16 +248,7 @@ def d4(kind: str, a: np.ndarray, r: np.ndarray) -> np.ndarray:
     ``|1 - 2 p| = sqrt(1 - 4 q)``): each factor is bounded separately over the interval's range
     of ``T`` (``q``), a product of suprema.
     """
-    _check_kind(kind)
-    s_lo, s_hi = _widen(np.asarray(a, float), np.asarray(r, float))
-    if kind == "tanh":
-        Ta, Tb = np.tanh(s_lo) ** 2, np.tanh(s_hi) ** 2
-        val = np.sqrt(Tb) * (1.0 - Ta) * np.maximum(np.abs(16 - 24 * Ta), np.abs(16 - 24 * Tb))
-    else:
-        qa, qb = _q(s_hi), _q(s_lo)
-        val = qb * np.sqrt(np.maximum(1.0 - 4.0 * qa, 0.0)) * np.maximum(
-            np.abs(1 - 12 * qa), np.abs(1 - 12 * qb))
-    return up(val * (1.0 + 1e-12) + D_ABS)
+    return _d4(kind, *_ends(kind, a, r))
 
 
 def _q(s: np.ndarray) -> np.ndarray:
@@ -258,9 +272,12 @@ def derivatives(kind: str, a: np.ndarray, K: int) -> list[np.ndarray]:
     return out[:K + 1]
 
 
-def _sup(kind: str, k: int, a: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """``sup |phi^(k)|`` over ``|s - a| <= r``, ``k`` in 2..4."""
-    return {2: interval.d2, 3: d3, 4: d4}[k](kind, a, r)
+def _sups(kind: str, D: int, a: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sup |phi^(D+1)|`` and ``sup |phi^(D+2)|`` over ``|s - a| <= r`` (``D`` in 1, 2)."""
+    ends = _ends(kind, a, r)
+    if D == 1:
+        return interval.d2(kind, a, r), _d3(kind, *ends)
+    return _d3(kind, *ends), _d4(kind, *ends)
 
 
 def act(kind: str, A: TM) -> tuple[TM, TM]:
@@ -275,11 +292,12 @@ def act(kind: str, A: TM) -> tuple[TM, TM]:
     for _ in range(2, D + 1):
         powers.append(mul(powers[-1], x))
     out = []
+    sups = _sups(kind, D, a0, m)
     for shift in (0, 1):  # phi, then phi'
         acc = const(der[shift], D, FN_ABS)
         for k in range(1, D + 1):
             acc = add(acc, scale(der[shift + k] / factorial(k), powers[k], FN_ABS))
-        lag = _sup(kind, D + 1 + shift, a0, m) * m ** (D + 1) / factorial(D + 1)
+        lag = sups[shift] * m ** (D + 1) / factorial(D + 1)
         out.append(TM(acc.a, up(acc.e + lag)))
     return out[0], out[1]
 
