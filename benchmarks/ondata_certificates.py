@@ -77,6 +77,8 @@ def segment_row(model, X: np.ndarray, z0: np.ndarray, args) -> dict:
                           time_limit=args.segment_seconds)
     seconds = time.perf_counter() - t
     seg_s = sampled_on_pairs(model, X[pick], z0[pick], pairs="segment")
+    # refutation check: many more random and near pairs on the same segments
+    many = sampled_on_pairs(model, X[pick], z0[pick], pairs="segment", n_segment=32, seed=1)
     fin = np.isfinite(seg.envelope) & (seg.lower > 0)
     return {"seg_windows": pick.size, "seg_lam": seg.lam, "seg_C": seg.C,
             "seg_steps": seg.steps_to_level, "seg_verified": seg.verified,
@@ -85,7 +87,9 @@ def segment_row(model, X: np.ndarray, z0: np.ndarray, args) -> dict:
             "seg_reason": seg.reason, "seg_rounds": seg.extra.get("rounds"),
             "seg_env_over_lower": float(np.max(seg.envelope[fin] / seg.lower[fin]))
             if fin.any() else np.inf,
-            "seg_pieces": f"{int(seg.pieces.min())}-{int(seg.pieces.max())}"}
+            "seg_pieces": f"{int(seg.pieces.min())}-{int(seg.pieces.max())}",
+            "seg_sim_over_env": float(np.max(np.maximum(many.rho, seg_s.rho) / seg.envelope)),
+            "seg_sim_pairs": many.n_pairs + seg_s.n_pairs}
 
 
 def one_model(name: str, path: Path, u: np.ndarray, args, segment: bool) -> dict:
@@ -201,7 +205,8 @@ def _fmt_segment(r: dict) -> str:
             f"C={r['seg_C']:.4g} steps={r['seg_steps']} verified={r['seg_verified']} "
             f"({r['seg_seconds']:.0f}s, pieces {r['seg_pieces']}, rounds (K, windows, over) "
             f"{r['seg_rounds']}) | max envelope / witness {r['seg_env_over_lower']:.4g} | "
-            f"sampled lam={r['seg_samp_lam']:.5f} C={r['seg_samp_C']:.4g} "
+            f"max simulated / envelope {r['seg_sim_over_env']:.6g} ({r['seg_sim_pairs']} "
+            f"pairs) | sampled lam={r['seg_samp_lam']:.5f} C={r['seg_samp_C']:.4g} "
             f"steps={r['seg_samp_steps']:.0f} | certified / sampled steps "
             f"{r['seg_steps'] / r['seg_samp_steps']:.3f} | {r['seg_reason']}")
 
