@@ -22,8 +22,9 @@ certified steps <= 1.5 x sampled steps. Times are wall-clock seconds on the mach
 
 Usage: ``python benchmarks/ondata_certificates.py [--all] [--stride 1] [--segment-windows 200]
 [--segment-seconds 600] [--segment-pieces 32] [--segment-max-pieces 512] [--segment-only]
-[--datasets silverbox ...] [--csv out.csv]`` (``--segment-only``: the segment certificate of the
-``m = 0`` models alone, with its sampled counterpart on the same segments).
+[--segment-compare K] [--datasets silverbox ...] [--csv out.csv]`` (``--segment-only``: the
+segment certificate of the ``m = 0`` models alone, with its sampled counterpart on the same
+segments; ``--segment-compare K``: Taylor degree 1 against 2 at ``K`` pieces first).
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ from systems.benchmarks import (  # noqa: E402
 from systems.cells import load_model  # noqa: E402
 from verification.certificates.burn_in import recommend_m  # noqa: E402
 from verification.certificates.gated_global import certify_global  # noqa: E402
-from verification.certificates.ondata import certify_on_data, steps_to  # noqa: E402
+from verification.certificates.ondata import (  # noqa: E402
+    certify_on_data,
+    segment_parts,
+    steps_to,
+)
 from verification.certificates.sampled_cells import (  # noqa: E402
     sampled_constants,
     sampled_on_pairs,
@@ -92,10 +97,34 @@ def segment_row(model, X: np.ndarray, z0: np.ndarray, args) -> dict:
             "seg_sim_pairs": many.n_pairs + seg_s.n_pairs}
 
 
+def compare_degrees(name: str, model, X: np.ndarray, z0: np.ndarray, args) -> None:
+    """Taylor degree 1 against 2 at a fixed number of pieces on windows 2-11 of the 50 picked.
+
+    Prints the windows whose bound stays finite, ``max bound / centre`` at ``j = 10, 30, 60,
+    100`` and the median excess ``(bound - centre) / spread`` at ``j = 30, 100`` (``spread`` =
+    first-order spread of the tangent over a piece from the degree-2 polynomial part; 1 = exact).
+    """
+    K = args.segment_compare
+    pick = np.linspace(0, X.shape[0] - 1, min(args.segment_windows, X.shape[0])).astype(int)
+    Xp, zp = X[pick[1:11]], z0[pick[1:11]]
+    parts = {d: segment_parts(model, Xp, zp, K, degree=d) for d in (1, 2)}
+    cen, spread = parts[2][1], parts[2][2] - parts[2][1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for d, (b, _, _) in parts.items():
+            ratio = " ".join(f"{np.nanmax(b[:, j] / cen[:, j]):.4g}" for j in (9, 29, 59, 99))
+            exc = (b - cen) / np.maximum(spread, 1e-300)
+            print(f"COMPARE {name} K={K} degree {d}: finite {int(np.isfinite(b).all(axis=1).sum())}"
+                  f"/{len(Xp)} | max bound / centre at j = 10, 30, 60, 100: {ratio} | median "
+                  f"excess at j = 30, 100: {np.nanmedian(exc[:, 29]):.3g} "
+                  f"{np.nanmedian(exc[:, 99]):.3g}", flush=True)
+
+
 def one_model(name: str, path: Path, u: np.ndarray, args, segment: bool) -> dict:
     model = load_model(path)
     z, _ = model.simulate(u)
     X, z0 = windows(u, z[:-1], args.stride)
+    if args.segment_compare and segment:
+        compare_degrees(name, model, X, z0, args)
     if args.segment_only:
         row = {"dataset": name, "model": path.stem, "windows": X.shape[0]}
         row.update(segment_row(model, X, z0, args))
@@ -136,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="refinement of the segment certificate stops after this many seconds")
     ap.add_argument("--segment-pieces", type=int, default=32, help="first pieces per segment")
     ap.add_argument("--segment-max-pieces", type=int, default=512)
+    ap.add_argument("--segment-compare", type=int, default=0, metavar="K",
+                    help="also print Taylor degree 1 against 2 at K pieces on 10 of the windows")
     ap.add_argument("--segment-only", action="store_true",
                     help="only the segment certificate of the m = 0 model (no pair, sampled, "
                          "global or burn-in part)")
