@@ -22,8 +22,10 @@ from verification.certificates.ondata import (
     certify_on_data,
     pair_bounds,
     segment_bounds,
+    segment_parts,
     steps_to,
 )
+from verification.certificates.taylor import TM, d3, d4, second_derivative, tangent_model
 from verification.certificates.tube import JAC_REL, jacobian_deviation
 
 CELLS = ("elman", "lstm", "gru")
@@ -34,6 +36,9 @@ SIM_ULPS = 1e4
 #: simulated ratio only by rounding-sized amounts (STEP_REL = 1e-12 per step, N <= 12 steps,
 #: amplified by the transient gain of the Jacobian products, up to ~1e3 for these weights).
 PAIR_TIGHT = 1e-7
+#: Central differences of D^2 f (step 1e-5) against the Taylor model's coefficients: truncation
+#: O(h^2) ~ 1e-10, cancellation O(eps / h) ~ 1e-11 times the entries' scale (<= 1e2 here).
+FD2_RTOL, FD2_ATOL = 1e-6, 1e-7
 #: Linear cells: the bound is the closed form plus the float-error enclosure (STEP_REL = 1e-12
 #: per step, propagated over 15 steps through a non-normal W_hh): 1e-7 relative.
 LINEAR_TIGHT = 1e-7
@@ -71,6 +76,17 @@ def _windows(case, salt):
     return model, rng.standard_normal((S, N, 1)), size * rng.standard_normal((S, model.n_z)), rng
 
 
+def _states(case, salt, B):
+    """The model of a drawn case, a generator, ``B`` states ``z`` and inputs ``x``."""
+    cell, seed, n_h, scale, _, _, size = case
+    model = _model(cell, seed, n_h, scale)
+    rng = np.random.default_rng(seed + salt)
+    z, x = size * rng.standard_normal((B, model.n_z)), rng.standard_normal((B, 1))
+    if cell == "lstm":  # h of an LSTM is in (-1, 1) on every trajectory; c is free
+        z[:, :n_h] = np.tanh(z[:, :n_h])
+    return model, rng, z, x
+
+
 cases = st.tuples(st.sampled_from(CELLS), st.integers(0, 10_000), st.integers(1, 3),
                   st.sampled_from([0.3, 0.8, 1.5]), st.integers(1, 4), st.integers(1, 12),
                   st.sampled_from([0.01, 0.5, 2.0]))
@@ -94,17 +110,84 @@ def test_activation_enclosures_cover_a_dense_grid(kind):
     assert np.all(interval.d2(kind, a, r) <= g2.max(axis=1) + 1e-5)
 
 
+@pytest.mark.parametrize("kind", interval.KINDS)
+def test_third_and_fourth_derivative_enclosures_cover_a_dense_grid(kind):
+    rng = np.random.default_rng(1)
+    a, r = rng.normal(0, 3, 400), rng.uniform(0, 2, 400)
+    s = a[:, None] + r[:, None] * np.linspace(-1, 1, 4001)[None]
+    if kind == "tanh":  # derivatives written out in t = tanh(s)
+        t = np.tanh(s)
+        g3 = np.abs(-2 * (1 - t**2) * (1 - 3 * t**2))
+        g4 = np.abs(8 * t * (1 - t**2) * (2 - 3 * t**2))
+    else:  # and in p = sigmoid(s)
+        p = 1 / (1 + np.exp(-s))
+        g3 = np.abs(p * (1 - p) * (1 - 6 * p + 6 * p**2))
+        g4 = np.abs(p * (1 - p) * (1 - 2 * p) * (1 - 12 * p + 12 * p**2))
+    assert np.all(g3.max(axis=1) <= d3(kind, a, r))
+    assert np.all(g4.max(axis=1) <= d4(kind, a, r))
+    # d3 is exact up to the grid (spacing <= 1e-3, the 4th derivative <= 4.1 in modulus);
+    # d4 is a product of suprema
+    assert np.all(d3(kind, a, r) <= g3.max(axis=1) + 5e-3)
+
+
+# ---------------------------------------------------------------------------- taylor
+def _tangent(model, z, x, w):
+    return np.einsum("bij,bj->bi", model.jacobian(z, x), w)
+
+
+@settings(max_examples=30)
+@given(cases)
+def test_second_and_third_derivatives_match_finite_differences(case):
+    B, h = 10, 1e-5
+    model, rng, z, x = _states(case, 4, B)
+    n = model.n_z
+    v, w = rng.standard_normal((B, n)), rng.standard_normal((B, n))
+    D2, D3 = second_derivative(model, z, x, v, w)
+    fd2 = (_tangent(model, z + h * v, x, w) - _tangent(model, z - h * v, x, w)) / (2 * h)
+    np.testing.assert_allclose(D2, fd2, rtol=FD2_RTOL, atol=FD2_ATOL * (1 + np.abs(fd2).max()))
+    D2p, _ = second_derivative(model, z + h * v, x, v, w)
+    D2m, _ = second_derivative(model, z - h * v, x, v, w)
+    fd3 = (D2p - D2m) / (2 * h)
+    np.testing.assert_allclose(D3, fd3, rtol=FD2_RTOL, atol=FD2_ATOL * (1 + np.abs(fd3).max()))
+    # the value at s = 0 is the model's own Jacobian-vector product
+    zero = np.zeros_like(v)
+    T = tangent_model(model, x, TM((z, v), zero), np.zeros(B), TM((w, zero), zero))
+    np.testing.assert_allclose(T.c, _tangent(model, z, x, w), rtol=1e-12,
+                               atol=1e-12 * (1 + np.abs(T.c).max()))
+
+
+@settings(max_examples=30)
+@given(cases, st.sampled_from([1, 2]))
+def test_taylor_model_encloses_every_sampled_point(case, degree):
+    size, B = case[-1], 20
+    model, rng, z, x = _states(case, 5, B)
+    n = model.n_z
+    Za = (z,) + tuple(0.1 * size * rng.standard_normal((B, n)) for _ in range(degree))
+    Va = tuple(rng.standard_normal((B, n)) * 0.3**k for k in range(degree + 1))
+    Ze = 0.02 * size * rng.uniform(size=(B, n))
+    rho = 0.02 * size * rng.uniform(size=B)
+    T = tangent_model(model, x, TM(Za, Ze), rho, TM(Va, np.zeros((B, n))))
+    jac_scale = (1 + np.abs(z).max() + 0.5 * size) * np.abs(model.W_hh).sum(axis=1).max()
+    for _ in range(20):
+        s = rng.uniform(-1, 1, size=(B, 1))
+        b = rng.standard_normal((B, n))
+        b *= (rho * rng.uniform(size=B) ** (1 / n) / np.linalg.norm(b, axis=1))[:, None]
+        zs = sum(a * s**k for k, a in enumerate(Za)) + Ze * rng.uniform(-1, 1, (B, n)) + b
+        vs = sum(a * s**k for k, a in enumerate(Va))
+        P = sum(a * s**k for k, a in enumerate(T.a))
+        # the sampled point's own Jacobian carries a float error of JAC_REL at most
+        err = np.abs(_tangent(model, zs, x, vs) - P)
+        slack = JAC_REL * jac_scale * np.abs(vs).sum(axis=1, keepdims=True)
+        assert np.all(err <= T.e * (1 + UPPER_RTOL) + slack)
+
+
 # ---------------------------------------------------------------------------------- tube
 @settings(max_examples=30)
 @given(cases)
 def test_jacobian_deviation_bounds_every_sampled_point(case):
-    cell, seed, n_h, scale, _, _, size = case
-    model = _model(cell, seed, n_h, scale)
-    rng = np.random.default_rng(seed + 1)
-    B, n = 20, model.n_z
-    z, x = size * rng.standard_normal((B, n)), rng.standard_normal((B, 1))
-    if cell == "lstm":  # h of an LSTM is in (-1, 1) on every trajectory; c is free
-        z[:, :n_h] = np.tanh(z[:, :n_h])
+    size, B = case[-1], 20
+    model, rng, z, x = _states(case, 1, B)
+    n = model.n_z
     p, rho = 0.1 * size * rng.standard_normal((B, n)), 0.05 * size * rng.uniform(size=B)
     # the crude enclosure (slopes at their global suprema) must cover everything the fine one does
     Dev = jacobian_deviation(model, z, x, p, rho)
@@ -137,11 +220,11 @@ def test_pair_bound_is_never_beaten_and_is_the_pair_up_to_rounding(case):
 
 # ------------------------------------------------------------------------------- segment
 @settings(max_examples=25)
-@given(cases)
-def test_segment_bound_is_never_beaten_by_pairs_on_the_segment(case):
+@given(cases, st.sampled_from([1, 2]))
+def test_segment_bound_is_never_beaten_by_pairs_on_the_segment(case, degree):
     model, X, z0, rng = _windows(case, 3)
     S = X.shape[0]
-    bound, _ = segment_bounds(model, X, z0, K=8)
+    bound, _ = segment_bounds(model, X, z0, K=8, degree=degree)
     for _ in range(6):
         s1, s2 = rng.uniform(size=(S, 1)), rng.uniform(size=(S, 1))
         near = rng.uniform() < 0.5
@@ -153,15 +236,19 @@ def test_segment_bound_is_never_beaten_by_pairs_on_the_segment(case):
         assert np.all(sim <= bound[keep] * (1 + UPPER_RTOL) + slack)
 
 
-def test_segment_bound_falls_with_more_pieces():
+@pytest.mark.parametrize("degree", [1, 2])
+def test_segment_remainder_falls_with_the_taylor_order(degree):
     model = _model("lstm", 3, 3, 0.5)
     rng = np.random.default_rng(0)
     X, z0 = rng.standard_normal((4, 20, 1)), 2.0 * rng.standard_normal((4, 6))
-    b4, c4 = segment_bounds(model, X, z0, K=4)
-    b32, c32 = segment_bounds(model, X, z0, K=32)
+    b4, c4, p4 = segment_parts(model, X, z0, K=4, degree=degree)
+    b32, c32, p32 = segment_parts(model, X, z0, K=32, degree=degree)
     assert np.all(b32 <= b4 * (1 + UPPER_RTOL))
-    excess4, excess32 = np.max(b4 - c4), np.max(b32 - c32)
-    assert excess32 < excess4 / 4  # the remainder is first order in the piece width
+    assert np.all(c32 <= p32) and np.all(p32 <= b32)
+    # the spread over a piece is first order in its width: 8x narrower, ~8x smaller
+    assert np.max(p32 - c32) < np.max(p4 - c4) / 4
+    # the enclosed remainder is of order width**(degree + 1): 8**2 = 64 or 8**3 = 512
+    assert np.max(b32 - p32) < np.max(b4 - p4) / (16 if degree == 1 else 128)
 
 
 @pytest.mark.parametrize("pairs", ["pair", "segment"])
@@ -210,6 +297,26 @@ def test_bad_input_is_refused_before_any_work():
         certify_on_data(model, np.zeros((2, 5)), z0)
     with pytest.raises(ValueError, match="pieces"):
         certify_on_data(model, X, z0, pieces=0)
+
+
+def test_authors_silverbox_model_segment_certificate(shared_data, shared_models):
+    """Where the first-order enclosure diverged at 128 pieces, the second-order one holds at 64."""
+    from systems.benchmarks import load_benchmark
+    from systems.cells import load_model
+
+    model = load_model(shared_models / "authors_lstm/silverbox/model_h8_N100_m0_stateless.pt")
+    u = load_benchmark("silverbox", shared_data / "benchmarks").scaled["train"].x
+    z, _ = model.simulate(u[:1200])
+    starts = np.array([300, 700, 1100])
+    X, z0 = np.stack([u[s:s + 100] for s in starts]), z[starts]
+    cert = certify_on_data(model, X, z0, pairs="segment", pieces=64, max_pieces=64)
+    assert cert.verified and cert.lam < 1
+    rng = np.random.default_rng(6)
+    for _ in range(3):
+        s1, s2 = rng.uniform(size=(3, 1)), rng.uniform(size=(3, 1))
+        sim, slack = _simulated_ratio(model, X, s1 * z0, s2 * z0, with_slack=True)
+        assert np.all(sim <= cert.envelope * (1 + UPPER_RTOL) + slack)
+    assert np.all(cert.envelope <= 1.5 * cert.lower)  # within 50% of the centre tangents
 
 
 def test_authors_silverbox_model_pair_certificate(shared_data, shared_models):

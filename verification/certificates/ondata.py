@@ -18,30 +18,51 @@ The proof (all arrays, windows x pieces at once)
    ``||y_j(a) - y_j(b)|| <= sup_s ||W_y v_j(s)|| ||a - b||`` (segment) and
    ``||y_j(z_i) - y_j(0)|| <= ||mean_s W_y v_j(s)|| ||z_i||`` (pair).
 2. Pieces. The segment is cut into ``K`` pieces of half-width ``delta = ||z_i|| / (2K)`` with
-   centres ``c_k``. On each piece the centre trajectory ``zc_t`` and the centre tangent
-   ``vc_t = Jc_t vc_{t-1}`` are computed exactly as the model computes them: signed products
-   of the centre Jacobians, no absolute values.
-3. Remainder (centred form). For a point ``c_k + s u`` of the piece, the tangent error
-   ``e_t = v_t - vc_t`` obeys ``e_t = Jc_t e_{t-1} + w_t`` with
-   ``w_t = (J(z_{t-1}) - Jc_t) v_{t-1}`` (+ float error), so ``e_t = sum_s Phi(t, s) w_s`` with
-   ``Phi`` the products of centre Jacobians. With ``||w_s|| <= beta_s``, Cauchy-Schwarz gives
+   centres ``c_k``; on a piece the initial state is ``c_k + s delta u``, ``|s| <= 1``, and
+   ``dz_t / ds = delta v_t(s)``.
+3. Taylor model of the tangent (:mod:`~verification.certificates.taylor`, degree ``D = 2`` by
+   default). Write ``v_t(s) = P_t(s) + r_t(s)`` with ``P_t(s) = sum_(k<=D) a_(t,k) s**k``:
+   ``a_(t,0) = vc_t`` is the tangent at the piece centre, ``a_(t,1) = delta (D^2 f[vc, vc] +
+   J w)`` the second directional derivative of the flow along the segment (``w_t =
+   D^2 f[vc_(t-1), vc_(t-1)] + J_t w_(t-1)``), ``a_(t,2)`` half the third, all exact and
+   signed (no absolute values), computed from the cell's formula by Taylor-model arithmetic:
+   ``(P_t, eps_t)`` is the Taylor model of ``J(z_(t-1)(s)) P_(t-1)(s)`` over the tube
 
-       ||e_t|| <= sqrt(sum_s beta_s) sqrt(tr Q_t),   Q_t = Jc_t Q_{t-1} Jc_t^T + beta_t I,
+       z_(t-1)(s) in zc + delta sum_k a_(t-1,k) s**(k+1) / (k+1) + ball(delta E + R)   (TZ)
 
-   and ``||W_y e_t|| <= sqrt(sum_s beta_s) sqrt(tr(W_y Q_t W_y^T))``: the remainder is also
-   propagated through the signed centre products (``Q_t`` is exact in the products), only its
-   size enters in absolute value. ``beta_t = L_t (||vc_{t-1}|| + 2 E_{t-1}) + rounding``, where
-   ``L_t`` bounds ``||J(z) - Jc_t||`` over the tube ``||z - zc_{t-1}|| <= D_{t-1}``
-   (:mod:`~verification.certificates.tube`) and the tube radius is
-   ``D_t = delta (||vc_t|| + E_t) + E_t`` (since ``z_t - zc_t = int v_t``; the second ``E_t``
-   covers the float error of the traced centre). The excess falls like ``1/K``.
+   (integrate ``dz/ds = delta v`` from the centre; ``||int r|| <= E``; ``R`` the float error of
+   the traced centre), so ``|J(z(s)) P_(t-1)(s) - P_t(s)| <= eps_t`` componentwise for every
+   ``|s| <= 1``. With ``Jc_t`` the model's Jacobian at the centre,
+
+       r_t(s) = Jc_t r_(t-1)(s) + rho_t(s),
+       rho_t(s) = (J(z_(t-1)(s)) - Jc_t) r_(t-1)(s) + (J(z_(t-1)(s)) P_(t-1)(s) - P_t(s)),
+
+   ``||rho_t|| <= beta_t = Dn_t E_(t-1) + ||eps_t||``, where ``Dn_t`` bounds ``||J(z) - Jc_t||_2``
+   over the tube (:mod:`~verification.certificates.tube`). So ``r_t = sum_s Phi(t, s) rho_s``
+   with ``Phi`` the signed products of the centre Jacobians, and Cauchy-Schwarz gives
+
+       ||r_t|| <= sqrt(sum_s beta_s) sqrt(tr Q_t),   Q_t = Jc_t Q_(t-1) Jc_t^T + beta_t I
+
+   (:class:`_Ellipsoid`; ``||W_y r_t||`` likewise with ``W_y Q_t W_y^T``): the remainder is
+   propagated through the signed centre products, only its size enters in absolute value. Then
+
+       sup_s ||W_y v_t(s)|| <= sup_s ||W_y P_t(s)|| + ||W_y r_t||,
+
+   the first term exact (:func:`_poly_sup`: the norm of an affine function is convex, its
+   maximum is at ``s = +-1``; a quadratic with one output peaks at an end or at its vertex).
+   ``eps_t`` is of order ``delta**(D+1)``: only the third-order remainder of the flow is
+   enclosed (``D = 1`` encloses the second-order one; the plain centred form used before,
+   which also enclosed the Jacobian's first-order movement, diverged on the authors' LSTMs at
+   64-128 pieces). The traced centre's own float error ``d_t`` obeys ``d_t = Jc_t d_(t-1) +
+   (Jbar_t - Jc_t) d_(t-1) + eps_step`` and is bounded by the same ellipsoid.
 4. Refinement. All windows start with ``pieces`` pieces; a window whose bound exceeds the
    largest lower bound at some ``j`` (simulated pairs, centre tangents) by more than ``tol`` gets
    its ``K`` doubled, up to ``max_pieces``. Windows that do not set the maximum are never refined.
 5. Rounding. Every enclosure step is rounded outward (:mod:`~verification.certificates.interval`);
    float error of the model's ``step``/``jacobian`` and of each matrix-vector product enters
-   ``beta`` through a priori bounds (``GAMMA``, ``STEP_REL``, ``tube.JAC_REL``), and the
-   remainder's own evaluation is inflated by ``Q_REL``.
+   ``beta`` through a priori bounds (``GAMMA``, ``STEP_REL``, ``tube.JAC_REL``; in the Taylor
+   models ``taylor.RND``, ``taylor.FN_ABS``: every computed coefficient's error goes to
+   ``eps_t``), and the remainder's own evaluation is inflated by ``Q_REL``.
 
 The result (:class:`OnDataCertificate`) states its pairs, inputs and region; ``verified`` is True
 when every ``G_j`` is finite and the fitted ``lam < 1``.
@@ -65,6 +86,7 @@ import numpy as np
 
 from verification.certificates.interval import up
 from verification.certificates.sampled import fit_envelope
+from verification.certificates.taylor import DEGREES, RND, TM, tangent_model
 from verification.certificates.tube import cell_of, jacobian_deviation, spectral_upper
 
 EPS = float(np.finfo(np.float64).eps)
@@ -270,7 +292,7 @@ def pair_bounds(model: object, X: np.ndarray, z0: np.ndarray) -> tuple[np.ndarra
 
 # ------------------------------------------------------------------ segment bound, K pieces
 def segment_bounds(model: object, X: np.ndarray, z0: np.ndarray, K: int,
-                   gamma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                   gamma: float = 1.0, degree: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Certified ``sup ||y_j(a) - y_j(b)|| / ||a - b||`` over ``a, b`` in ``[0, z0_i]``, K pieces.
 
     Parameters
@@ -281,6 +303,8 @@ def segment_bounds(model: object, X: np.ndarray, z0: np.ndarray, K: int,
     K : pieces per segment (>= 1)
     gamma : forgetting factor of :class:`_Ellipsoid` in ``(0, 1]`` (best near the rate at which
         products of Jacobians decay; any value gives a valid bound)
+    degree : degree of the tangent's Taylor model in the piece's parameter (2: the enclosed
+        remainder is third order in the piece width; 1: second order)
 
     Returns
     -------
@@ -288,6 +312,45 @@ def segment_bounds(model: object, X: np.ndarray, z0: np.ndarray, K: int,
     centre : (S, N) ``max_k ||W_y vc_j||``: the tangents at the piece centres (witnesses, up
         to float error)
     """
+    bound, centre, _ = segment_parts(model, X, z0, K, gamma, degree)
+    return bound, centre
+
+
+def _poly_sup(Wa: list[np.ndarray]) -> np.ndarray:
+    """Upper bound of ``max_(|s| <= 1) ||sum_k Wa_k s**k||`` for degree 1 or 2: (B,).
+
+    Degree 1: the norm of an affine function is convex, its maximum is at ``s = +-1``.
+    Degree 2, one output: ``|a + b s + c s**2|`` peaks at ``s = +-1`` or at the vertex
+    ``-b / (2 c)`` (where it is ``|a - b**2 / (4 c)|``); several outputs: ``s**2 = 1/2 + (s**2
+    - 1/2)`` gives ``max_(s = +-1) ||a + b s + c / 2|| + ||c|| / 2``. Float error not included.
+    """
+    if len(Wa) == 2:
+        a, b = Wa
+        return np.maximum(np.linalg.norm(a + b, axis=1), np.linalg.norm(a - b, axis=1))
+    a, b, c = Wa
+    if a.shape[1] == 1:
+        a, b, c = a[:, 0], b[:, 0], c[:, 0]
+        ends = np.maximum(np.abs(a + b + c), np.abs(a - b + c))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inside = (np.abs(b) <= 2.0 * np.abs(c)) & (c != 0.0)
+            vertex = np.where(inside, np.abs(a - b * b / np.where(inside, 4.0 * c, 1.0)), 0.0)
+        return np.maximum(ends, vertex)
+    h = a + c / 2.0
+    return (np.maximum(np.linalg.norm(h + b, axis=1), np.linalg.norm(h - b, axis=1))
+            + np.linalg.norm(c, axis=1) / 2.0)
+
+
+def segment_parts(model: object, X: np.ndarray, z0: np.ndarray, K: int,
+                  gamma: float = 1.0, degree: int = 2
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`segment_bounds` and its polynomial part ``max_k sup_s ||W_y P_k(s)||``.
+
+    ``bound - spread`` is the enclosed remainder (steps 3-4 of the module docstring);
+    ``spread - centre`` the spread of the tangent over a piece to order ``degree``.
+    Returns ``(bound, centre, spread)``, each (S, N).
+    """
+    if degree not in DEGREES:
+        raise ValueError(f"degree must be one of {DEGREES}, got {degree}")
     step, jac, W_y, n = dynamics(model)
     S, N, _ = X.shape
     nrm = np.linalg.norm(z0, axis=1)
@@ -297,10 +360,12 @@ def segment_bounds(model: object, X: np.ndarray, z0: np.ndarray, K: int,
     frac = (np.arange(K) + 0.5) / K
     B = S * K
     zc = (z0[:, None, :] * frac[None, :, None]).reshape(B, n)
-    v = np.repeat(u, K, axis=0)
-    dl = np.repeat(delta, K)
+    vc = np.repeat(u, K, axis=0)
+    zero = np.zeros_like(vc)
+    V = TM((vc,) + (zero,) * degree, zero)  # the tangent's polynomial part; e is carried by E
+    dl = np.repeat(delta, K)[:, None]
     widx = np.repeat(np.arange(S), K)
-    # e: tangent error (starts at the float error of u); r: state error of the traced centre
+    # r: tangent remainder (starts at the float error of u); d: state error of the traced centre
     # (starts at the float error of the centres). Both are sums of Phi(t, s) w_s with their
     # own w_s; one ellipsoid with weights beta_s >= rho_s bounds both by Cauchy-Schwarz:
     # sum ||Phi|| rho_s <= sqrt(sum rho_s**2 / beta_s) sqrt(sum beta_s ||Phi||**2).
@@ -312,39 +377,46 @@ def segment_bounds(model: object, X: np.ndarray, z0: np.ndarray, K: int,
     E = ell.radius()
     R = up(E * np.sqrt(Rsum / ell.P))
     WF = float(np.linalg.norm(W_y))
-    bound = np.empty((S, N))
-    centre = np.empty((S, N))
+    bound, centre, spread = np.empty((S, N)), np.empty((S, N)), np.empty((S, N))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for t in range(N):
             xt = X[widx, t]
-            vn = np.linalg.norm(v, axis=1)
-            # tube at step t: z = zc + s (delta v) + b, |s| <= 1, ||b|| <= delta E + R
-            Dev = jacobian_deviation(model, zc, xt, dl[:, None] * v, up(dl * E + R))
-            Dn = spectral_upper(Dev)
+            # z_{t-1}(s) = zc + delta sum_k a_k s**(k+1) / (k+1) + ball(delta E + R)   (TZ)
+            za = [dl * V.a[k] / (k + 1) for k in range(degree + 1)]
+            Z = TM((zc,) + tuple(za[:degree]),
+                   up(dl * np.abs(V.a[degree]) / (degree + 1)
+                      + RND * sum(np.abs(x) for x in za[:degree])))
+            ball = up(dl[:, 0] * E + R)
+            T = tangent_model(model, xt, Z, ball, V)
+            # the Jacobian's movement over (TZ), for the remainder's own feedback
+            far = up(ball + np.linalg.norm(Z.e, axis=1)
+                     + sum(np.linalg.norm(x, axis=1) for x in Z.a[2:]))
+            Dn = spectral_upper(jacobian_deviation(model, zc, xt, Z.a[1], far))
             J = jac(zc, xt)
-            JF = np.sqrt(np.einsum("bij,bij->b", J, J))
             z_new = step(zc, xt)
             rho = up(STEP_REL * (1.0 + np.linalg.norm(zc, axis=1) + np.linalg.norm(z_new, axis=1))
                      + Dn * R)
-            beta = up(np.linalg.norm(np.einsum("bij,bj->bi", Dev, np.abs(v)), axis=1) + Dn * E
-                      + GAMMA * n * JF * vn)
+            beta = up(np.linalg.norm(T.e, axis=1) + Dn * E)
             beta = np.maximum(beta, rho)  # a larger weight is still a bound; keeps rho/beta <= 1
-            zc = z_new
-            v = np.einsum("bij,bj->bi", J, v)
+            zc, V = z_new, TM(T.a, zero)
             ell.push(J, beta)
             Rsum = up(gamma * Rsum + rho * (rho / beta))
             E = ell.radius()
             R = up(E * np.sqrt(Rsum / ell.P))
-            Wv = v @ W_y.T
-            rem = up(ell.out_radius(W_y) + GAMMA * n * WF * np.linalg.norm(v, axis=1))
+            Wa = [x @ W_y.T for x in V.a]
+            size = sum(np.linalg.norm(x, axis=1) for x in V.a)
+            sup = up(_poly_sup(Wa) + 2.0 * GAMMA * n * WF * size
+                     + 4.0 * RND * sum(np.linalg.norm(x, axis=1) for x in Wa))
+            rem = ell.out_radius(W_y)
             rem = np.where(np.isfinite(rem), rem, np.inf)
-            c_k = np.linalg.norm(Wv, axis=1).reshape(S, K)
+            c_k = np.linalg.norm(Wa[0], axis=1).reshape(S, K)
             centre[:, t] = c_k.max(axis=1)
-            bound[:, t] = up((c_k + rem.reshape(S, K)).max(axis=1))
+            spread[:, t] = sup.reshape(S, K).max(axis=1)
+            bound[:, t] = up((sup + rem).reshape(S, K).max(axis=1))
     bound = np.where(np.isnan(bound), np.inf, bound)
-    zero = nrm == 0
-    bound[zero], centre[zero] = 0.0, 0.0
-    return bound, centre
+    zero_w = nrm == 0
+    bound[zero_w], centre[zero_w], spread[zero_w] = 0.0, 0.0, 0.0
+    return bound, centre, spread
 
 
 def _check(model, X, z0, pairs, pieces, max_pieces, tol):
