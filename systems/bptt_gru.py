@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bptt import FeaturePart
+from .bptt_lstm import _MINUS_TWO, _ONE, _TWO
 
 
 class GRUPart(FeaturePart):
@@ -49,6 +50,14 @@ class GRUPart(FeaturePart):
         self.work = np.empty((n, S))
         self.aux = np.empty((n, S))
         self.direct = np.empty((n, S))  # dh_{t+1} u_{t+1}
+        # per-step views, built once (see systems.bptt_lstm)
+        A, Z, Q, DN = self.A, self.Z, self.Q, self.DN
+        self.steps = [
+            (A[t - 1, : 3 * n], A[t - 1, : 2 * n], A[t - 1, :n], A[t - 1, n : 2 * n],
+             A[t - 1, 2 * n : 3 * n], A[t], Z[t - 1, : n + 1], Z[t - 1, :n], Z[t, :n],
+             Q[t - 1], DN[t - 1])
+            for t in range(1, N + 1)
+        ]
 
     def set_initial(self, z) -> None:
         """``z_0 = h_0``: ``(S, n_h)``, ``(n_h,)`` or the scalar 0."""
@@ -72,61 +81,60 @@ class GRUPart(FeaturePart):
     def forward(self, p) -> None:
         """Fill the gates, ``Q`` and the ``h`` rows of ``Z`` (slab 0 holds ``h_0``)."""
         N, n = self.N, self.n_h
-        A, Q, Z, hs, tmp = self.A, self.Q, self.Z, self.hs, self.tmp
+        A, Z, hs, tmp = self.A, self.Z, self.hs, self.tmp
         # input side of every step: (-a_r, -a_u, W_in x + b_in) without the hidden part
         np.matmul(p["Wx"], Z[:N, n:], out=A[:N, : 3 * n])
         Wh = p["Wh"]
+        mul, add, sub, div, exp, matmul = (np.multiply, np.add, np.subtract, np.divide, np.exp,
+                                           np.matmul)
+        one, two, m2 = _ONE, _TWO, _MINUS_TWO
+        hs_ru, hs_q = hs[: 2 * n], hs[2 * n :]
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
-            for t in range(1, N + 1):
-                a = A[t - 1, : 3 * n]
-                np.matmul(Wh, Z[t - 1, : n + 1], out=hs)  # hidden side
-                ru = a[: 2 * n]
-                ru += hs[: 2 * n]
-                np.exp(ru, out=ru)
-                ru += 1.0
-                np.divide(1.0, ru, out=ru)  # r, u
-                r, u, nn = a[:n], a[n : 2 * n], a[2 * n :]
-                q = Q[t - 1]
-                q[...] = hs[2 * n :]  # q = W_hn h + b_hn
-                np.multiply(r, q, out=tmp)
-                nn += tmp
-                nn *= -2.0
-                np.exp(nn, out=nn)
-                nn += 1.0
-                np.divide(2.0, nn, out=nn)
-                nn -= 1.0  # n = tanh(W_in x + b_in + r q)
-                np.subtract(Z[t - 1, :n], nn, out=tmp)
-                tmp *= u
-                np.add(tmp, nn, out=Z[t, :n])  # h_t = n + u (h_{t-1} - n)
+            for _, ru, r, u, nn, _, z1_prev, h_prev, h, q, _ in self.steps:
+                matmul(Wh, z1_prev, hs)  # hidden side [W_hh, b_hh] [h_{t-1}; 1]
+                add(ru, hs_ru, ru)
+                exp(ru, ru)
+                add(ru, one, ru)
+                div(one, ru, ru)  # r, u
+                q[...] = hs_q  # q = W_hn h + b_hn
+                mul(r, q, tmp)
+                add(nn, tmp, nn)
+                mul(nn, m2, nn)
+                exp(nn, nn)
+                add(nn, one, nn)
+                div(two, nn, nn)
+                sub(nn, one, nn)  # n = tanh(W_in x + b_in + r q)
+                sub(h_prev, nn, tmp)
+                mul(tmp, u, tmp)
+                add(tmp, nn, h)  # h_t = n + u (h_{t-1} - n)
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
         N, n = self.N, self.n_h
-        A, Q, Z, DN, Wback = self.A, self.Q, self.Z, self.DN, p["Wback"]
+        A, DN, Wback = self.A, self.DN, p["Wback"]
         dh, tmp, work, aux, direct = self.dh, self.tmp, self.work, self.aux, self.direct
+        mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
+        one = _ONE
         A[N, : 3 * n] = 0.0  # the gradients of step N + 1
         direct[...] = 0.0
-        for t in range(N, 0, -1):
-            a = A[t - 1, : 3 * n]
-            r, u, nn = a[:n], a[n : 2 * n], a[2 * n :]
-            np.matmul(Wback, A[t], out=dh)  # W_hh^T [da_r, da_u, dq]_{t+1} + W_hy^T gy_t
-            dh += direct  # dh_t
-            np.subtract(Z[t - 1, :n], nn, out=work)
-            work *= dh  # du
-            np.subtract(1.0, u, out=tmp)
-            np.multiply(tmp, u, out=aux)  # u (1 - u)
-            tmp *= dh  # dn
-            np.multiply(dh, u, out=direct)  # dh_t u, for step t - 1
-            np.multiply(aux, work, out=u)  # da_u
-            da_n = DN[t - 1]
-            np.multiply(nn, nn, out=work)
-            np.subtract(1.0, work, out=work)
-            np.multiply(work, tmp, out=da_n)  # da_n
-            np.multiply(da_n, Q[t - 1], out=tmp)  # dr
-            np.multiply(da_n, r, out=nn)  # dq
-            np.subtract(1.0, r, out=aux)
-            aux *= r
-            np.multiply(aux, tmp, out=r)  # da_r
+        for _, _, r, u, nn, nxt, _, h_prev, _, q, da_n in reversed(self.steps):
+            matmul(Wback, nxt, dh)  # W_hh^T [da_r, da_u, dq]_{t+1} + W_hy^T gy_t
+            add(dh, direct, dh)  # dh_t
+            sub(h_prev, nn, work)
+            mul(work, dh, work)  # du
+            sub(one, u, tmp)
+            mul(tmp, u, aux)  # u (1 - u)
+            mul(tmp, dh, tmp)  # dn
+            mul(dh, u, direct)  # dh_t u, for step t - 1
+            mul(aux, work, u)  # da_u
+            mul(nn, nn, work)
+            sub(one, work, work)
+            mul(work, tmp, da_n)  # da_n
+            mul(da_n, q, tmp)  # dr
+            mul(da_n, r, nn)  # dq
+            sub(one, r, aux)
+            mul(aux, r, aux)
+            mul(aux, tmp, r)  # da_r
         # Parameter gradients: batched products over all steps.
         D = A[:N, : 3 * n]  # (da_r, da_u, dq)
         gh = self.slab_grad(D, slice(0, n + 1))  # (3 n_h, n_h + 1): [W_hh, b_hh]

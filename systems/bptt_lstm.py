@@ -35,6 +35,9 @@ the float64 ``exp`` (no SIMD loop on AVX2, ~5 ns per number: the floor, printed 
   its last ``n_y`` rows (zero on burn-in steps). So ``A[t] = [da_{t+1}; gy_t]`` and
   ``dh_t = [W_hh^T, W_hy^T] A[t]`` is one product per step. The parameter gradients are one
   batched product each after the loop.
+* The loops take their per-step views from a list built once, call the ufuncs bound to local
+  names with positional outputs, and use 0-d arrays for constants (a Python float operand
+  costs a conversion per call): ~0.55 us per call instead of ~0.85 us.
 * Memory: ``Z``, ``A``, ``C``: ``6 n_h + n_x + n_y + 1`` floats per window and step;
   ``tanh(c_t)`` is recovered in the backward pass as ``h_t / o_t`` instead of stored (where
   ``o_t = 0`` every term it enters is multiplied by ``o_t``).
@@ -47,7 +50,8 @@ import numpy as np
 from .bptt import FeaturePart
 
 #: ``o_t`` is floored at this before ``tanh(c_t) = h_t / o_t`` (only ``o_t = 0`` is affected).
-_O_FLOOR = 1e-300
+_O_FLOOR = np.array(1e-300)
+_ONE, _TWO, _MINUS_TWO = np.array(1.0), np.array(2.0), np.array(-2.0)
 
 
 def _order(n_h: int) -> np.ndarray:
@@ -70,6 +74,14 @@ class LSTMPart(FeaturePart):
         self.tmp = np.empty((n, S))
         self.carry_c = np.empty((n, S))
         self.s1 = np.empty((3 * n, S))
+        # The per-step views, built once (the buffers are never reallocated): slicing inside
+        # the loops would cost as much as a third of the elementwise calls.
+        A, C, Z = self.A, self.C, self.Z
+        self.steps = [
+            (A[t - 1, : 4 * n], A[t - 1, :n], A[t - 1, n : 2 * n], A[t - 1, 2 * n : 3 * n],
+             A[t - 1, 3 * n : 4 * n], A[t - 1, : 3 * n], A[t], Z[t - 1], Z[t, :n], C[t - 1], C[t])
+            for t in range(1, N + 1)
+        ]
 
     def set_initial(self, z) -> None:
         """``z_0 = (h_0, c_0)``: ``(S, 2 n_h)``, ``(2 n_h,)`` or the scalar 0."""
@@ -102,59 +114,61 @@ class LSTMPart(FeaturePart):
 
     def forward(self, p) -> None:
         """Fill the gates, ``C`` and the ``h`` rows of ``Z`` (slab 0 holds ``z``)."""
-        n, W = self.n_h, p["W"]
-        A, C, Z, tc, tmp = self.A, self.C, self.Z, self.tc, self.tmp
+        W, tc, tmp = p["W"], self.tc, self.tmp
+        # ufuncs bound locally, output arrays positional, constants as 0-d arrays: each call
+        # is then ~0.55 us instead of ~0.85 us (a Python float operand costs a conversion)
+        mul, add, sub, div, exp, matmul = (np.multiply, np.add, np.subtract, np.divide, np.exp,
+                                           np.matmul)
+        one, two, m2 = _ONE, _TWO, _MINUS_TWO
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
-            for t in range(1, self.N + 1):
-                a = A[t - 1, : 4 * n]
-                np.matmul(W, Z[t - 1], out=a)  # (-a_i, -a_f, -a_o, -2 a_g)
-                np.exp(a, out=a)
-                a += 1.0
-                np.divide(1.0, a, out=a)  # i, f, o, sigma(2 a_g)
-                i, f, o, g = a[:n], a[n : 2 * n], a[2 * n : 3 * n], a[3 * n :]
-                g *= 2.0
-                g -= 1.0  # g = tanh(a_g)
-                c = C[t]
-                np.multiply(f, C[t - 1], out=c)
-                np.multiply(i, g, out=tmp)
-                c += tmp  # c_t = f c_{t-1} + i g
-                np.multiply(c, -2.0, out=tc)
-                np.exp(tc, out=tc)
-                tc += 1.0
-                np.divide(2.0, tc, out=tc)
-                tc -= 1.0  # tanh(c_t)
-                np.multiply(o, tc, out=Z[t, :n])  # h_t = o tanh(c_t)
+            for a, i, f, o, g, _, _, z_prev, h, c_prev, c in self.steps:
+                matmul(W, z_prev, a)  # (-a_i, -a_f, -a_o, -2 a_g)
+                exp(a, a)
+                add(a, one, a)
+                div(one, a, a)  # i, f, o, sigma(2 a_g)
+                mul(g, two, g)
+                sub(g, one, g)  # g = tanh(a_g)
+                mul(f, c_prev, c)
+                mul(i, g, tmp)
+                add(c, tmp, c)  # c_t = f c_{t-1} + i g
+                mul(c, m2, tc)
+                exp(tc, tc)
+                add(tc, one, tc)
+                div(two, tc, tc)
+                sub(tc, one, tc)  # tanh(c_t)
+                mul(o, tc, h)  # h_t = o tanh(c_t)
 
     def backward(self, p, gp) -> np.ndarray:
         """BPTT over this part; write its gradient into the views ``gp``; return ``dz``."""
         N, n = self.N, self.n_h
-        A, C, Z, U, tc = self.A, self.C, self.Z, self.U, self.tc
+        A, U, tc = self.A, self.U, self.tc
         dh, dc, tmp, carry_c, s1 = self.dh, self.dc, self.tmp, self.carry_c, self.s1
+        U0, U1, U2, U3, U4 = U[0], U[1], U[2], U[3], U.reshape(4 * n, -1)
         Wback = p["Wback"]
+        mul, add, sub, div, maximum, matmul = (np.multiply, np.add, np.subtract, np.divide,
+                                               np.maximum, np.matmul)
+        one, floor = _ONE, _O_FLOOR
         A[N, : 4 * n] = 0.0  # da_{N+1}
         carry_c[...] = 0.0  # dc_{t+1} f_{t+1}
-        for t in range(N, 0, -1):
-            a = A[t - 1, : 4 * n]
-            i, f, o, g = a[:n], a[n : 2 * n], a[2 * n : 3 * n], a[3 * n :]
-            np.maximum(o, _O_FLOOR, out=tmp)
-            np.divide(Z[t, :n], tmp, out=tc)  # tanh(c_t) = h_t / o_t
-            np.matmul(Wback, A[t], out=dh)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
-            np.multiply(tc, tc, out=dc)
-            np.subtract(1.0, dc, out=dc)
-            dc *= o
-            dc *= dh
-            dc += carry_c  # dc_t
-            np.multiply(dc, f, out=carry_c)  # dc_t f_t, for step t - 1
-            np.multiply(dc, g, out=U[0])  # dV/di
-            np.multiply(dc, C[t - 1], out=U[1])  # dV/df
-            np.multiply(dh, tc, out=U[2])  # dV/do
-            np.multiply(dc, i, out=U[3])  # dV/dg
-            s = a[: 3 * n]
-            np.subtract(1.0, s, out=s1)
-            s *= s1  # sigma' = s (1 - s) for i, f, o
-            np.multiply(g, g, out=tmp)
-            np.subtract(1.0, tmp, out=g)  # tanh' = 1 - g^2
-            np.multiply(U.reshape(4 * n, -1), a, out=a)  # da_t
+        for a, i, f, o, g, s, nxt, _, h, c_prev, _ in reversed(self.steps):
+            maximum(o, floor, out=tmp)
+            div(h, tmp, tc)  # tanh(c_t) = h_t / o_t
+            matmul(Wback, nxt, dh)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
+            mul(tc, tc, dc)
+            sub(one, dc, dc)
+            mul(dc, o, dc)
+            mul(dc, dh, dc)
+            add(dc, carry_c, dc)  # dc_t
+            mul(dc, f, carry_c)  # dc_t f_t, for step t - 1
+            mul(dc, g, U0)  # dV/di
+            mul(dc, c_prev, U1)  # dV/df
+            mul(dh, tc, U2)  # dV/do
+            mul(dc, i, U3)  # dV/dg
+            sub(one, s, s1)
+            mul(s, s1, s)  # sigma' = s (1 - s) for i, f, o
+            mul(g, g, tmp)
+            sub(one, tmp, g)  # tanh' = 1 - g^2
+            mul(U4, a, a)  # da_t
         # Parameter gradients: one batched product over all steps.
         gW = self.slab_grad(A[:N, : 4 * n])  # (4 n_h, n_h + 1 + n_x): [W_hh, b, W_ih]
         order = p["order"]
