@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bptt import FeaturePart
-from .bptt_lstm import _MINUS_TWO, _ONE, _TWO
+from .bptt_lstm import MINUS_TWO, ONE, TWO
 
 
 class GRUPart(FeaturePart):
@@ -87,7 +87,7 @@ class GRUPart(FeaturePart):
         Wh = p["Wh"]
         mul, add, sub, div, exp, matmul = (np.multiply, np.add, np.subtract, np.divide, np.exp,
                                            np.matmul)
-        one, two, m2 = _ONE, _TWO, _MINUS_TWO
+        one, two, m2 = ONE, TWO, MINUS_TWO
         hs_ru, hs_q = hs[: 2 * n], hs[2 * n :]
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
             for _, ru, r, u, nn, _, z1_prev, h_prev, h, q, _ in self.steps:
@@ -114,7 +114,7 @@ class GRUPart(FeaturePart):
         A, DN, Wback = self.A, self.DN, p["Wback"]
         dh, tmp, work, aux, direct = self.dh, self.tmp, self.work, self.aux, self.direct
         mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
-        one = _ONE
+        one = ONE
         A[N, : 3 * n] = 0.0  # the gradients of step N + 1
         direct[...] = 0.0
         for _, _, r, u, nn, nxt, _, h_prev, _, q, da_n in reversed(self.steps):

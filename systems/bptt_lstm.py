@@ -51,7 +51,8 @@ from .bptt import FeaturePart
 
 #: ``o_t`` is floored at this before ``tanh(c_t) = h_t / o_t`` (only ``o_t = 0`` is affected).
 _O_FLOOR = np.array(1e-300)
-_ONE, _TWO, _MINUS_TWO = np.array(1.0), np.array(2.0), np.array(-2.0)
+#: 0-d constants of the gated loops (here and in :mod:`systems.bptt_gru`).
+ONE, TWO, MINUS_TWO = np.array(1.0), np.array(2.0), np.array(-2.0)
 
 
 def _order(n_h: int) -> np.ndarray:
@@ -119,7 +120,7 @@ class LSTMPart(FeaturePart):
         # is then ~0.55 us instead of ~0.85 us (a Python float operand costs a conversion)
         mul, add, sub, div, exp, matmul = (np.multiply, np.add, np.subtract, np.divide, np.exp,
                                            np.matmul)
-        one, two, m2 = _ONE, _TWO, _MINUS_TWO
+        one, two, m2 = ONE, TWO, MINUS_TWO
         with np.errstate(over="ignore"):  # exp -> inf is the right limit
             for a, i, f, o, g, _, _, z_prev, h, c_prev, c in self.steps:
                 matmul(W, z_prev, a)  # (-a_i, -a_f, -a_o, -2 a_g)
@@ -147,7 +148,7 @@ class LSTMPart(FeaturePart):
         Wback = p["Wback"]
         mul, add, sub, div, maximum, matmul = (np.multiply, np.add, np.subtract, np.divide,
                                                np.maximum, np.matmul)
-        one, floor = _ONE, _O_FLOOR
+        one, floor = ONE, _O_FLOOR
         A[N, : 4 * n] = 0.0  # da_{N+1}
         carry_c[...] = 0.0  # dc_{t+1} f_{t+1}
         for a, i, f, o, g, s, nxt, _, h, c_prev, _ in reversed(self.steps):

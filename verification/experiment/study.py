@@ -705,13 +705,14 @@ def write_table(table: list[dict[str, Any]], out: str | Path) -> Path:
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
     for r in table:
-        w.writerow({k: _csv(r.get(k)) for k in cols})
+        w.writerow({k: csv_value(r.get(k)) for k in cols})
     path = Path(out) / "table.csv"
     atomic_write(path, buf.getvalue())
     return path
 
 
-def _csv(v: Any) -> Any:
+def csv_value(v: Any) -> Any:
+    """A value as a CSV cell: floats with 6 significant digits, NaN as an empty cell."""
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:.6g}"
     return v

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from verification.experiment.study import _csv
-from verification.experiment.table import _unplain, atomic_write, plain
+from verification.experiment.study import csv_value
+from verification.experiment.table import atomic_write, plain, unplain
 
 #: Default number of training windows certified per model (``--certify-windows``).
 DEFAULT_WINDOWS = 200
@@ -176,13 +176,13 @@ def cached_constants(out: str | Path, key: str, model_path: str | Path, u: np.nd
     path = cache_path(out, key, K)
     if path.is_file():
         try:
-            rec = _unplain(json.loads(path.read_text()))
+            rec = unplain(json.loads(path.read_text()))
             if rec.get("format") == CACHE_FORMAT and rec.get("N") == N:
                 return rec, False
         except (OSError, ValueError):
             pass  # unreadable: recompute
     model = load_model(model_path)
-    rec = _unplain(plain({"key": key, **model_constants(model, u, N, K)}))  # as read back
+    rec = unplain(plain({"key": key, **model_constants(model, u, N, K)}))  # as read back
     atomic_write(path, json.dumps(plain(rec)))
     log(f"  theory: {key}: certified lam {rec['lam']:.5g}, C {rec['C']:.4g} "
         f"(verified {rec['verified']}), sampled lam {rec['sampled_lam']:.5g}, on "
@@ -288,7 +288,7 @@ def write_theory(theory: dict[str, Any], out: str | Path) -> list[Path]:
                        lineterminator="\n")
     w.writeheader()
     for r in theory["recommend"]:
-        w.writerow({k: _csv(r.get(k)) for k in THEORY_COLUMNS})
+        w.writerow({k: csv_value(r.get(k)) for k in THEORY_COLUMNS})
     atomic_write(out / "theory.csv", buf.getvalue())
     atomic_write(out / "theory.json", json.dumps(plain(theory), indent=1))
     return [out / "theory.csv", out / "theory.json"]

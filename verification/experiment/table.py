@@ -87,13 +87,15 @@ def plain(v: Any) -> Any:
     return v
 
 
-def _unplain(v: Any) -> Any:
+def unplain(v: Any) -> Any:
+    """The inverse of :func:`plain` on read-back JSON: ``"nan"``/``"inf"``/``"-inf"`` to floats,
+    recursively through lists and dicts."""
     if isinstance(v, str) and v in ("nan", "inf", "-inf"):
         return float(v)
     if isinstance(v, list):
-        return [_unplain(x) for x in v]
+        return [unplain(x) for x in v]
     if isinstance(v, dict):
-        return {k: _unplain(x) for k, x in v.items()}
+        return {k: unplain(x) for k, x in v.items()}
     return v
 
 
@@ -202,11 +204,11 @@ class GapTable:
         if not all(isinstance(r.get("m"), int) for r in rows):
             raise DamagedTable(path, 'a row has no integer "m"')
         try:
-            arrays = {int(m): {k: np.asarray(v, dtype=float) for k, v in _unplain(t).items()}
+            arrays = {int(m): {k: np.asarray(v, dtype=float) for k, v in unplain(t).items()}
                       for m, t in traces.items()}
         except (TypeError, ValueError, AttributeError) as exc:
             raise DamagedTable(path, f"unreadable traces: {exc}") from exc
-        return cls(rows=_unplain(rows), traces=arrays, meta=_unplain(meta))
+        return cls(rows=unplain(rows), traces=arrays, meta=unplain(meta))
 
     def write(self, json_path: Path | None, csv_path: Path | None) -> None:
         """Write the JSON and the CSV file (each skipped when its path is None)."""
@@ -242,7 +244,7 @@ def differences(old: dict[str, Any], new: dict[str, Any],
     """
     out = []
     for k in keys:
-        a, b = old.get(k), _unplain(plain(new.get(k)))
+        a, b = old.get(k), unplain(plain(new.get(k)))
         if k.startswith(("x_", "y_")):
             x, y = np.asarray(a if a is not None else [], float), np.asarray(b, float)
             if x.shape != y.shape or not np.allclose(x, y, rtol=0, atol=1e-12):

@@ -66,7 +66,7 @@ SINGLE = 3.4  # column width, inches
 DOUBLE = 7.0  # page width, inches
 MAX_LEGEND_M = 8  # more burn-ins than this get a colorbar instead of a legend
 
-_RC = {
+RC = {
     "font.size": 8,
     "axes.titlesize": 8,
     "axes.labelsize": 8,
@@ -85,12 +85,12 @@ TBPTT_COLOR, BENCH_COLOR, DATA_COLOR, INPUT_COLOR = "tab:blue", "tab:red", "0.35
 NOTE_GID = "burnin-note"
 
 
-def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
+def styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
     """Build the figure under the print style (scoped: rcParams are restored afterwards)."""
 
     @functools.wraps(build)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        with matplotlib.rc_context(_RC):
+        with matplotlib.rc_context(RC):
             return build(*args, **kwargs)
 
     return wrapper
@@ -202,7 +202,7 @@ def _m_legend_or_colorbar(fig: Figure, ax: Axes, ms: Sequence[int]) -> None:
 
 
 # ---------------------------------------------------------------------------- (i)
-@_styled
+@styled
 def output_error(table: GapTable) -> Figure:
     """Average output error ``e_j`` over the window position ``j``, one line per ``m``.
 
@@ -251,7 +251,7 @@ def output_error(table: GapTable) -> Figure:
 
 
 # ---------------------------------------------------------------------------- (ii)
-@_styled
+@styled
 def performance(table: GapTable) -> Figure:
     """Performance ``P`` over ``m`` on the training and the test sequence (two panels).
 
@@ -302,7 +302,7 @@ def _name(table: GapTable, key: str) -> str:
 
 
 # ---------------------------------------------------------------------------- (iii)
-@_styled
+@styled
 def predictions(table: GapTable, ms: Iterable[int] | None = None, *, component: int = 0
                 ) -> Figure:
     """The data and the predictions for the burn-ins ``ms`` (default: smallest and largest).
@@ -440,7 +440,7 @@ _T2_BOUNDS = [
 GAP_LABEL, FLOOR_LABEL, VIOLATED_LABEL = "measured gap", r"gap $\leq 0$ (at floor)", "violated"
 
 
-@_styled
+@styled
 def bounds_vs_gaps(table: GapTable) -> Figure:
     """Measured gaps and their bounds over ``m`` (log scale): T1 left, T2 right.
 
@@ -530,7 +530,7 @@ def _figure_legend(fig: Figure, axes: Iterable[Axes], ncol: int) -> None:
 
 
 # ---------------------------------------------------------------------------- (v)
-@_styled
+@styled
 def lam_C_curve(table: GapTable, m: int | None = None) -> Figure:
     """The certified ``(lam, C(lam))`` trade-off of A1 for ``theta^inf``, with empirical ``C``.
 
@@ -664,7 +664,7 @@ def save_all(
                 fig.set_layout_engine("none")
             meta = {"CreationDate": None} if ext == "pdf" else None  # reproducible PDFs
             buf = io.BytesIO()
-            with matplotlib.rc_context(_RC):
+            with matplotlib.rc_context(RC):
                 fig.savefig(buf, format=ext, dpi=dpi, metadata=meta)
             path = atomic_write(out / f"{name}.{ext}", buf.getvalue())
             paths.append(path)

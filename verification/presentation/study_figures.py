@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from verification.presentation.figures import _RC, DOUBLE, _styled  # noqa: E402
+from verification.presentation.figures import DOUBLE, RC, styled  # noqa: E402
 
 SPLIT_COLORS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
 KIND_STYLES = {"stateful": "--", "bptt": ":"}
@@ -40,7 +40,7 @@ def _by_m(rows: list[dict[str, Any]], N: int, key: str) -> tuple[np.ndarray, ...
             np.array([x.max() for x in v]))
 
 
-@_styled
+@styled
 def mse_over_m(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> Figure:
     """Scaled MSE over ``m`` per ``N`` with stateful / full-BPTT levels and ``m*``."""
     Ns = [t["N"] for t in table]
@@ -70,7 +70,7 @@ def mse_over_m(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> Figur
     return fig
 
 
-@_styled
+@styled
 def window_error(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> Figure:
     """``e_j`` over the window position ``j`` for a few ``m`` (first seed), one panel per N."""
     fig, axes = plt.subplots(1, max(1, len(table)), figsize=(DOUBLE, 2.4), squeeze=False,
@@ -99,7 +99,7 @@ def window_error(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> Fig
     return fig
 
 
-@_styled
+@styled
 def predictions(rows: list[dict[str, Any]], table: list[dict[str, Any]], store: Any,
                 splits: Any) -> Figure:
     """Test data and free-run predictions of ``m = 0`` and ``m*`` (first N, first seed)."""
@@ -153,7 +153,7 @@ def save_all(rows: list[dict[str, Any]], table: list[dict[str, Any]], store: Any
         try:
             for fmt in formats:
                 path, tmp = out / f"{name}.{fmt}", out / f".{name}.{fmt}.partial"
-                with matplotlib.rc_context(_RC):
+                with matplotlib.rc_context(RC):
                     fig.savefig(tmp, format=fmt, dpi=dpi)
                 os.replace(tmp, path)
                 paths.append(path)
