@@ -20,6 +20,7 @@ from tests.tolerances import EPS, UPPER_RTOL
 from verification.certificates import interval
 from verification.certificates.ondata import (
     certify_on_data,
+    fewest_steps_fit,
     pair_bounds,
     segment_bounds,
     segment_parts,
@@ -332,3 +333,47 @@ def test_authors_silverbox_model_pair_certificate(shared_data, shared_models):
     sim = _simulated_ratio(model, X, z[starts], np.zeros((starts.size, model.n_z)))
     assert cert.verified and cert.lam < 1
     assert np.all(sim.max(axis=0) <= cert.envelope * (1 + UPPER_RTOL))
+
+
+@settings(max_examples=40, deadline=None)
+@given(r=st.floats(0.5, 0.99), c=st.floats(0.1, 50.0), floor=st.floats(1e-12, 1e-6),
+       N=st.integers(20, 1500))
+def test_fewest_steps_fit_covers_and_beats_a_grid(r, c, floor, N):
+    """The fallback fit covers every G_j, stays in [lam_net, 1), and no lam on a brute-force
+    grid of that range needs fewer steps to 1 % (C recomputed from the definition)."""
+    j = np.arange(1, N + 1)
+    G = np.maximum(c * r**j, floor * (1 + j / N))  # decay, then a slowly rising floor
+    lam, C = fewest_steps_fit(G)
+    lam_net = (G[-1] / G[0]) ** (1 / (N - 1))
+    assert lam_net * (1 - 1e-12) <= lam < 1
+    assert np.all(C * lam**j >= G)
+    grid = np.linspace(lam_net, 1 - 1e-9, 4001)
+    best = min(steps_to(g, float(np.max(G / g**j))) for g in grid)
+    assert steps_to(lam, C) <= best
+
+
+def test_fewest_steps_fit_is_exact_on_a_geometric_envelope():
+    j = np.arange(1, 101)
+    lam, C = fewest_steps_fit(2.0 * 0.95**j)
+    np.testing.assert_allclose([lam, C], [0.95, 2.0], rtol=1e-9)
+
+
+def test_authors_wiener_hammerstein_n1000_certified_through_its_float_floor(shared_data,
+                                                                         shared_models):
+    """N = 1000: the envelope reaches its float-error floor (~1e-8) within ~250 steps, the
+    log-linear fit follows it to lam >= 1; the fallback certifies lam < 1, and the simulated
+    pairs never exceed C lam**j."""
+    from systems.benchmarks import load_benchmark
+    from systems.cells import load_model
+
+    model = load_model(shared_models / "authors_lstm/wienerhammerstein/"
+                       "model_h8_N1000_m0_stateless.pt")
+    u = load_benchmark("wiener_hammerstein", shared_data / "benchmarks").scaled["train"].x
+    z, _ = model.simulate(u[:4000])
+    starts = np.array([500, 1700, 2900])
+    X = np.stack([u[s:s + 1000] for s in starts])
+    cert = certify_on_data(model, X, z[starts], pairs="pair")
+    assert cert.verified and cert.lam < 1 and "fewest steps" in cert.reason
+    sim = _simulated_ratio(model, X, z[starts], np.zeros((starts.size, model.n_z)))
+    j = np.arange(1, 1001)
+    assert np.all(sim <= cert.C * cert.lam**j * (1 + UPPER_RTOL))
