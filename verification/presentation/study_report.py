@@ -182,8 +182,10 @@ FLOOR_FACTOR = 10.0
 def floor_notes(models: list[dict[str, Any]]) -> list[str]:
     """A note for each model whose certified envelope ends at its float-error enclosure.
 
-    There ``G_N`` is many times the simulated ratio of the same pairs, and the fitted ``lam``
-    follows that floor rather than the decay (sound, but slow: more steps to 1 %).
+    There ``G_N`` is many times the simulated ratio of the same pairs. The certificate then
+    chooses ``lam`` by the fewest steps to 1 % over the whole envelope
+    (:func:`verification.certificates.ondata.fewest_steps_fit`; its reason says so): sound,
+    but looser than the decay itself.
     """
     out = []
     for m in models:
@@ -192,8 +194,8 @@ def floor_notes(models: list[dict[str, Any]]) -> list[str]:
             continue
         out.append(f"* N = {m['N']}, m = {m['m']}: at j = {m['N']} the certified envelope "
                    f"is {fmt(G[-1])} where the simulated pairs give {fmt(w[-1])}: the "
-                   "float-error enclosure sets the tail, and the fitted lam follows it (sound, "
-                   "looser than the decay itself).")
+                   "float-error enclosure sets the tail, so lam is the one with the fewest "
+                   "steps to 1 % that still covers it (sound, looser than the decay itself).")
     return [*out, ""] if out else []
 
 
