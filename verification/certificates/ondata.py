@@ -65,7 +65,7 @@ The proof (all arrays, windows x pieces at once)
    ``eps_t``), and the remainder's own evaluation is inflated by ``Q_REL``.
 
 The result (:class:`OnDataCertificate`) states its pairs, inputs and region; ``verified`` is True
-when every ``G_j`` is finite and the fitted ``lam < 1``: the ``fit`` rule, or, where the
+when every ``G_j`` is finite and the fitted ``lam < 1``: the ``fit`` rule, or, only where the
 envelope's tail is its float-error floor (it ends ``FLOOR_GAP`` times above the witnesses) and
 that fit follows it, :func:`fewest_steps_fit`.
 
@@ -566,9 +566,10 @@ def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str 
     C = float(up(np.max(G / lam ** j))) if lam > 0 else np.inf
     reason = "certified"
     # The envelope's tail is float error, not decay, when it ends far above the witnesses; a
-    # fit through it follows the floor (to lam >= 1 at worst): take the fewest-steps fit.
+    # fit through it follows the floor (to lam >= 1 at worst): take the fewest-steps fit. An
+    # envelope that is not floored keeps its fit, even lam >= 1 (it does not decay).
     floored = G[-1] > FLOOR_GAP * max(float(lower.max(axis=0)[-1]), 1e-300)
-    if (floored or not lam < 1.0) and N >= 2 and 0 < G[-1] < G[0]:
+    if floored and N >= 2 and 0 < G[-1] < G[0]:
         lam2, C2 = fewest_steps_fit(G)
         if not lam < 1.0 or steps_to(lam2, C2) < steps_to(lam, C):
             reason = (f"certified; lam by the fewest steps to {LEVEL:g} (the {fit} fit gives "
