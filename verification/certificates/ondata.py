@@ -65,9 +65,10 @@ The proof (all arrays, windows x pieces at once)
    ``eps_t``), and the remainder's own evaluation is inflated by ``Q_REL``.
 
 The result (:class:`OnDataCertificate`) states its pairs, inputs and region; ``verified`` is True
-when every ``G_j`` is finite and the fitted ``lam < 1``: the ``fit`` rule, or, only where the
+when every ``G_j`` is finite and the fitted ``lam < 1``: the ``fit`` rule, or, where the
 envelope's tail is its float-error floor (it ends ``FLOOR_GAP`` times above the witnesses) and
-that fit follows it, :func:`fewest_steps_fit`.
+that fit follows it, or where that fit gives ``lam >= 1`` although ``G_N < G_1``,
+:func:`fewest_steps_fit` (``lam`` at least the envelope's net rate).
 
 Examples
 --------
@@ -566,14 +567,17 @@ def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str 
     C = float(up(np.max(G / lam ** j))) if lam > 0 else np.inf
     reason = "certified"
     # The envelope's tail is float error, not decay, when it ends far above the witnesses; a
-    # fit through it follows the floor (to lam >= 1 at worst): take the fewest-steps fit. An
-    # envelope that is not floored keeps its fit, even lam >= 1 (it does not decay).
+    # fit through it follows the floor (to lam >= 1 at worst): take the fewest-steps fit. The
+    # same where the fit's tail slope is >= 0 on an envelope that still decays over the
+    # window (G_N < G_1); one that does not decay (G_N >= G_1) is never verified.
     floored = G[-1] > FLOOR_GAP * max(float(lower.max(axis=0)[-1]), 1e-300)
-    if floored and N >= 2 and 0 < G[-1] < G[0]:
+    if (floored or not lam < 1.0) and N >= 2 and 0 < G[-1] < G[0]:
         lam2, C2 = fewest_steps_fit(G)
         if not lam < 1.0 or steps_to(lam2, C2) < steps_to(lam, C):
+            why = ("following the envelope's float-error floor" if floored else
+                   "its tail slope is >= 0 though the envelope decays over the window")
             reason = (f"certified; lam by the fewest steps to {LEVEL:g} (the {fit} fit gives "
-                      f"lam = {lam:.4g}, following the envelope's float-error floor)")
+                      f"lam = {lam:.4g}: {why})")
             lam, C = lam2, C2
             extra["fit"] = "fewest_steps"
     ok = bool(lam < 1.0 and np.isfinite(C))
