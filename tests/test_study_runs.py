@@ -140,7 +140,10 @@ def killer(started: list, killed: list):
     return observe
 
 
-def small_study(tmp_path, epochs: int = 30):
+def small_study(tmp_path, epochs: int = 300):
+    """Four tasks of ~1-2 s each: long against the executors' progress latency (the local pool
+    drains progress every 0.25 s), so a task is still running when its first epoch is seen
+    and :func:`killer` strikes (with 30 epochs a task could finish within one drain)."""
     pair = write_pair(tmp_path, T_train=300, T_test=100)
     splits = st.load_splits("mine", files=pair, inputs=["u"], outputs=["y"])
     tasks = st.plan("mine", T_train=splits.train.T, n_h=3, Ns=(20,), ms=(0, 5, 10),
