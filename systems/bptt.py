@@ -112,10 +112,11 @@ def _thread_pool() -> ThreadPoolExecutor:
 class Part:
     """Windows ``lo:hi`` of a batch: time-major data and the buffers of one evaluation.
 
-    What every cell shares: the data, the hidden states ``H : (N + 1, S, n_h)`` and the
-    readout ``y_t = W_hy h_t + b_y`` with its residuals and gradient. A cell's part adds its
-    own buffers and implements ``prepare`` (parameters as the loops want them),
-    ``set_initial``, ``forward``, ``backward`` and ``states``. Shapes below use ``S`` for this
+    The Elman RNN's base (:class:`ElmanPart`; the gated cells use :class:`FeaturePart`): the
+    data, the hidden states ``H : (N + 1, S, n_h)`` and the readout ``y_t = W_hy h_t + b_y``
+    with its residuals and gradient. Every part implements ``prepare`` (parameters as the loops
+    want them), ``set_data``, ``set_initial``, ``forward``, ``residuals``, ``backward`` and
+    ``states``: the interface :class:`WindowBatch` uses. Shapes below use ``S`` for this
     part's ``hi - lo`` windows.
     """
 
