@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from verification.certificates.ondata import FLOOR_GAP
 from verification.experiment.study import M_STAR_WEIGHTS, TABLE_SCALE
 from verification.experiment.table import atomic_write
 from verification.presentation.text import fmt, markdown_table
@@ -173,14 +174,9 @@ def theory_lines(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> lis
     return out
 
 
-#: The certified envelope's tail is called float-floored when it exceeds the simulated ratio of
-#: the same pairs by this factor at j = N (the pair certificate equals the pair up to ~1e-9
-#: relative until the float-error enclosure dominates).
-FLOOR_FACTOR = 10.0
-
-
 def floor_notes(models: list[dict[str, Any]]) -> list[str]:
-    """A note for each model whose certified envelope ends at its float-error enclosure.
+    """A note for each model whose certified envelope ends at its float-error enclosure (the
+    certificate's own criterion, ``ondata.FLOOR_GAP`` times above the simulated pairs).
 
     There ``G_N`` is many times the simulated ratio of the same pairs. The certificate then
     chooses ``lam`` by the fewest steps to 1 % over the whole envelope
@@ -190,7 +186,7 @@ def floor_notes(models: list[dict[str, Any]]) -> list[str]:
     out = []
     for m in models:
         G, w = m.get("envelope") or [], m.get("witness") or []
-        if not (G and w) or not G[-1] > FLOOR_FACTOR * w[-1]:
+        if not (G and w) or not G[-1] > FLOOR_GAP * w[-1]:
             continue
         out.append(f"* N = {m['N']}, m = {m['m']}: at j = {m['N']} the certified envelope "
                    f"is {fmt(G[-1])} where the simulated pairs give {fmt(w[-1])}: the "
