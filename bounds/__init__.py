@@ -1,4 +1,4 @@
-"""The bounds of THEORY.md (A1, L1, T1a-d, T2a-b): stated in sympy, evaluated with numpy.
+"""The bounds of docs/theory.md (A1, L1, T1a-d, T2a-b): stated in sympy, evaluated with numpy.
 
 * :mod:`bounds.symbolic` -- the statements (``STATEMENTS[tag]``), their hypotheses, LaTeX;
 * :mod:`bounds.numeric` -- vectorised evaluation generated from them with ``lambdify``;

@@ -1,7 +1,7 @@
 """Argument checks for ``bounds.numeric``: each names the argument, the hypothesis and the range.
 
 Every check runs before any work and raises :class:`HypothesisError` (a ``ValueError``)
-whose message names the argument, its offending value, the THEORY.md hypothesis and the
+whose message names the argument, its offending value, the docs/theory.md hypothesis and the
 allowed range, e.g. ``"lam = 1.2 violates A1: need 0 < lam < 1"``. All checks accept
 scalars or arrays and return float64 (or int64) arrays; for an array the message reports
 the first offending entry.
@@ -26,7 +26,7 @@ __all__ = [
 
 
 class HypothesisError(ValueError):
-    """An argument violates a hypothesis of THEORY.md; the message says which and the range."""
+    """An argument violates a hypothesis of docs/theory.md; the message says which and the range."""
 
 
 def _fmt(v: float) -> str:

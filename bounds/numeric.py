@@ -1,10 +1,10 @@
-r"""Numeric evaluation of the bounds of THEORY.md §3-§6, generated from ``bounds.symbolic``.
+r"""Numeric evaluation of the bounds of docs/theory.md §3-§6, generated from ``bounds.symbolic``.
 
 Every formula lives once, in :mod:`bounds.symbolic`; this module ``lambdify``-s those
 expressions and wraps them in functions that validate their arguments
 (:class:`~bounds.checks.HypothesisError`, a ``ValueError``, names the failed hypothesis and
 the allowed range) and broadcast over arrays (typically an array of burn-ins ``m``).
-Keyword names are THEORY.md's symbols: ``lam, m, N, C, V_inf, Delta_0, Delta_01, rho,
+Keyword names are docs/theory.md's symbols: ``lam, m, N, C, V_inf, Delta_0, Delta_01, rho,
 Delta_b, eps, S, T, o_min, P_b, A_J, B``.
 
 Numerical stability
@@ -177,12 +177,12 @@ def _cs(Delta_01, Delta_0, name01="Delta_01", name0="Delta_0"):
 
 
 # --------------------------------------------------------------------------------------
-# Sums of A1 (THEORY §3)
+# Sums of A1 (docs/theory.md §3)
 # --------------------------------------------------------------------------------------
 
 
 def gamma(lam: ArrayLike, m: ArrayLike, N: ArrayLike) -> np.ndarray:
-    r"""``Gamma_m = sum_{j=m+1..N} lam**(2j)`` (definition, THEORY.md §3).
+    r"""``Gamma_m = sum_{j=m+1..N} lam**(2j)`` (definition, docs/theory.md §3).
 
     Closed form ``lam**(2(m+1)) (1 - lam**(2(N-m))) / (1 - lam**2)``, evaluated without
     cancellation for ``lam`` near 1.
@@ -209,7 +209,7 @@ def gamma(lam: ArrayLike, m: ArrayLike, N: ArrayLike) -> np.ndarray:
 
 
 def Lambda(lam: ArrayLike, m: ArrayLike, N: ArrayLike) -> np.ndarray:
-    r"""``Lambda_m = sum_{j=m+1..N} lam**j`` (definition, THEORY.md §3).
+    r"""``Lambda_m = sum_{j=m+1..N} lam**j`` (definition, docs/theory.md §3).
 
     Closed form ``lam**(m+1) (1 - lam**(N-m)) / (1 - lam)``; arguments and shapes as in
     :func:`gamma`.
@@ -225,13 +225,13 @@ def Lambda(lam: ArrayLike, m: ArrayLike, N: ArrayLike) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------
-# T1 (THEORY §5)
+# T1 (docs/theory.md §5)
 # --------------------------------------------------------------------------------------
 
 
 def t1a(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, V_inf: ArrayLike,
         Delta_0: ArrayLike) -> np.ndarray:
-    r"""T1a, root form (upper bound, THEORY.md §5).
+    r"""T1a, root form (upper bound, docs/theory.md §5).
 
     .. math:: V^* - V^\infty \le B_1(m) = \left(\sqrt{V^\infty}
               + C \Delta_0 \sqrt{\Gamma_m/(N-m)}\right)^2 - V^\infty
@@ -268,7 +268,7 @@ def _t1b_args(C, lam, m, N, rho, Delta_0, Delta_01) -> tuple:
 
 def t1b(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, rho: ArrayLike,
         Delta_0: ArrayLike, Delta_01: ArrayLike) -> np.ndarray:
-    r"""T1b, first inequality (upper bound, THEORY.md §5).
+    r"""T1b, first inequality (upper bound, docs/theory.md §5).
 
     .. math:: V^* - V^\infty \le \frac{2 \rho C \Delta_{0,1} \Lambda_m
               + C^2 \Delta_0^2 \Gamma_m}{N - m}
@@ -287,7 +287,7 @@ def t1b(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, rho: ArrayLike
 
 def C2(C: ArrayLike, lam: ArrayLike, rho: ArrayLike, Delta_0: ArrayLike,
        Delta_01: ArrayLike) -> np.ndarray:
-    r"""The constant of T1b's paper form (definition, THEORY.md §5).
+    r"""The constant of T1b's paper form (definition, docs/theory.md §5).
 
     .. math:: C_2 = \lambda \left(\frac{2 \rho C \Delta_{0,1}}{1 - \lambda}
               + \frac{C^2 \Delta_0^2 \lambda}{1 - \lambda^2}\right)
@@ -308,7 +308,7 @@ def C2(C: ArrayLike, lam: ArrayLike, rho: ArrayLike, Delta_0: ArrayLike,
 
 def t1b_paper(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, rho: ArrayLike,
               Delta_0: ArrayLike, Delta_01: ArrayLike) -> np.ndarray:
-    r"""T1b, paper form (upper bound, THEORY.md §5): ``V* - V^inf <= C2 lam**m / (N - m)``.
+    r"""T1b, paper form (upper bound, docs/theory.md §5): ``V* - V^inf <= C2 lam**m / (N - m)``.
 
     Looser than :func:`t1b` (it drops the ``lam**N`` terms and uses
     ``lam**(2m) <= lam**m``); hypotheses and shapes as :func:`t1b`; ``C2`` from :func:`C2`.
@@ -323,7 +323,7 @@ def t1b_paper(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, rho: Arr
 
 def t1c(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, V_inf: ArrayLike,
         Delta_b: ArrayLike) -> np.ndarray:
-    r"""T1c, benchmark regret in T1a's root form (upper bound, THEORY.md §5).
+    r"""T1c, benchmark regret in T1a's root form (upper bound, docs/theory.md §5).
 
     .. math:: V^b - V^\infty \le \left(\sqrt{V^\infty}
               + C \Delta_b \sqrt{\Gamma_m/(N-m)}\right)^2 - V^\infty
@@ -345,7 +345,7 @@ def t1c(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike, V_inf: ArrayLi
 def training_regret(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike,
                     V_inf: ArrayLike, Delta_0: ArrayLike, Delta_01: ArrayLike | None = None,
                     rho: ArrayLike | None = None) -> np.ndarray:
-    r"""The T1 bound on ``V* - V^inf`` (upper bound, THEORY.md §5).
+    r"""The T1 bound on ``V* - V^inf`` (upper bound, docs/theory.md §5).
 
     :func:`t1a`; when ``Delta_01`` and ``rho`` are given, the elementwise minimum of
     :func:`t1a` and :func:`t1b` (both are valid upper bounds).
@@ -373,7 +373,7 @@ def training_regret(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike,
 def benchmark_regret(C: ArrayLike, lam: ArrayLike, m: ArrayLike, N: ArrayLike,
                      V_inf: ArrayLike, Delta_b: ArrayLike, Delta_b1: ArrayLike | None = None,
                      rho: ArrayLike | None = None) -> np.ndarray:
-    r"""The T1c bound on ``V^b - V^inf`` (upper bound, THEORY.md §5).
+    r"""The T1c bound on ``V^b - V^inf`` (upper bound, docs/theory.md §5).
 
     :func:`t1c`; when ``rho`` is given, the elementwise minimum with T1b's form
     ``(2 rho C Delta_b1 Lambda_m + C**2 Delta_b**2 Gamma_m) / (N - m)``, where
@@ -401,7 +401,7 @@ def accuracy_bound(eps: ArrayLike, C: ArrayLike | None = None, lam: ArrayLike | 
                    V_inf: ArrayLike | None = None, Delta_0: ArrayLike | None = None,
                    Delta_01: ArrayLike | None = None, rho: ArrayLike | None = None, *,
                    bound: ArrayLike | None = None) -> np.ndarray:
-    r"""T1d, accuracy of the TBPTT outputs (upper bound, THEORY.md §5).
+    r"""T1d, accuracy of the TBPTT outputs (upper bound, docs/theory.md §5).
 
     .. math:: \frac{1}{K}\|Y^* - Y^\infty\|^2 \le \frac{\varepsilon}{\varepsilon - 1}
               (V^* - V^\infty) \le \frac{\varepsilon}{\varepsilon - 1}\, U(m)
@@ -430,7 +430,7 @@ def accuracy_bound(eps: ArrayLike, C: ArrayLike | None = None, lam: ArrayLike | 
 
 
 # --------------------------------------------------------------------------------------
-# T2 (THEORY §6)
+# T2 (docs/theory.md §6)
 # --------------------------------------------------------------------------------------
 
 
@@ -448,7 +448,7 @@ def _T_m(T, m):
 
 
 def performance_a(A_J: ArrayLike, B: ArrayLike, T: ArrayLike, m: ArrayLike) -> np.ndarray:
-    r"""``a = (sqrt(A_J) + sqrt(B)) / sqrt(T - m)`` of T2a (definition, THEORY.md §6).
+    r"""``a = (sqrt(A_J) + sqrt(B)) / sqrt(T - m)`` of T2a (definition, docs/theory.md §6).
 
     ``A_J`` (sum over the blocks ``J_i`` of ``||y*_ij - y^b_ij||**2``) usually depends on
     ``m``; ``B`` from :func:`B_term`. Shapes broadcast.
@@ -466,7 +466,7 @@ def performance_a(A_J: ArrayLike, B: ArrayLike, T: ArrayLike, m: ArrayLike) -> n
 
 def performance_regret(P_b: ArrayLike, A_J: ArrayLike, B: ArrayLike, T: ArrayLike,
                        m: ArrayLike) -> np.ndarray:
-    r"""T2a, performance regret a posteriori (upper bound, THEORY.md §6).
+    r"""T2a, performance regret a posteriori (upper bound, docs/theory.md §6).
 
     .. math:: P(0, \theta^*) - P(h_0^b, \theta^b) \le 2 a \sqrt{P_b} + a^2, \quad
               a = \frac{\sqrt{A_J} + \sqrt{B}}{\sqrt{T - m}}
@@ -486,7 +486,7 @@ def performance_regret(P_b: ArrayLike, A_J: ArrayLike, B: ArrayLike, T: ArrayLik
 
 def performance_regret_root(P_b: ArrayLike, A_J: ArrayLike, B: ArrayLike, T: ArrayLike,
                             m: ArrayLike) -> np.ndarray:
-    r"""T2a, root form (upper bound, THEORY.md §6): ``sqrt(P(0, theta*)) <= sqrt(P_b) + a``.
+    r"""T2a, root form (upper bound, docs/theory.md §6): ``sqrt(P(0, theta*)) <= sqrt(P_b) + a``.
 
     Returns the bound on ``sqrt(P(0, theta*))``; arguments as :func:`performance_regret`.
 
@@ -501,7 +501,7 @@ def performance_regret_root(P_b: ArrayLike, A_J: ArrayLike, B: ArrayLike, T: Arr
 
 def B_term(C_star: ArrayLike, lam_star: ArrayLike, phi_norms: ArrayLike,
            overlaps: ArrayLike, N: ArrayLike) -> np.ndarray:
-    r"""``B`` of T2a (definition, THEORY.md §6).
+    r"""``B`` of T2a (definition, docs/theory.md §6).
 
     .. math:: B = C^{*2} \sum_{i=2}^{S} \|\phi_{s_i}(0;\theta^*)\|^2
               \sum_{j=o_i+1}^{N} \lambda^{*2j}
@@ -543,7 +543,7 @@ def apriori_constants(eps: ArrayLike, C: ArrayLike, lam: ArrayLike, rho: ArrayLi
                       Delta_0: ArrayLike, Delta_01: ArrayLike, Delta_b: ArrayLike,
                       C_star: ArrayLike, lam_star: ArrayLike, H: ArrayLike
                       ) -> dict[str, np.ndarray]:
-    r"""The constants of T2b (definitions, THEORY.md §6).
+    r"""The constants of T2b (definitions, docs/theory.md §6).
 
     ``C2`` (T1b), ``C2b`` (``C2`` with ``Delta_b`` for ``Delta_0`` and ``Delta_01``),
     ``K_A = 2 eps/(eps-1) (C2 + C2b)``, ``K_B = C*^2 H^2 lam*^2 / (1 - lam*^2)``,
@@ -579,7 +579,7 @@ def performance_a_apriori(eps: ArrayLike, C: ArrayLike, lam: ArrayLike, rho: Arr
                           C_star: ArrayLike, lam_star: ArrayLike, H: ArrayLike,
                           S: ArrayLike, T: ArrayLike, N: ArrayLike, m: ArrayLike,
                           o_min: ArrayLike) -> np.ndarray:
-    r"""T2b, a priori bound on ``a`` of T2a (upper bound, THEORY.md §6).
+    r"""T2b, a priori bound on ``a`` of T2a (upper bound, docs/theory.md §6).
 
     .. math:: a \le E \sqrt{\frac{(S-1)\bar\lambda^{2 o_{\min}} + S \bar\lambda^m}{T - m}},
               \quad E = \sqrt{2 \max(K_A, K_B)}, \quad \bar\lambda = \max(\lambda, \lambda^*)
@@ -593,7 +593,7 @@ def performance_a_apriori(eps: ArrayLike, C: ArrayLike, lam: ArrayLike, rho: Arr
     3. ``V* - V^inf <= C2 lam**m / (N - m)`` (T1b paper form) and ``V^b - V^inf <=
        C2b lam**m / (N - m)`` (T1c in T1b's form, ``Delta_b1 <= Delta_b``); with
        ``K = S (N - m)``: ``A <= K_A S lam**m``, ``K_A = 2 eps/(eps-1) (C2 + C2b)``.
-       (THEORY.md writes ``B1(m)`` -- T1a -- in this chain; ``B1(m) <= C2 lam**m/(N-m)`` is
+       (docs/theory.md writes ``B1(m)`` -- T1a -- in this chain; ``B1(m) <= C2 lam**m/(N-m)`` is
        false in general, so the chain goes through T1b's paper form, which bounds
        ``V* - V^inf`` directly.)
     4. ``B = C*^2 sum_{i>=2} ||phi_{s_i}||**2 Gamma_{o_i} <= K_B (S - 1) lam***(2 o_min)``

@@ -1,4 +1,4 @@
-"""Recommend a burn-in from bound curves over ``m`` (THEORY.md §5 T1, §6 T2b).
+"""Recommend a burn-in from bound curves over ``m`` (docs/theory.md §5 T1, §6 T2b).
 
 Two rules, each returning a :class:`Recommendation` (never a bare number):
 
@@ -85,7 +85,7 @@ def _curve(ms, bound, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def recommend_training(ms, training_bound, loss_level: float,
                        tol: float) -> Recommendation:
-    """Smallest ``m`` with ``training_bound(m) <= tol * loss_level`` (T1, THEORY.md §5).
+    """Smallest ``m`` with ``training_bound(m) <= tol * loss_level`` (T1, docs/theory.md §5).
 
     Parameters
     ----------
@@ -145,7 +145,7 @@ def recommend_training(ms, training_bound, loss_level: float,
 
 
 def recommend_performance(ms, performance_bound) -> Recommendation:
-    """The ``m`` minimising the a priori performance-regret bound (T2b, THEORY.md §6).
+    """The ``m`` minimising the a priori performance-regret bound (T2b, docs/theory.md §6).
 
     Parameters
     ----------

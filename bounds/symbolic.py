@@ -1,7 +1,7 @@
-r"""The results of THEORY.md sections 3-6, stated once, in sympy.
+r"""The results of docs/theory.md sections 3-6, stated once, in sympy.
 
 Every bound the toolkit evaluates is written here exactly once as a :class:`Statement`
-(tags A1, L1, T1a, T1b, T1c, T1d, T2a, T2b, as in THEORY.md); ``bounds.numeric`` turns
+(tags A1, L1, T1a, T1b, T1c, T1d, T2a, T2b, as in docs/theory.md); ``bounds.numeric`` turns
 these expressions into vectorised numpy functions with ``sympy.lambdify`` and never
 re-types a formula.
 
@@ -14,7 +14,7 @@ SymPy conventions (see the SymPy best-practices guide):
 * exact constants (``Rational``/integers), no floats;
 * the finite geometric sums of A1 are the function :class:`geom`, whose ``doit()`` is the
   closed form and whose ``rewrite(Sum)`` is the defining sum, so the closed forms
-  ``Gamma_m``, ``Lambda_m`` (THEORY §3) can be checked against ``summation``;
+  ``Gamma_m``, ``Lambda_m`` (docs/theory.md §3) can be checked against ``summation``;
 * numeric evaluation only through ``lambdify`` (in ``bounds.numeric``), which maps
   :class:`geom` to a cancellation-free numpy implementation.
 
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------
-# Symbols (declared once; THEORY.md §1, §3-§6)
+# Symbols (declared once; docs/theory.md §1, §3-§6)
 # --------------------------------------------------------------------------------------
 
 lam = sp.Symbol("lam", positive=True)  # A1 rate; the hypothesis lam < 1 is a relation
@@ -113,7 +113,7 @@ SYMBOLS: dict[str, sp.Symbol] = {
         C_star, lam_star, H, Gamma, Lambda, B_1, C_2, C_2b, a, E, K_A, K_B, lam_bar, i,
     )
 }
-"""Every symbol of this module by name (the names are THEORY.md's symbols)."""
+"""Every symbol of this module by name (the names are docs/theory.md's symbols)."""
 
 LATEX_NAMES: dict[sp.Basic, str] = {
     lam: r"\lambda",
@@ -153,7 +153,7 @@ LATEX_NAMES: dict[sp.Basic, str] = {
 
 
 # --------------------------------------------------------------------------------------
-# The geometric sums of A1 (THEORY.md §3)
+# The geometric sums of A1 (docs/theory.md §3)
 # --------------------------------------------------------------------------------------
 
 
@@ -197,7 +197,7 @@ class geom(sp.Function):
 def Gamma_m(lam_: sp.Expr, m_: sp.Expr, N_: sp.Expr) -> sp.Expr:
     r"""``Gamma_m = sum_{j=m+1..N} lam**(2j) = lam**(2(m+1)) (1 - lam**(2(N-m))) / (1 - lam**2)``.
 
-    Definition (THEORY.md §3). Symbols are passed in; the result keeps the sum as
+    Definition (docs/theory.md §3). Symbols are passed in; the result keeps the sum as
     :class:`geom` (call ``.doit()`` for the closed form).
     """
     return lam_ ** (2 * (m_ + 1)) * geom(lam_, 2, N_ - m_)
@@ -206,7 +206,7 @@ def Gamma_m(lam_: sp.Expr, m_: sp.Expr, N_: sp.Expr) -> sp.Expr:
 def Lambda_m(lam_: sp.Expr, m_: sp.Expr, N_: sp.Expr) -> sp.Expr:
     r"""``Lambda_m = sum_{j=m+1..N} lam**j = lam**(m+1) (1 - lam**(N-m)) / (1 - lam)``.
 
-    Definition (THEORY.md §3), with :class:`geom` as in :func:`Gamma_m`.
+    Definition (docs/theory.md §3), with :class:`geom` as in :func:`Gamma_m`.
     """
     return lam_ ** (m_ + 1) * geom(lam_, 1, N_ - m_)
 
@@ -224,12 +224,12 @@ _RELATION_LATEX = {"upper bound": r"\leq", "identity": "=", "definition": ":="}
 
 @dataclass(frozen=True)
 class Statement:
-    r"""One result of THEORY.md as sympy expressions.
+    r"""One result of docs/theory.md as sympy expressions.
 
     Attributes
     ----------
     tag : str
-        THEORY.md equation tag ("A1", "L1", "T1a", ..., "T2b").
+        docs/theory.md equation tag ("A1", "L1", "T1a", ..., "T2b").
     title : str
         A few words saying what it is.
     kind : str
@@ -299,7 +299,7 @@ def _latex(expr: sp.Expr, order: str | None = None) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The statements (THEORY.md §3-§6)
+# The statements (docs/theory.md §3-§6)
 # --------------------------------------------------------------------------------------
 
 _A1_WORDS = "A1 for theta^inf: ||psi_j(z) - psi_j(z')|| <= C lam**j ||z - z'||, C > 0, 0 < lam < 1"
@@ -465,7 +465,7 @@ T2B = Statement(
         "S windows, K = S (N - m) scored outputs, o_min = min_i o_i",
         "H = max_{i>=2} ||phi_{s_i}(0; theta*)||",
         "A <= 2 eps/(eps-1) K (T1b(m) + T1c-paper(m)) <= K_A S lam**m "
-        "(T1b's paper form; THEORY writes B1(m), i.e. T1a, here, which can exceed C2 lam**m/(N-m))",
+        "(T1b's paper form, not B1(m) = T1a, which can exceed C2 lam**m/(N-m))",
         "C_2b = C_2 with Delta_b for Delta_0 and Delta_01 (Delta_b1 <= Delta_b by Cauchy-Schwarz)",
         "B <= K_B (S-1) lam***(2 o_min)",
     ),
@@ -485,7 +485,7 @@ T2B = Statement(
 STATEMENTS: dict[str, Statement] = {
     s.tag: s for s in (A1, L1, T1A, T1B, T1C, T1D, T2A, T2B)
 }
-"""The statements of THEORY.md §3-§6 by tag."""
+"""The statements of docs/theory.md §3-§6 by tag."""
 
 
 # --------------------------------------------------------------------------------------
@@ -494,7 +494,7 @@ STATEMENTS: dict[str, Statement] = {
 
 
 def regret_identity(Y: sp.MatrixBase, Y_inf: sp.MatrixBase, Y_d: sp.MatrixBase) -> tuple:
-    r"""Both sides of the identity behind T1d (THEORY.md §5).
+    r"""Both sides of the identity behind T1d (docs/theory.md §5).
 
     ``K (V - V^inf) = ||Y - Y^inf||**2 + 2 <R^inf, Y - Y^inf>`` with ``R^inf = Y^inf - Y^d``,
     ``K V = ||Y - Y^d||**2`` and ``K V^inf = ||Y^inf - Y^d||**2`` (identity; Frobenius inner

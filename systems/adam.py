@@ -4,7 +4,7 @@ For windowed data (:class:`~systems.windows.WindowedData`: ``S`` windows of leng
 burn-in ``m``) each epoch draws a permutation of the windows from a seeded generator and
 walks it in minibatches of ``B`` windows (the last partial batch is dropped, as torch's
 ``DataLoader(shuffle=True, drop_last=True)``). Each minibatch takes one Adam step on the TBPTT
-loss of THEORY.md §2 over its windows, zero initial state in every window::
+loss of docs/theory.md §2 over its windows, zero initial state in every window::
 
     V_B(theta) = 1/(B (N - m)) sum_{i in batch} sum_{j=m+1..N} ||y_ij(0, theta) - y^d_ij||^2
 

@@ -1,6 +1,6 @@
 """Forward pass and hand-written backward pass through time over a stack of windows.
 
-Objective (THEORY.md §2, with optional weights ``w_ij >= 0``)::
+Objective (docs/theory.md §2, with optional weights ``w_ij >= 0``)::
 
     V = (1/K) sum_{i=1..S} sum_{j=m+1..N} w_ij ||y_ij - y^d_ij||^2,   K = sum_{i, j>m} w_ij
 

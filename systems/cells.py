@@ -1,7 +1,7 @@
 """The model interface that every cell implements, the cells by name, and loading a model.
 
 Every model class (:class:`~systems.rnn.ElmanRNN`, :class:`~systems.lstm.LSTM`,
-:class:`~systems.gru.GRU`) is a state-space system (THEORY.md §1)::
+:class:`~systems.gru.GRU`) is a state-space system (docs/theory.md §1)::
 
     z_{t+1} = f(z_t, x_{t+1}; theta),    y_{t+1} = g(z_{t+1}; theta) = W_hy h_{t+1} + b_y
 

@@ -7,7 +7,7 @@ parameters plus a linear readout::
     W_hy : (n_y, n_h)     b_y : (n_y,)
 
 stacked row-major into ``theta`` in that order. The state ``z : (n_z,)`` holds ``h`` in its
-first ``n_h`` entries; the readout is ``y = g(z) = W_hy h + b_y`` (THEORY.md §1 with
+first ``n_h`` entries; the readout is ``y = g(z) = W_hy h + b_y`` (docs/theory.md §1 with
 ``g`` independent of ``x``). The state map ``f`` and its Jacobian are the subclass's
 (:class:`systems.lstm.LSTM`, :class:`systems.gru.GRU`); they implement ``_advance(z, u)``,
 ``f`` with the input drive ``u = W_ih x + b_ih`` already computed, and ``jacobian``.

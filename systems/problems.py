@@ -1,4 +1,4 @@
-"""The three training problems of THEORY.md §2 and their solver.
+"""The three training problems of docs/theory.md §2 and their solver.
 
 For windows ``i = 1..S`` of length ``N`` (offsets ``s_i``, :class:`~systems.windows.Windows`)
 and a burn-in ``m``, with ``K = S (N - m)`` scored outputs and residuals
@@ -70,7 +70,7 @@ class ConvergenceWarning(UserWarning):
 # ----------------------------------------------------------------------------- Solution
 @dataclass(eq=False)
 class Solution:
-    """A solution of one of the three training problems (THEORY.md §2).
+    """A solution of one of the three training problems (docs/theory.md §2).
 
     Attributes
     ----------
@@ -437,7 +437,7 @@ def window_starts_states(model: Model, data: Sequence | WindowedData, N: int | N
 
 def _warm_start(init: Model | Solution, problem: str, wd: WindowedData,
                 obj: _Objective) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """Candidate ``(theta, z)`` pairs for a warm start (THEORY.md §8 protocol)."""
+    """Candidate ``(theta, z)`` pairs for a warm start (docs/theory.md §8 protocol)."""
     model = init.model if isinstance(init, Solution) else init
     theta = np.clip(model.theta, obj.lo[: obj.n_theta], obj.hi[: obj.n_theta])
     if problem == "tbptt":
@@ -484,7 +484,7 @@ def fit(
     tol: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Solution:
-    """Solve one of the training problems of THEORY.md §2 with L-BFGS-B (multi-start).
+    """Solve one of the training problems of docs/theory.md §2 with L-BFGS-B (multi-start).
 
     Parameters
     ----------
@@ -661,7 +661,7 @@ def _solution(problem: str, model: Model, wd: WindowedData, z: np.ndarray | None
 def evaluate(problem: str, model: Model, data: Sequence | WindowedData, N: int | None = None,
              m: int | None = None, stride: int | None = None,
              h0: np.ndarray | None = None, z: np.ndarray | None = None) -> float:
-    """The objective of ``problem`` (THEORY.md §2) at given parameters.
+    """The objective of ``problem`` (docs/theory.md §2) at given parameters.
 
     Parameters
     ----------
@@ -693,7 +693,7 @@ def evaluate(problem: str, model: Model, data: Sequence | WindowedData, N: int |
 
 
 def performance(model: Model, data: Sequence, m: int, h0: np.ndarray | None = None) -> float:
-    """``P(h_0, theta; D)`` of THEORY.md §2: free run from ``h0`` over the whole sequence.
+    """``P(h_0, theta; D)`` of docs/theory.md §2: free run from ``h0`` over the whole sequence.
 
     ``P = 1/(T - m) sum_{t=m+1..T} ||psi_t(h_0; theta, x^d) - y^d_t||^2``.
 

@@ -1,4 +1,4 @@
-"""The Elman RNN of THEORY.md §1, its flat parameter vector, simulation and storage.
+"""The Elman RNN of docs/theory.md §1, its flat parameter vector, simulation and storage.
 
 Model (``sigma`` = identity for ``activation="linear"``, ``tanh`` otherwise)::
 

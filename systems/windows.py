@@ -1,4 +1,4 @@
-"""Window geometry of THEORY.md §1: offsets, ``S``, overlaps, ``o_min``, coverage of a burn-in.
+"""Window geometry of docs/theory.md §1: offsets, ``S``, overlaps, ``o_min``, coverage of a burn-in.
 
 Times are 1-based in the docs (``t = 1..T``) and 0-based in arrays. Window ``i`` (1-based)
 covers times ``s_i + 1 .. s_i + N`` with ``s_i = (i - 1) * stride``; its position ``j``
@@ -90,11 +90,12 @@ class Windows:
         return w
 
     def covers(self, m: int) -> bool:
-        """Whether every time ``t = m+1..T`` is scored by some window (THEORY §6's hypothesis)."""
+        """Whether every time ``t = m+1..T`` is scored by some window (T2's hypothesis,
+        docs/theory.md §6)."""
         return bool(np.all(self.weights(m)[m:] > 0))
 
     def blocks(self, m: int) -> list[np.ndarray]:
-        """The blocks ``J_i`` of THEORY §6 as 1-based positions within window ``i``.
+        """The blocks ``J_i`` of docs/theory.md §6 as 1-based positions within window ``i``.
 
         ``J_1 = {m+1..N}``, ``J_i = {o_i+1..N}`` for ``i >= 2``; when ``o_min >= m`` and the
         windows cover the sequence, the times ``s_i + J_i`` partition ``m+1..T``.

@@ -1,4 +1,4 @@
-"""bounds.numeric against the definitions of THEORY.md §3-§6.
+"""bounds.numeric against the definitions of docs/theory.md §3-§6.
 
 References are the finite sums evaluated term by term with ``math.fsum`` and brute-force
 evaluations of the quantities the theorems bound (synthetic windows satisfying A1
@@ -47,7 +47,7 @@ def fsum_powers(lam: float, p: int, m: int, N: int) -> float:
 
 
 # --------------------------------------------------------------------------------------
-# Gamma_m, Lambda_m (THEORY §3)
+# Gamma_m, Lambda_m (docs/theory.md §3)
 # --------------------------------------------------------------------------------------
 
 
@@ -105,7 +105,7 @@ def test_scalar_in_scalar_out():
 
 
 # --------------------------------------------------------------------------------------
-# T1 (THEORY §5): formula vs definition
+# T1 (docs/theory.md §5): formula vs definition
 # --------------------------------------------------------------------------------------
 
 consts = st.floats(0.0, 10.0)
@@ -239,7 +239,7 @@ def test_accuracy_bound_factor():
 
 
 # --------------------------------------------------------------------------------------
-# T2 (THEORY §6)
+# T2 (docs/theory.md §6)
 # --------------------------------------------------------------------------------------
 
 

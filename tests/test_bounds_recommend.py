@@ -1,4 +1,4 @@
-"""bounds.recommend: burn-in recommendations from bound curves (THEORY.md §5 T1, §6 T2b)."""
+"""bounds.recommend: burn-in recommendations from bound curves (docs/theory.md §5 T1, §6 T2b)."""
 
 from __future__ import annotations
 

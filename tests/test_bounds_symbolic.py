@@ -1,4 +1,4 @@
-"""bounds.symbolic: the statements of THEORY.md §3-§6 checked as mathematics.
+"""bounds.symbolic: the statements of docs/theory.md §3-§6 checked as mathematics.
 
 Closed forms against sympy's own ``summation``, the identity behind T1d with symbolic
 matrices, the chains of T1b and T2b (symbolically where it is an identity, on a dense
@@ -32,7 +32,7 @@ def _general_branch(expr: sp.Expr) -> sp.Expr:
 
 
 # --------------------------------------------------------------------------------------
-# Closed forms (THEORY §3)
+# Closed forms (docs/theory.md §3)
 # --------------------------------------------------------------------------------------
 
 
@@ -106,7 +106,7 @@ def test_explicit_removes_named_symbols():
 
 
 # --------------------------------------------------------------------------------------
-# T1d identity (THEORY §5)
+# T1d identity (docs/theory.md §5)
 # --------------------------------------------------------------------------------------
 
 
@@ -133,7 +133,7 @@ def test_t1d_coercivity_gives_the_factor():
 
 
 # --------------------------------------------------------------------------------------
-# T1b chain (THEORY §5)
+# T1b chain (docs/theory.md §5)
 # --------------------------------------------------------------------------------------
 
 
@@ -162,7 +162,7 @@ def test_t1b_chain_on_dense_grid():
 
 
 def test_theory_chain_b1_is_not_below_c2():
-    """THEORY §6 writes B1(m) <= C2 lam**m/(N-m); that fails, hence T2b goes through T1b.
+    """docs/theory.md §6 writes B1(m) <= C2 lam**m/(N-m); that fails, hence T2b goes through T1b.
 
     lam = 1/2, C = 1, Delta_0 = Delta_01 = 1, rho = sqrt(V_inf) = 1, m = 0, N = 100:
     B1(0) ~ 0.119 but C2 / N ~ 0.0233.
@@ -176,7 +176,7 @@ def test_theory_chain_b1_is_not_below_c2():
 
 
 # --------------------------------------------------------------------------------------
-# T2b chain (THEORY §6)
+# T2b chain (docs/theory.md §6)
 # --------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""LMI-C certificates (THEORY.md §7) against independent references.
+"""LMI-C certificates (docs/theory.md §7) against independent references.
 
 * soundness: brute-force simulated pairs never exceed the A1 envelope ``C lam**j ||dz||``;
 * closed forms: scalar linear ``lam = |w_hh|``, ``C = |w_hy|``; symmetric ``W_hh``:

@@ -1,4 +1,5 @@
-"""Sampled A1 constants (THEORY.md §7): a lower estimate that certified constants must dominate."""
+"""Sampled A1 constants (docs/theory.md §7): a lower estimate that certified constants must
+dominate."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def test_T1_meets_the_issue_8_target(table):
 
 
 def test_T1_chain_at_every_candidate_by_simulation():
-    """THEORY T1a/T1b at each relaxed candidate c, checked against a brute-force simulation:
+    """docs/theory.md T1a/T1b at each relaxed candidate c, checked against a brute-force simulation:
     V* <= V(theta_c; 0) <= V^inf(theta_c, z_c) + T1_c for every certified (lam, C)."""
     train = paper_lti("train", T=40)
     data = WindowedData(train, 8, 7)  # m = N - 1: one scored output per window

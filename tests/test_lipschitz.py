@@ -1,4 +1,4 @@
-"""LMI-L incremental gain and one-step constants (THEORY.md §7) against independent references.
+"""LMI-L incremental gain and one-step constants (docs/theory.md §7) against independent references.
 
 * soundness by simulation: ``sum ||dy||^2 <= gamma^2 sum ||dx||^2 + dh0^T P dh0`` for pairs with
   ``dh0 = 0`` and ``dh0 != 0``, under random inputs (tanh and linear);

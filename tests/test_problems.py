@@ -189,7 +189,7 @@ def test_performance_by_hand(paper_train, paper_solutions):
 
 
 def test_warm_starts_never_end_above_their_start(paper_train, paper_solutions):
-    """THEORY §8: from theta^inf, TBPTT ends at or below V(theta^inf; 0); relaxed from a
+    """docs/theory.md §8: from theta^inf, TBPTT ends at or below V(theta^inf; 0); relaxed from a
     benchmark Solution ends at or below V^b; benchmark from relaxed takes h0 = z_1."""
     m = 8
     rel, bench = paper_solutions[("relaxed", m)], paper_solutions[("benchmark", m)]
@@ -225,7 +225,7 @@ def test_tanh_with_bias_decreases_and_is_reproducible(problem):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_three_problems_for_gated_cells(cell):
     """Every problem trains a gated cell: the objective goes down from the start, warm starts
-    never end above their start (THEORY §8), states have the cell's size n_z."""
+    never end above their start (docs/theory.md §8), states have the cell's size n_z."""
     t = np.arange(30)[:, None]
     data = Sequence(np.sin(0.3 * t), np.tanh(np.sin(0.3 * t - 0.7)))
     wd = WindowedData(data, 8, 2, stride=2)

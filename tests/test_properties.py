@@ -1,14 +1,14 @@
-"""Property-based tests: every inequality of THEORY.md, drawn by hypothesis.
+"""Property-based tests: every inequality of docs/theory.md, drawn by hypothesis.
 
 A bound that is below a measured gap is a bug in the theory, the solver, or the code; these
 tests exist to find it. Each property draws models, data, windows and initial states from
 ``tests/strategies.py`` (bounded elements, small arrays) and checks an inequality of
-THEORY.md against quantities computed by the library (``WindowBatch``, ``simulate``,
+docs/theory.md against quantities computed by the library (``WindowBatch``, ``simulate``,
 ``performance``) with constants from the real certificates (``certify``, ``certify_gain``) or,
 in the cheap ``uncertified`` variants, from the Euclidean one-step bound
 ``C = ||W_hy||_2``, ``lam = ||W_hh||_2`` (A1 with ``P = I``: the activation is 1-Lipschitz).
 
-Properties and their THEORY.md tags:
+Properties and their docs/theory.md tags:
 
 1. (L1) and the (T1a) chain at arbitrary parameters and initial states;
 2. the first line of (T2a) for arbitrary ``theta*``, ``theta^b``, ``h_0^b``;

@@ -141,7 +141,7 @@ def test_gated_batch_equals_simulate(cell):
 @pytest.mark.parametrize("kind", ["linear", "tanh", "lstm", "gru"])
 @pytest.mark.parametrize("stride", [1, 3])
 def test_benchmark_single_pass_is_average_over_window_passes(kind, stride):
-    """THEORY §2: V^b = (1/K) sum_i sum_{j>m} ||r_ij(phi_{s_i}(h0))||^2 (the definition)."""
+    """docs/theory.md §2: V^b = (1/K) sum_i sum_{j>m} ||r_ij(phi_{s_i}(h0))||^2 (the definition)."""
     rng = np.random.default_rng(2)
     data = _data(rng, T=40)
     w, m = Windows(data.T, 9, stride), 3

@@ -1,6 +1,6 @@
 """The cells, their BPTT and the Adam trainer against torch 2.13's own numbers.
 
-The fixtures were written once by ``tests/fixtures/make_torch_reference.py`` (with torch
+The fixtures were written once by ``benchmarks/make_torch_reference.py`` (with torch
 installed); these tests read them with torch blocked. What torch computed: float64 forward
 passes of ``nn.RNN``/``nn.LSTM``/``nn.GRU`` + ``nn.Linear`` from given initial states, autograd
 gradients of the burn-in loss, and ``torch.optim.Adam`` over shuffled minibatches.

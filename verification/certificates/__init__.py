@@ -1,4 +1,4 @@
-"""Certificates of Assumption A1 and of Lipschitz constants (THEORY.md §7).
+"""Certificates of Assumption A1 and of Lipschitz constants (docs/theory.md §7).
 
 * :mod:`~verification.certificates.lmi_c` -- LMI-C: contraction rate ``lam`` and ``C`` of an
   Elman RNN, the certified ``(lam, C)`` curve;

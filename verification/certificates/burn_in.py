@@ -2,7 +2,7 @@
 
 From a model trained once at ``m = 0`` (cheap) and its A1 constants on the training pairs the
 bound uses (certified on-data constants, or sampled ones when no certificate exists), evaluate
-the T1 training-regret bound (THEORY.md §5, ``bounds.numeric.training_regret``) on a grid of
+the T1 training-regret bound (docs/theory.md §5, ``bounds.numeric.training_regret``) on a grid of
 burn-ins and take the smallest ``m`` whose bound is within ``tol`` of the loss level
 (``bounds.recommend.recommend_training``). The relaxed optimum ``V_inf`` and ``Delta_0`` are
 estimated on the same model: ``V_inf`` its training loss from the benchmark trajectory's states,

@@ -1,4 +1,4 @@
-"""LMI-C certificates of Assumption A1 for the Elman RNN (THEORY.md §3, §7).
+"""LMI-C certificates of Assumption A1 for the Elman RNN (docs/theory.md §3, §7).
 
 The incremental dynamics of ``h_t = sigma(W_hh h_{t-1} + W_xh x_t + b_h)`` with a slope
 restricted activation (``tanh``: slope in ``[0, 1]``) are ``dh_t = D_t W_hh dh_{t-1}`` with
@@ -95,7 +95,7 @@ LINEAR_DIRECT_MAX_N = 24
 
 @dataclass(frozen=True, eq=False)
 class Certificate:
-    """An A1 certificate ``||dy_j|| <= C lam**j ||dz||`` from LMI-C (THEORY.md §3, §7).
+    """An A1 certificate ``||dy_j|| <= C lam**j ||dz||`` from LMI-C (docs/theory.md §3, §7).
 
     Attributes
     ----------
@@ -203,7 +203,7 @@ def lmi_c_matrix(
 def check_lmi_c(
     W_hh: np.ndarray, lam: float, P: np.ndarray, mu: np.ndarray | None
 ) -> Check:
-    """Float64 check of LMI-C at ``lam``, of ``P > 0`` and ``mu >= 0`` (THEORY.md §7).
+    """Float64 check of LMI-C at ``lam``, of ``P > 0`` and ``mu >= 0`` (docs/theory.md §7).
 
     :func:`verification.certificates.sdp.check_lmi` with the rounding scale of the summed
     terms: ``lam**2 ||P|| + ||W_hh||**2 ||P||`` (linear) or
@@ -458,7 +458,7 @@ def certify(
     method: str = "eigen",
     _sdp: _ContractionSDP | None = None,
 ) -> Certificate:
-    """Certify A1 for ``model`` with LMI-C (THEORY.md §7).
+    """Certify A1 for ``model`` with LMI-C (docs/theory.md §7).
 
     Parameters
     ----------

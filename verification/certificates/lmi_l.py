@@ -1,4 +1,4 @@
-"""LMI-L incremental l2 gain and one-step Lipschitz constants of the Elman RNN (THEORY.md §7).
+"""LMI-L incremental l2 gain and one-step Lipschitz constants of the Elman RNN (docs/theory.md §7).
 
 Incremental dynamics of ``h_t = sigma(W_hh h_{t-1} + W_xh x_t + b_h)``, ``y_t = W_hy h_t + b_y``
 for two runs with inputs ``x, x'`` and initial states ``h_0, h_0'``: ``dh_t = D_t (W_hh dh_{t-1}
@@ -54,7 +54,7 @@ P_CAP = 10.0
 
 @dataclass(frozen=True, eq=False)
 class Gain:
-    """Incremental l2 gain certificate from LMI-L (THEORY.md §7).
+    """Incremental l2 gain certificate from LMI-L (docs/theory.md §7).
 
     ``sum_t ||dy_t||**2 <= gamma**2 sum_t ||dx_t||**2 + dh_0^T P dh_0`` for every horizon,
     every pair of input sequences and of initial states.
@@ -101,7 +101,7 @@ class Gain:
 
 @dataclass(frozen=True)
 class OneStep:
-    """One-step Lipschitz constants of ``f`` and ``g`` (THEORY.md §7).
+    """One-step Lipschitz constants of ``f`` and ``g`` (docs/theory.md §7).
 
     Attributes
     ----------
@@ -249,7 +249,7 @@ def _readout_scale(W_hy: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- LMI-L
 def certify_gain(model: ElmanRNN, *, solver: str | None = None) -> Gain:
-    """Minimise ``gamma**2`` subject to LMI-L (THEORY.md §7) and re-verify in float64.
+    """Minimise ``gamma**2`` subject to LMI-L (docs/theory.md §7) and re-verify in float64.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""On-data certificates of Assumption A1 for Elman, LSTM and GRU cells (THEORY.md §3).
+"""On-data certificates of Assumption A1 for Elman, LSTM and GRU cells (docs/theory.md §3).
 
 Where T1/T2 use A1 they compare, window by window, the trajectory started at ``0`` with one
 started at a state ``z_i`` (``Delta_0``, ``Delta_b``), under that window's inputs ``X_i``. This

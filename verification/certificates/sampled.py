@@ -1,4 +1,4 @@
-"""Sampled (not certified) A1 constants: a lower estimate of ``(C, lam)`` (THEORY.md §7).
+"""Sampled (not certified) A1 constants: a lower estimate of ``(C, lam)`` (docs/theory.md §7).
 
 Procedure (:func:`empirical_constants`)
 
@@ -47,7 +47,7 @@ LAM_FLOOR = 1e-6
 
 @dataclass(frozen=True, eq=False)
 class Empirical:
-    """Sampled A1 constants (THEORY.md §7): a lower estimate, never a certificate.
+    """Sampled A1 constants (docs/theory.md §7): a lower estimate, never a certificate.
 
     Attributes
     ----------
@@ -207,7 +207,7 @@ def empirical_constants(
     seed: int | None = 0,
     rng: np.random.Generator | None = None,
 ) -> Empirical:
-    """Sampled A1 constants ``rho_j`` and their envelope (THEORY.md §7, not a certificate).
+    """Sampled A1 constants ``rho_j`` and their envelope (docs/theory.md §7, not a certificate).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""SDP plumbing shared by every LMI certificate (THEORY.md §7): solve, re-check, nudge.
+"""SDP plumbing shared by every LMI certificate (docs/theory.md §7): solve, re-check, nudge.
 
 PEPit style: the solver proposes, our own float64 code decides. Every LMI certificate of this
 package goes through the same three steps.

@@ -6,7 +6,7 @@ Reads ``systems`` (solutions, windowed data) and ``bounds`` (the theorems), cert
 * :mod:`~verification.experiment.inputs` -- the inputs of T1 and T2 (``Delta_0``,
   ``Delta_01``, ``rho``, ``Delta_b``, ``A_J``, ``B``, coverage, the one-pass benchmark
   objective), computed once from solutions, for both of the following;
-* :mod:`~verification.experiment.protocol` -- THEORY §8's warm-start protocol for one ``m``,
+* :mod:`~verification.experiment.protocol` -- docs/theory.md §8's warm-start protocol for one ``m``,
   with the relaxed candidates T1 is minimised over;
 * :mod:`~verification.experiment.rows` -- :class:`~.rows.GapRow`, the table row: every field
   documented once, soundness and tightness computed in one place;

@@ -1,4 +1,4 @@
-"""Measured gaps beside their bounds, one burn-in ``m`` at a time (THEORY.md §8).
+"""Measured gaps beside their bounds, one burn-in ``m`` at a time (docs/theory.md §8).
 
 For each ``m``: the warm-start protocol with T1's candidates (:mod:`.protocol`); LMI-C
 certificates (§7) and the ``(lam, C)`` curve for every candidate and for ``theta*``, sampled
@@ -73,7 +73,7 @@ def certify_solutions(solved: Solved, data: WindowedData, seed: int, n_pairs: in
 
 
 def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
-    """T1 and T1c minimised over the relaxed candidates (THEORY §5, issue 8 item 4).
+    """T1 and T1c minimised over the relaxed candidates (docs/theory.md §5, issue 8 item 4).
 
     For a candidate ``c = (theta_c, z_c)`` returned by the relaxed solver, with A1 certified
     for ``theta_c`` by ``(C, lam)``, and ``V^inf = min_c V^inf(theta_c, z_c)`` (the column
@@ -117,7 +117,7 @@ def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
 
 def performance_regret(solved: Solved, test: Sequence, data: WindowedData, consts: Constants,
                        eps: float, coercive_both: bool) -> dict[str, Any]:
-    """T2a (certified and sampled constants of ``theta*``) and T2b (THEORY §6)."""
+    """T2a (certified and sampled constants of ``theta*``) and T2b (docs/theory.md §6)."""
     tbptt, bench, relaxed, m = solved.tbptt, solved.benchmark, solved.inf, data.m
     P_b = performance(bench.model, data.sequence, m, h0=bench.h0)
     inputs = performance_inputs(tbptt.model, tbptt.outputs, bench.outputs, P_b, data)
@@ -217,7 +217,7 @@ def measure(
     resume: bool = True,
     progress: Progress | None = None,
 ) -> GapTable:
-    """Bound vs measured gap for every burn-in ``m`` in ``ms`` (THEORY.md §8).
+    """Bound vs measured gap for every burn-in ``m`` in ``ms`` (docs/theory.md §8).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The inputs of the theorems, measured on solutions (THEORY.md §5, §6): computed here once.
+"""The inputs of the theorems, measured on solutions (docs/theory.md §5, §6): computed here once.
 
 Both the gap table (:mod:`.gaps`) and the bound for a user's model (:mod:`.model_bound`)
 take their theorem inputs from this module:
@@ -39,12 +39,12 @@ __all__ = ["RelaxedPoint", "relaxed_point", "PerformanceInputs",
 
 # --------------------------------------------------------------------------- objectives
 def zero_state_batch(data: WindowedData, model: ElmanRNN) -> WindowBatch:
-    """The window objective of THEORY §2 at burn-in ``data.m``: ``V(theta; z)`` over ``z``."""
+    """The window objective of docs/theory.md §2 at burn-in ``data.m``: ``V(theta; z)``."""
     return WindowBatch(data.X, data.Y, data.m, n_h=model.n_h, activation=model.activation)
 
 
 def one_pass_batch(data: WindowedData, model: ElmanRNN) -> WindowBatch:
-    """``V^b(theta, h_0)`` as one pass over the sequence (THEORY §2).
+    """``V^b(theta, h_0)`` as one pass over the sequence (docs/theory.md §2).
 
     Time ``t`` is weighted by the number of windows that score it (``data.coverage``) and the
     sum is normalised by ``K = S (N - m)``; the initial state argument is ``h_0 : (1, n_h)``.
@@ -63,7 +63,7 @@ def run_windows(model: ElmanRNN, data: WindowedData, h0: np.ndarray | None = Non
 # --------------------------------------------------------------------------- T1 (§5)
 @dataclass(frozen=True, eq=False)
 class RelaxedPoint:
-    """A relaxed-feasible point ``(theta, z)`` and the inputs of T1a-c at it (THEORY §5).
+    """A relaxed-feasible point ``(theta, z)`` and the inputs of T1a-c at it (docs/theory.md §5).
 
     L1 holds for every ``theta``, so T1a/T1b evaluated at this point bound
     ``V(theta; 0) - V^inf(theta, z)`` (:meth:`T1`) and T1c bounds
@@ -148,7 +148,7 @@ def relaxed_point(name: str, model: ElmanRNN, z: np.ndarray, data: WindowedData)
 
 def coercive(relaxed_outputs: np.ndarray, outputs: np.ndarray, data: WindowedData,
              eps: float) -> bool:
-    """(C_eps) of THEORY §5: ``2 <R^inf, Y - Y^inf> >= -(1/eps) ||Y - Y^inf||**2`` (scored).
+    """(C_eps) of docs/theory.md §5: ``2 <R^inf, Y - Y^inf> >= -(1/eps) ||Y - Y^inf||**2`` (scored).
 
     ``relaxed_outputs``, ``outputs`` : (S, N, n_y) window outputs ``Y^inf`` and ``Y``.
     """
@@ -161,7 +161,7 @@ def coercive(relaxed_outputs: np.ndarray, outputs: np.ndarray, data: WindowedDat
 # --------------------------------------------------------------------------- T2 (§6)
 @dataclass(frozen=True, eq=False)
 class PerformanceInputs:
-    """The inputs of T2a (THEORY §6) for a TBPTT model ``theta*`` against a benchmark run.
+    """The inputs of T2a (docs/theory.md §6) for a TBPTT model ``theta*`` against a benchmark run.
 
     Attributes
     ----------

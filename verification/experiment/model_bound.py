@@ -1,7 +1,7 @@
-"""The bounds for one trained model on its data (``burnin bound``), THEORY.md §4-§6.
+"""The bounds for one trained model on its data (``burnin bound``), docs/theory.md §4-§6.
 
 A user who brings one trained model ``theta`` (and no solutions of the other two problems)
-gets the parts of THEORY.md that hold for *any* parameters, with the theorem inputs of
+gets the parts of docs/theory.md that hold for *any* parameters, with the theorem inputs of
 :mod:`.inputs`:
 
 * L1 at ``theta``: the loss with zero initial states ``V(theta; 0)`` against the loss with the

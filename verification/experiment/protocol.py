@@ -1,4 +1,4 @@
-"""The warm-start protocol of THEORY.md §8 for one burn-in ``m``, with T1's candidates.
+"""The warm-start protocol of docs/theory.md §8 for one burn-in ``m``, with T1's candidates.
 
 1. Solve the relaxed problem. Start TBPTT from ``theta^inf`` and the benchmark from
    ``(theta^inf, z^inf_1)`` (plus seeded random starts), keep the best of each.
@@ -146,7 +146,7 @@ def solve_three(data: WindowedData, *, activation: str = "linear", n_h: int = 1,
                 bias: bool = False, w_hh_max: float | None = 0.999, seed: int = 0,
                 fit_options: dict[str, Any] | None = None, candidates: bool = True,
                 progress: Progress = quiet) -> Solved:
-    """The warm-start protocol of THEORY.md §8 for the burn-in ``data.m`` (module docstring).
+    """The warm-start protocol of docs/theory.md §8 for the burn-in ``data.m`` (module docstring).
 
     ``candidates=False`` skips step 2 (T1 then uses the relaxed optimum alone).
     """

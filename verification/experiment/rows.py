@@ -1,4 +1,4 @@
-"""One row of the bound-vs-gap table (THEORY.md §8): its fields, soundness and tightness.
+"""One row of the bound-vs-gap table (docs/theory.md §8): its fields, soundness and tightness.
 
 :class:`GapRow` documents every field once. Soundness (``gap <= bound``) and tightness
 (``bound / gap``) of the five checks in :data:`CHECKS` are computed here and nowhere else;
@@ -41,7 +41,7 @@ def tightness(gap: float, bound: float) -> float:
 
 @dataclass
 class GapRow:
-    """Bounds beside measured gaps for one burn-in ``m`` (THEORY.md §5, §6, §8).
+    """Bounds beside measured gaps for one burn-in ``m`` (docs/theory.md §5, §6, §8).
 
     Solutions: ``theta*`` (TBPTT, zero initial states), ``(theta^b, h_0^b)`` (benchmark),
     ``(theta^inf, z^inf)`` (the relaxed solution with the smallest value found). The T1 bound
@@ -51,14 +51,14 @@ class GapRow:
     ----------
     m, S, K : burn-in, number of windows, scored outputs ``S (N - m)``
     V_star, V_b, V_inf : optima found for TBPTT, the benchmark and the relaxed problem
-    R0 : ``V^inf <= min(V*, V^b)`` (R0 of THEORY §2): the lower bounds ``gap >= 0`` hold
+    R0 : ``V^inf <= min(V*, V^b)`` (R0 of docs/theory.md §2): the lower bounds ``gap >= 0`` hold
     rounds : rounds of the warm-start protocol (§8)
     warm_start_ok : every candidate used by T1/T1c satisfies ``V* <= V(theta_c; 0)`` and
         ``V^b <= V^b(theta_c, z_c1)`` (the upper bounds rest on these)
     gap_T1 : ``V* - V^inf``;  T1_bound : its bound (certified constants, best candidate)
     T1_candidate : the relaxed solution that gave ``T1_bound``
     T1_bound_first : the same bound from the first relaxed solution alone (the protocol's
-        step 1, no candidates: THEORY §5 as stated)
+        step 1, no candidates: docs/theory.md §5 as stated)
     n_candidates : number of relaxed solutions T1 was evaluated at
     T1_bound_emp : T1 at ``(theta^inf, z^inf)`` with sampled constants (not a certificate)
     gap_T1c, T1c_bound : ``V^b - V^inf`` and its bound T1c

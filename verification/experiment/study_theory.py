@@ -4,7 +4,7 @@ T1 bound recommends, beside the sweep's measured ``m*`` (issue 10 item 6, issue 
 For each window length ``N`` and seed of a study, two models are examined: the one trained at
 ``m = 0`` and the one at the study's ``m*``. For each:
 
-1. The pairs the theorems compare (THEORY.md §5, A1 as used by T1): the model's free run over
+1. The pairs the theorems compare (docs/theory.md §5, A1 as used by T1): the model's free run over
    the scaled training split from ``z = 0`` gives the state ``z_i`` at the start of every
    training window ``i = 0..S-1`` (stride 1, ``S = T - N + 1``); ``K`` windows spread evenly
    over the split (:func:`training_pairs`) carry the pairs ``(z_i, 0)`` under their inputs

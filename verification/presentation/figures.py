@@ -1,4 +1,4 @@
-"""Figures of the bound-vs-gap table (THEORY.md §8; the paper's Section 5.1 plus our own).
+"""Figures of the bound-vs-gap table (docs/theory.md §8; the paper's Section 5.1 plus our own).
 
 Every function takes a :class:`~verification.experiment.table.GapTable` and returns a
 :class:`matplotlib.figure.Figure` built without pyplot (no global figure state, no backend
@@ -206,7 +206,7 @@ def _m_legend_or_colorbar(fig: Figure, ax: Axes, ms: Sequence[int]) -> None:
 def output_error(table: GapTable) -> Figure:
     """Average output error ``e_j`` over the window position ``j``, one line per ``m``.
 
-    ``e_j = (1/S) sum_i ||y*_{j|i} - y^b_{j|i}||**2`` (THEORY.md §8): TBPTT window outputs
+    ``e_j = (1/S) sum_i ||y*_{j|i} - y^b_{j|i}||**2`` (docs/theory.md §8): TBPTT window outputs
     (zero initial state) against the benchmark's outputs on the same window. The turnpike
     picture: for large enough ``m`` it decays roughly like ``C**2 lam**(2j)``. Log ``y``
     axis; a marker on each line at ``j = m + 1``, the first scored position.
@@ -255,7 +255,7 @@ def output_error(table: GapTable) -> Figure:
 def performance(table: GapTable) -> Figure:
     """Performance ``P`` over ``m`` on the training and the test sequence (two panels).
 
-    ``P(h_0, theta; D)`` (THEORY.md §2) of the free run scored after the burn-in: TBPTT
+    ``P(h_0, theta; D)`` (docs/theory.md §2) of the free run scored after the burn-in: TBPTT
     ``P(0, theta*)`` as circles, benchmark ``P(h_0^b, theta^b)`` as crosses. The ``y`` axis
     is logarithmic when the values are positive and span more than a factor 20.
     """
@@ -444,7 +444,7 @@ GAP_LABEL, FLOOR_LABEL, VIOLATED_LABEL = "measured gap", r"gap $\leq 0$ (at floo
 def bounds_vs_gaps(table: GapTable) -> Figure:
     """Measured gaps and their bounds over ``m`` (log scale): T1 left, T2 right.
 
-    T1 (THEORY.md §5): ``V* - V^inf`` and the T1 bound (min of T1a and T1b) evaluated with
+    T1 (docs/theory.md §5): ``V* - V^inf`` and the T1 bound (min of T1a and T1b) evaluated with
     certified constants (solid) and with empirical constants (dashed; not a certificate).
     T2 (§6): ``P(0, theta*) - P(h_0^b, theta^b)`` and T2a (a posteriori, certified and
     empirical constants) and T2b (a priori, needs C_eps). Soundness means gap <= certified
@@ -534,7 +534,7 @@ def _figure_legend(fig: Figure, axes: Iterable[Axes], ncol: int) -> None:
 def lam_C_curve(table: GapTable, m: int | None = None) -> Figure:
     """The certified ``(lam, C(lam))`` trade-off of A1 for ``theta^inf``, with empirical ``C``.
 
-    Every point of the curve is a valid A1 certificate (THEORY.md §7): a smaller ``lam``
+    Every point of the curve is a valid A1 certificate (docs/theory.md §7): a smaller ``lam``
     costs a larger ``C``. The point the table's bounds used (``lam_cert, C_cert``) is a
     circle, the empirical (sampled, not certified) constants a star. ``m=None`` draws every
     burn-in (coloured as in :func:`output_error`), an int only that ``m``. Log ``C`` axis.
@@ -620,7 +620,7 @@ class FigureSpec(NamedTuple):
 #: Every figure, by file name (the one list of figure names).
 FIGURES: dict[str, FigureSpec] = {
     "fig1_output_error": FigureSpec(
-        output_error, "Average output error e_j over j for every burn-in m (THEORY §8)."),
+        output_error, "Average output error e_j over j for every burn-in m (docs/theory.md §8)."),
     "fig2_performance": FigureSpec(
         performance, "Performance P over m, training and test; TBPTT (o) vs benchmark (x)."),
     "fig3_predictions": FigureSpec(

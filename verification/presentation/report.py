@@ -85,8 +85,10 @@ def write_report(table: GapTable, out_dir: str | Path, *, tol: float = TOL,
         lines.append(f"* Training (T1 bound <= {tol:g} x min_m V^b): {rec.training.reason}")
         if rec.performance is not None:
             lines.append(f"* Performance (T2b minimised): {rec.performance.reason}")
-    lines += ["", "## Training regret (THEORY T1)", "", markdown_table(rows, GAP_COLUMNS), "",
-              "## Performance regret (THEORY T2)", "", markdown_table(rows, PERF_COLUMNS), "",
+    lines += ["", "## Training regret (docs/theory.md, T1)", "",
+              markdown_table(rows, GAP_COLUMNS), "",
+              "## Performance regret (docs/theory.md, T2)", "",
+              markdown_table(rows, PERF_COLUMNS), "",
               "## Constants (LMI-C certificates and empirical estimates)", "",
               markdown_table(rows, CONST_COLUMNS), "",
               "Bounds are evaluated at the point of the certified (lam, C) curve that makes them "

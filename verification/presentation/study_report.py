@@ -136,7 +136,8 @@ def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: A
 def theory_lines(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> list[str]:
     """What the measured window error says about the burn-in the theory asks for.
 
-    The bounds of THEORY.md shrink with ``C lam^m``: how fast a model forgets its initial state.
+    The bounds of docs/theory.md shrink with ``C lam^m``: how fast a model forgets its initial
+    state.
     Certified constants for LSTM/GRU are another issue, and sampled constants are estimates; what
     the study measures directly is ``e_j``, the error at position ``j`` of windows started from
     the zero state. A least-squares line through ``log e_j`` gives a measured forgetting rate
