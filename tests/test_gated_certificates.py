@@ -77,13 +77,13 @@ def test_a_large_forget_gate_bias_is_not_certified():
 
 
 @pytest.mark.parametrize("m", [5, 10])
-def test_multistable_authors_models_are_never_globally_certified(shared_models, m, shared_data):
+def test_multistable_authors_models_are_never_globally_certified(shared_models, m):
     from systems.benchmarks import load_benchmark
     from systems.cells import load_model
 
     model = load_model(shared_models / f"authors_lstm/wienerhammerstein/model_h8_N100_m{m}"
                                        "_stateless.pt")
-    u = load_benchmark("wiener_hammerstein", shared_data / "benchmarks").scaled["train"].x
+    u = load_benchmark("wiener_hammerstein").scaled["train"].x
     cert = certify_global(model, float(np.max(np.abs(u))))
     assert not cert.verified and cert.value > 1 and cert.kind == "global"
 

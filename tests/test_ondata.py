@@ -300,13 +300,13 @@ def test_bad_input_is_refused_before_any_work():
         certify_on_data(model, X, z0, pieces=0)
 
 
-def test_authors_silverbox_model_segment_certificate(shared_data, shared_models):
+def test_authors_silverbox_model_segment_certificate(shared_models):
     """Where the first-order enclosure diverged at 128 pieces, the second-order one holds at 64."""
     from systems.benchmarks import load_benchmark
     from systems.cells import load_model
 
     model = load_model(shared_models / "authors_lstm/silverbox/model_h8_N100_m0_stateless.pt")
-    u = load_benchmark("silverbox", shared_data / "benchmarks").scaled["train"].x
+    u = load_benchmark("silverbox").scaled["train"].x
     z, _ = model.simulate(u[:1200])
     starts = np.array([300, 700, 1100])
     X, z0 = np.stack([u[s:s + 100] for s in starts]), z[starts]
@@ -320,12 +320,12 @@ def test_authors_silverbox_model_segment_certificate(shared_data, shared_models)
     assert np.all(cert.envelope <= 1.5 * cert.lower)  # within 50% of the centre tangents
 
 
-def test_authors_silverbox_model_pair_certificate(shared_data, shared_models):
+def test_authors_silverbox_model_pair_certificate(shared_models):
     from systems.benchmarks import load_benchmark
     from systems.cells import load_model
 
     model = load_model(shared_models / "authors_lstm/silverbox/model_h8_N100_m0_stateless.pt")
-    u = load_benchmark("silverbox", shared_data / "benchmarks").scaled["train"].x
+    u = load_benchmark("silverbox").scaled["train"].x
     z, _ = model.simulate(u[:1200])
     starts = np.arange(50, 1100, 50)  # z_0 = 0 would be no pair
     X = np.stack([u[s:s + 100] for s in starts])
@@ -358,8 +358,7 @@ def test_fewest_steps_fit_is_exact_on_a_geometric_envelope():
     np.testing.assert_allclose([lam, C], [0.95, 2.0], rtol=1e-9)
 
 
-def test_authors_wiener_hammerstein_n1000_certified_through_its_float_floor(shared_data,
-                                                                         shared_models):
+def test_authors_wiener_hammerstein_n1000_certified_through_its_float_floor(shared_models):
     """N = 1000: the envelope reaches its float-error floor (~1e-8) within ~250 steps, the
     log-linear fit follows it to lam >= 1; the fallback certifies lam < 1, and the simulated
     pairs never exceed C lam**j."""
@@ -368,7 +367,7 @@ def test_authors_wiener_hammerstein_n1000_certified_through_its_float_floor(shar
 
     model = load_model(shared_models / "authors_lstm/wienerhammerstein/"
                        "model_h8_N1000_m0_stateless.pt")
-    u = load_benchmark("wiener_hammerstein", shared_data / "benchmarks").scaled["train"].x
+    u = load_benchmark("wiener_hammerstein").scaled["train"].x
     z, _ = model.simulate(u[:4000])
     starts = np.array([500, 1700, 2900])
     X = np.stack([u[s:s + 1000] for s in starts])

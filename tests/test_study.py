@@ -90,12 +90,13 @@ def test_paper_table_worked_by_hand():
     np.testing.assert_allclose([t["m0_train"], t["m0_train_sd"]], [5.0 * s, math.sqrt(2) * s])
     np.testing.assert_allclose([t["m_star_train"], t["m_star_test"]], [2.0 * s, 4.0 * s])
     np.testing.assert_allclose([t["stateful_train"], t["bptt_test"]], [8.0 * s, 0.5 * s])
-    # improvement per seed: train 1 - 1/4 = 75 %, 1 - 3/6 = 50 % -> 62.5 % +- sd(75, 50)
-    np.testing.assert_allclose(t["impr_m0_train"], 62.5)
-    np.testing.assert_allclose(t["impr_m0_train_sd"], np.std([75.0, 50.0], ddof=1))
-    # test: 1 - 4/8 = 50 %, 1 - 4/10 = 60 %
-    np.testing.assert_allclose([t["impr_m0_test"], t["impr_m0_test_min"],
-                                t["impr_m0_test_max"]], [55.0, 50.0, 60.0])
+    # the paper's change per seed, (new - old) / old: train 1/4 - 1 = -75 %, 3/6 - 1 = -50 %
+    # -> -62.5 % +- sd(-75, -50)
+    np.testing.assert_allclose(t["change_m0_train_pct"], -62.5)
+    np.testing.assert_allclose(t["change_m0_train_pct_sd"], np.std([75.0, 50.0], ddof=1))
+    # test: 4/8 - 1 = -50 %, 4/10 - 1 = -60 %
+    np.testing.assert_allclose([t["change_m0_test_pct"], t["change_m0_test_pct_min"],
+                                t["change_m0_test_pct_max"]], [-55.0, -60.0, -50.0])
     assert st.table_columns([t])[: len(st.TABLE_COLUMNS)] == list(st.TABLE_COLUMNS)
 
 
@@ -127,12 +128,11 @@ def test_window_error_first_position_is_the_error_of_one_step_from_zero(tmp_path
     np.testing.assert_allclose(e, sq.mean(axis=0), rtol=1e-12)
 
 
-def test_authors_silverbox_models_give_the_published_numbers(shared_data, shared_models,
-                                                              tmp_path):
+def test_authors_silverbox_models_give_the_published_numbers(shared_models, tmp_path):
     """Issue 10 quotes the authors: m = 0 train/test 2.42e-3 / 2.91e-3, m = 94 4.19e-4 /
     1.42e-3 (scaled units)."""
-    code = study_cli.main(["silverbox", "--data-root", str(shared_data / "benchmarks"),
-                           "--from-models", str(shared_models / "authors_lstm" / "silverbox"),
+    folder = shared_models / "authors_lstm" / "silverbox"
+    code = study_cli.main(["silverbox", "--from-models", str(folder),
                            "--N", "100", "--m", "0", "94", "--kinds", "stateless",
                            "--workers", "0", "--out", str(tmp_path)])
     assert code == 0

@@ -12,9 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from systems import problems
+from systems.benchmarks import paper_series
 from systems.bptt import WindowBatch
 from systems.cells import CELLS
 from systems.data import Scaler, Sequence, load_csv, paper_lti, scale_pair
+from systems.errors import InputError
 from systems.rnn import ElmanRNN
 from systems.windows import WindowedData, Windows
 
@@ -291,10 +293,10 @@ def test_rnn_bad_input():
 
 
 # ----------------------------------------------------------------------------- data
-def test_paper_lti_matches_authors_series(shared_data):
+def test_paper_lti_matches_authors_series():
     for split in ("train", "test"):
         ours = paper_lti(split)
-        theirs = load_csv(shared_data / "paper_synthetic" / f"{split}.csv", ["x"], ["y"])
+        theirs = paper_series(split)
         np.testing.assert_allclose(ours.x, theirs.x, atol=1e-12)
         assert np.corrcoef(ours.y[:, 0], theirs.y[:, 0])[0, 1] > 0.99  # noise draws differ
 
@@ -306,7 +308,7 @@ def test_load_csv_errors(tmp_path):
     assert seq.x.shape == (2, 1)
     with pytest.raises(ValueError, match=r"no column\(s\) \['u'\].*\['t', 'x', 'y'\]"):
         load_csv(p, ["u"], ["y"])
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="does not exist"):
         load_csv(tmp_path / "missing.csv", ["x"], ["y"])
     q = tmp_path / "nan.csv"
     q.write_text("x,y\n0.1,nan\n0.2,0.3\n")

@@ -35,6 +35,7 @@ from systems.benchmarks import BEST_M_WEIGHTS, SPLITS, Benchmark, free_run_error
 from systems.benchmarks import DATASETS as BENCH_COLUMNS
 from systems.data import Sequence as Series
 from systems.data import SequenceScaler, load_csv, read_columns
+from systems.errors import InputError
 from verification.experiment.table import atomic_write, plain
 
 KINDS = ("stateless", "stateful", "bptt")
@@ -46,12 +47,13 @@ M_STAR_WEIGHTS = BEST_M_WEIGHTS
 TABLE_SCALE = 100.0
 TABLE_COLUMNS = (
     "N", "m_star", "m0_train", "m_star_train", "stateful_train", "bptt_train",
-    "m0_test", "m_star_test", "stateful_test", "bptt_test", "impr_m0_train", "impr_m0_test",
+    "m0_test", "m_star_test", "stateful_test", "bptt_test", "change_m0_train_pct",
+    "change_m0_test_pct",
 )
 FORMAT_VERSION = 1
 
 
-class StudyError(ValueError):
+class StudyError(InputError):
     """Input the user can fix (dataset, folders, grids, models); one line, raised before work."""
 
 
@@ -115,7 +117,8 @@ def load_splits(
     inputs: Sequence[str] | None = None,
     outputs: Sequence[str] | None = None,
 ) -> Splits:
-    """Read a benchmark from ``data_root`` (``<files>_{train,val,test}.csv``) or a user's CSVs.
+    """Read a benchmark (``<dataset>_{train,val,test}.csv[.gz]`` in ``data_root``, default
+    ``$BURNIN_DATA_ROOT`` or the packaged data) or a user's CSVs.
 
     ``files`` maps ``train``/``test`` (and optionally ``val``) to CSV paths with the named
     ``inputs``/``outputs`` columns; without ``val`` the last 30 % of ``train`` is the
@@ -147,18 +150,9 @@ def load_splits(
     if dataset not in DATASETS:
         raise StudyError(f"DATASET {dataset!r} is not one of {sorted(DATASETS)} "
                          "(or give --train/--test CSV files for your own data)")
-    if data_root is None:
-        raise StudyError("--data-root is required for a named benchmark")
-    root = Path(data_root)
-    if not root.is_dir():
-        raise StudyError(f"--data-root {str(root)!r}: no such folder")
-    missing = [f"{dataset}_{s}.csv" for s in SPLITS if not (root / f"{dataset}_{s}.csv").is_file()]
-    if missing:
-        raise StudyError(f"--data-root {str(root)!r} lacks {missing} (laid out like "
-                         "../shared/data/benchmarks)")
     try:
-        bench = load_benchmark(dataset, root)
-    except (OSError, ValueError) as exc:
+        bench = load_benchmark(dataset, data_root)
+    except InputError as exc:
         raise StudyError(f"--data-root: {exc}") from exc
     inputs, outputs = BENCH_COLUMNS[dataset]
     return Splits(bench, tuple(inputs), tuple(outputs))
@@ -168,7 +162,7 @@ def _read(path: str | Path, inputs: Sequence[str], outputs: Sequence[str], arg: 
     try:
         read_columns(path)
         return load_csv(path, inputs=list(inputs), outputs=list(outputs))
-    except (OSError, ValueError) as exc:
+    except InputError as exc:
         raise StudyError(f"{arg}: {exc}") from exc
 
 
@@ -334,7 +328,7 @@ def _order(t: Task) -> tuple:
 
 MODEL_FILE = re.compile(
     r"^model_(?:h(?P<h>\d+)_)?N(?P<N>\d+)_m(?P<m>\d+)_(?P<kind>stateless|stateful|BPTT)"
-    r"\.(?:pt|npz)$"
+    r"(?:\.pt|\.npz)?$"
 )
 STUDY_FILE = re.compile(
     r"^(?P<ds>.+)_(?P<cell>lstm|gru|elman)_h(?P<h>\d+)_N(?P<N>\d+)_m(?P<m>\d+)_"
@@ -352,7 +346,8 @@ def tasks_from_models(
 ) -> list[Task]:
     """Evaluation tasks for the models in ``models_dir``.
 
-    Two naming schemes: the authors' ``model_[h<n_h>_]N<N>_m<m>_<kind>.pt`` and this study's
+    Two naming schemes: the authors' ``model_[h<n_h>_]N<N>_m<m>_<kind>`` (as published, or with
+    a ``.pt`` suffix) and this study's
     ``models/<key>.npz``. ``Ns`` keeps only those window lengths (``bptt`` models are kept
     whatever their ``N``). The cell and ``n_h`` are read from the files when they run.
     """
@@ -657,9 +652,10 @@ def paper_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per ``N``: the paper's layout (:data:`TABLE_COLUMNS`) plus the spread over seeds.
 
     Values are scaled MSE x 100, means over seeds. ``m*`` minimises the seed-mean of
-    :func:`criterion`; ``impr_m0_<split> = 100 (1 - MSE(m*) / MSE(m = 0))`` in % is computed per
+    :func:`criterion`; ``change_m0_<split>_pct = 100 (MSE(m*) - MSE(m = 0)) / MSE(m = 0)``, the
+    paper's change in % (negative = better), is computed per
     seed and averaged; ``<column>_sd`` is the sample standard deviation over seeds (0 for one
-    seed), ``seeds`` their number, ``impr_m0_<split>_min``/``_max`` the extreme seeds.
+    seed), ``seeds`` their number, ``change_m0_<split>_pct_min``/``_max`` the extreme seeds.
     """
     stateless = [r for r in rows if r["kind"] == "stateless"]
     out = []
@@ -682,12 +678,12 @@ def paper_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 mean, sd = _stats(TABLE_SCALE * r[f"mse_{split}_scaled"] for r in rs)
                 row[f"{name}_{split}"], row[f"{name}_{split}_sd"] = mean, sd
             zero = {r["seed"]: r[f"mse_{split}_scaled"] for r in levels["m0"]}
-            impr = [100.0 * (1.0 - r[f"mse_{split}_scaled"] / zero[r["seed"]])
-                    for r in levels["m_star"] if r["seed"] in zero]
-            mean, sd = _stats(impr)
-            row[f"impr_m0_{split}"], row[f"impr_m0_{split}_sd"] = mean, sd
-            row[f"impr_m0_{split}_min"] = min(impr) if impr else math.nan
-            row[f"impr_m0_{split}_max"] = max(impr) if impr else math.nan
+            change = [100.0 * (r[f"mse_{split}_scaled"] / zero[r["seed"]] - 1.0)
+                      for r in levels["m_star"] if r["seed"] in zero]
+            key = f"change_m0_{split}_pct"
+            row[key], row[f"{key}_sd"] = _stats(change)
+            row[f"{key}_min"] = min(change) if change else math.nan
+            row[f"{key}_max"] = max(change) if change else math.nan
         out.append(row)
     return out
 

@@ -31,16 +31,16 @@ PAPER_MS = (0, 4, 8, 12, 16, 20)
 
 MODEL_HELP = ("model: .npz written by ElmanRNN/LSTM/GRU.save, or a torch state dict (.pt) of "
               "a one-layer RNN/LSTM/GRU with a linear readout")
-GATED_CERTIFY_EXAMPLE = """example (an authors' LSTM on the scaled RLC training split):
-  burnin certify ../shared/models/authors_lstm/rlc/model_N100_m0_stateless.pt \\
-      --benchmark rlc --data-root ../shared/data/benchmarks --stride 200 --json
+GATED_CERTIFY_EXAMPLE = """example (an LSTM on the scaled RLC training split; the authors' models:
+github.com/jdschille/rnn-training, folder 02_public_datasets/code/models):
+  burnin certify models/rlc/model_N100_m0_stateless --benchmark rlc --stride 200 --json
 """
 
 
 REPRODUCE_EXAMPLE = """example:
   burnin reproduce --out results                 # built-in data, m = 0, 4, ..., 20
   burnin reproduce --out quick --quick           # m = 0, 10, 20 (under a minute)
-  burnin reproduce --data ../shared/data/paper_synthetic --out authors
+  burnin reproduce --data paper --out authors    # the authors' published series
 """
 BOUND_EXAMPLE = """example (makes a model and data first, then bounds it):
   python -c "from systems.rnn import ElmanRNN; ElmanRNN([[0.8]], [[1.0]], None, [[0.5]], None, activation='linear').save('model.npz')"
@@ -82,10 +82,10 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="output column names (with --data)")
     p.add_argument("--benchmark", default=None, choices=sorted(DATASETS),
                    help="a benchmark's training split, scaled as the authors did "
-                   "(needs --data-root)")
+                   "(the data ship with the package)")
     p.add_argument("--data-root", default=None,
-                   help="folder with <benchmark>_{train,val,test}.csv, "
-                   "e.g. ../shared/data/benchmarks")
+                   help="another folder with <benchmark>_{train,val,test}.csv[.gz] "
+                   "(default: $BURNIN_DATA_ROOT, else the packaged copy)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--out", default="results", help="output directory (default: results)")
     r.add_argument("--data", default="builtin",
-                   help="'builtin' (systems.data.paper_lti) or a directory with train.csv and "
-                   "test.csv (columns x, y), e.g. ../shared/data/paper_synthetic")
+                   help="'builtin' (systems.data.paper_lti, our noise draw), 'paper' (the "
+                   "authors' published series, shipped with the package) or a directory with "
+                   "train.csv and test.csv (columns x, y)")
     r.add_argument("--ms", type=int, nargs="+", default=None,
                    help=f"burn-ins to run (default {' '.join(map(str, PAPER_MS))})")
     r.add_argument("--quick", action="store_true",
@@ -142,15 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- checks
 def load_pair(spec: str) -> tuple[Any, Any]:
-    """Training and test data: built-in ``paper_lti`` or ``DIR/train.csv`` + ``DIR/test.csv``."""
+    """Training and test data: built-in ``paper_lti``, the authors' packaged series (``paper``)
+    or ``DIR/train.csv`` + ``DIR/test.csv``."""
+    from systems.benchmarks import paper_series
     from systems.data import load_csv, paper_lti
 
     if spec == "builtin":
         return paper_lti("train"), paper_lti("test")
+    if spec == "paper":
+        return paper_series("train"), paper_series("test")
     d = Path(spec)
     if not d.is_dir():
         what = "a file" if d.exists() else "does not exist"
-        raise UserError(f"--data {spec!r}: {what}; give 'builtin' or a directory with "
+        raise UserError(f"--data {spec!r}: {what}; give 'builtin', 'paper' or a directory with "
                         "train.csv and test.csv")
     missing = [f for f in ("train.csv", "test.csv") if not (d / f).is_file()]
     if missing:
@@ -188,20 +193,16 @@ def load_model(path: str) -> Any:
 
 def load_data(args: argparse.Namespace, model: Any) -> Any:
     """The data of ``bound``/``certify``: ``--data`` CSV (``--inputs``, ``--outputs``) as given,
-    or ``--benchmark NAME --data-root DIR``: the training split scaled as the authors did
+    or ``--benchmark NAME`` (``--data-root DIR`` or ``$BURNIN_DATA_ROOT`` override the packaged
+    data): the training split scaled as the authors did
     (:func:`systems.benchmarks.load_benchmark`). Its ``n_x``, ``n_y`` must match the model's."""
     from systems.benchmarks import load_benchmark
     from systems.data import load_csv
 
     if (args.data is None) == (args.benchmark is None):
         raise UserError("give either --data FILE.csv (with --inputs and --outputs) or "
-                        "--benchmark NAME --data-root DIR")
+                        "--benchmark NAME")
     if args.benchmark is not None:
-        if args.data_root is None:
-            raise UserError(f"--benchmark {args.benchmark} needs --data-root DIR (the folder "
-                            f"with {args.benchmark}_train.csv, e.g. ../shared/data/benchmarks)")
-        if not Path(args.data_root).is_dir():
-            raise UserError(f"--data-root {args.data_root!r} is not a directory")
         data = load_benchmark(args.benchmark, args.data_root).scaled["train"]
     else:
         missing = [f"--{k}" for k in ("inputs", "outputs") if getattr(args, k) is None]

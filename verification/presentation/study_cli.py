@@ -18,20 +18,11 @@ from pathlib import Path
 from typing import Any
 
 EXAMPLE = """examples:
-  burnin study silverbox --from-models ../shared/models/authors_lstm/silverbox --N 100 --out sb
-  burnin study rlc --budget quick --N 100 --out rlc_quick            # ~20 min on 2 cores
+  burnin study rlc --budget quick --N 100 --out rlc_quick
+  burnin study silverbox --from-models authors_lstm/silverbox --N 100 --out sb
   burnin study silverbox --budget paper --N 100 --seeds 0 1 2 --scheduler tcp://HOST:8786
   burnin study mydata --train a.csv --test b.csv --inputs u --outputs y --N 50 --m 0 10 25
 """
-
-
-def default_data_root() -> str | None:
-    """``$BURNIN_DATA_ROOT``, else ``../shared/data/benchmarks`` if it exists."""
-    env = os.environ.get("BURNIN_DATA_ROOT")
-    if env:
-        return env
-    p = Path("..") / "shared" / "data" / "benchmarks"
-    return str(p) if p.is_dir() else None
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -53,8 +44,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help=f"one of {', '.join(DATASETS)}, or a name for your own --train/--test")
     d = p.add_argument_group("data")
     d.add_argument("--data-root", default=None,
-                   help="folder laid out like ../shared/data/benchmarks (default: "
-                   "$BURNIN_DATA_ROOT or ../shared/data/benchmarks)")
+                   help="folder with DATASET_{train,val,test}.csv[.gz] (default: "
+                   "$BURNIN_DATA_ROOT, else the copy shipped with the package)")
     d.add_argument("--train", help="your own training CSV (header row, one step per row)")
     d.add_argument("--val", help="your own validation CSV (default: last 30%% of --train)")
     d.add_argument("--test", help="your own test CSV")
@@ -117,11 +108,8 @@ def prepare(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
     if files and args.dataset in st.DATASETS:
         raise st.StudyError(f"DATASET {args.dataset!r} is a built-in benchmark; give your own "
                             "data another name")
-    root = args.data_root if args.data_root is not None else default_data_root()
-    if not files and args.data_root is None and root is None:
-        raise st.StudyError("--data-root is required (../shared/data/benchmarks is not here)")
-    splits = st.load_splits(args.dataset, root, files=files or None, inputs=args.inputs,
-                            outputs=args.outputs)
+    splits = st.load_splits(args.dataset, args.data_root, files=files or None,
+                            inputs=args.inputs, outputs=args.outputs)
     T = splits.train.T
     budget = st.budget_for(args.budget, args.dataset)
     if args.epochs is not None:

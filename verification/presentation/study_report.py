@@ -33,21 +33,23 @@ def _pm(row: dict[str, Any], key: str, digits: int = 3) -> str:
 
 
 def table_markdown(table: list[dict[str, Any]]) -> str:
-    """The paper's table (scaled MSE x 100; improvement in %), mean ± sd over seeds."""
+    """The paper's table (scaled MSE x 100; change of m* against m = 0 in %, negative =
+    better), mean ± sd over seeds."""
     head = ["N", "m*", "m=0 train", "m* train", "stateful train", "BPTT train", "m=0 test",
-            "m* test", "stateful test", "BPTT test", "impr. train %", "impr. test %"]
+            "m* test", "stateful test", "BPTT test", "change train %", "change test %"]
     keys = ["m0_train", "m_star_train", "stateful_train", "bptt_train", "m0_test",
-            "m_star_test", "stateful_test", "bptt_test", "impr_m0_train", "impr_m0_test"]
+            "m_star_test", "stateful_test", "bptt_test", "change_m0_train_pct",
+            "change_m0_test_pct"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
     for r in table:
         cells = [str(r["N"]), str(r["m_star"])] + [
-            _pm(r, k, 3 if not k.startswith("impr") else 2) for k in keys]
+            _pm(r, k, 3 if not k.startswith("change") else 2) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _change(split: str, v: float) -> str:
-    return (f"{'lowers' if v >= 0 else 'raises'} the {split} MSE by {abs(v):.1f} %")
+    return (f"{'lowers' if v <= 0 else 'raises'} the {split} MSE by {abs(v):.1f} %")
 
 
 def claim(table: list[dict[str, Any]]) -> list[str]:
@@ -57,19 +59,20 @@ def claim(table: list[dict[str, Any]]) -> list[str]:
         n = r.get("seeds", 1)
         parts = []
         for split in ("train", "test"):
-            v, sd = r[f"impr_m0_{split}"], r[f"impr_m0_{split}_sd"]
+            key = f"change_m0_{split}_pct"
+            v, sd = r[key], r[f"{key}_sd"]
             if math.isnan(v):
                 parts.append(f"{split}: n/a (no m = 0 model)")
             elif n > 1:
-                lo, hi = r[f"impr_m0_{split}_min"], r[f"impr_m0_{split}_max"]
-                parts.append(f"{_change(split, v)} ± {sd:.1f} (seeds: {lo:.1f} .. {hi:.1f} %)")
+                lo, hi = r[f"{key}_min"], r[f"{key}_max"]
+                parts.append(f"{_change(split, v)} ± {sd:.1f} (seeds: {lo:+.1f} .. {hi:+.1f} %)")
             else:
                 parts.append(_change(split, v))
         if r["m_star"] == 0:
             verdict = "m* = 0: no burn-in beats m = 0 here."
         elif n > 1:
-            lo = min(r["impr_m0_train_min"], r["impr_m0_test_min"])
-            verdict = ("every seed improves on both splits" if lo > 0 else
+            hi = max(r["change_m0_train_pct_max"], r["change_m0_test_pct_max"])
+            verdict = ("every seed improves on both splits" if hi < 0 else
                        "not every seed improves on both splits")
         else:
             verdict = "one seed, so the spread over seeds is unknown (use --seeds 0 1 2)"
@@ -114,7 +117,8 @@ def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: A
     lines += ["", "## The paper's table", ""]
     a, b_ = M_STAR_WEIGHTS
     lines.append(f"Scaled MSE x {TABLE_SCALE:g}; m* minimises {a} x train + {b_} x validation "
-                 "MSE; improvement of m* over m = 0 in % (per seed, then mean ± sd over seeds). "
+                 "MSE; change of m* against m = 0 in %, as the paper reports it (negative = "
+                 "better; per seed, then mean ± sd over seeds). "
                  "Also in `table.csv`.")
     lines += ["", table_markdown(table), "", *claim(table), ""]
     lines += ["## Every model", "", "Scaled MSE; data units in `results.csv`.", ""]
