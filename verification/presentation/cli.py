@@ -39,7 +39,7 @@ github.com/jdschille/rnn-training, folder 02_public_datasets/code/models):
 
 REPRODUCE_EXAMPLE = """example:
   burnin reproduce --out results                 # built-in data, m = 0, 4, ..., 20
-  burnin reproduce --out quick --quick           # m = 0, 10, 20 (under a minute)
+  burnin reproduce --out quick --quick           # m = 0, 10, 20 only
   burnin reproduce --data paper --out authors    # the authors' published series
 """
 BOUND_EXAMPLE = """example (makes a model and data first, then bounds it):
