@@ -1,4 +1,4 @@
-"""The paper's authors' LSTMs evaluated as they evaluated them (issue 9, item 5).
+"""The paper's authors' LSTMs evaluated as they evaluated them.
 
 For each dataset (silverbox, wiener_hammerstein, rlc) and the N = 100 models trained by TBPTT
 with burn-in m (``stateless``; plus the ``stateful`` m = 0 model for comparison): the standard

@@ -13,7 +13,7 @@ and scaled to ``S``, since it is linear in ``S``; its gradient is checked agains
 the same MSE (float64, CPU, default threads; tanh cases only, ``nn.RNN`` has no linear
 activation). Ratios are "other / WindowBatch".
 
-Gated cells at the paper's authors' size (issue 9: Silverbox training split, stride 1):
+Gated cells at the paper's authors' size (Silverbox training split, stride 1):
 
 * (d) LSTM, ``S = 19901``, ``N = 100``, ``n_h = 8``, ``m = 0``
 * (e) GRU, the same sizes
@@ -24,7 +24,7 @@ growth of the process' peak resident size from just before the batch was built, 
 first of these cases only: it is a high-water mark), and, when
 PyTorch is installed, ``nn.LSTM``/``nn.GRU`` + ``nn.Linear`` forward + backward of the same
 loss in float32 and in float64 (CPU, default threads) with the ratios "torch / ours".
-Targets (issue 9): LSTM <= 1.5 s, >= 2.5x torch float32, peak <= 1 GB.
+Targets: LSTM <= 1.5 s, >= 2.5x torch float32, peak <= 1 GB.
 
 Run: ``python benchmarks/bptt_speed.py [--repeats R] [--cases a b c d e]``.
 """

@@ -1,5 +1,5 @@
 """Every one of the authors' 405 LSTMs: an on-data pair certificate, then simulation tries to
-refute it (issue 11: "zero certificates that simulation refutes, over ... the authors' 405
+refute it ("zero certificates that simulation refutes, over ... the authors' 405
 models"). Not a test: it prints its counts.
 
 For each model file ``<dataset>/model_[h8_]N<N>_m<m>_<kind>.pt`` in

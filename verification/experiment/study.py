@@ -9,7 +9,7 @@ result as it arrives, atomically (model ``.npz``, then the metrics JSON, whose p
 task done), so a rerun skips finished tasks and a study killed at any point resumes with nothing
 lost; a task re-run after a worker died is written once.
 
-Evaluation (``../shared/models/README.md``): a standard scaler per signal fitted on the training
+Evaluation (the authors', read from their code): a standard scaler per signal fitted on the training
 split, one free run over each split (train, val, test) from the zero state, every step counted;
 MSE in scaled units and, after undoing the output scaling, in the data's units. The best burn-in
 ``m*`` of a row minimises ``0.7 x train + 0.3 x validation`` scaled MSE (:data:`M_STAR_WEIGHTS`).
@@ -60,7 +60,7 @@ class StudyError(InputError):
 # --------------------------------------------------------------------------- datasets
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A benchmark's Adam protocol as the authors ran it (``../shared/models/README.md``).
+    """A benchmark's Adam protocol as the authors ran it.
 
     Columns and model folders come from :mod:`systems.benchmarks` (``DATASETS``,
     ``MODEL_FOLDERS``).

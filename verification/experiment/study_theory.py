@@ -1,5 +1,5 @@
 """The theory's view of a burn-in study: A1 constants of the trained models and the burn-in the
-T1 bound recommends, beside the sweep's measured ``m*`` (issue 10 item 6, issue 11 item 5).
+T1 bound recommends, beside the sweep's measured ``m*``.
 
 For each window length ``N`` and seed of a study, two models are examined: the one trained at
 ``m = 0`` and the one at the study's ``m*``. For each:

@@ -1,4 +1,4 @@
-"""Training one model of the study with Adam (the authors' protocol, ``../shared/models``).
+"""Training one model of the study with Adam (the paper's authors' protocol).
 
 Three kinds, all on the scaled training split, all with the exact gradients of
 :class:`systems.bptt.WindowBatch` (any cell) and torch's Adam update; ``stateless`` and ``bptt``
