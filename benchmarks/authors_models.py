@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from systems.benchmarks import (  # noqa: E402
     DATASETS,
-    MODEL_FOLDERS,
     BurnInRow,
     authors_models,
     best_burn_in,
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         t0 = time.perf_counter()
         bench = load_benchmark(name, args.shared / "data" / "benchmarks")
-        folder = args.shared / "models" / "authors_lstm" / MODEL_FOLDERS[name]
+        folder = args.shared / "models" / "authors_lstm" / DATASETS[name].model_folder
         rows = evaluate_burn_in(bench, authors_models(folder, args.N))
         stateful = None
         if (f := authors_models(folder, args.N, "stateful")):

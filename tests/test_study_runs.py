@@ -147,14 +147,15 @@ def small_study(tmp_path, epochs: int = 300):
     splits = st.load_splits("mine", files=pair, inputs=["u"], outputs=["y"])
     tasks = st.plan("mine", T_train=splits.train.T, n_h=3, Ns=(20,), ms=(0, 5, 10),
                     kinds=("stateless", "stateful"))
-    return tasks, st.Job(splits, st.Budget("test", epochs=epochs, lr=1e-2, batch_size=20))
+    job = st.Job(splits, st.Budget("test", epochs=epochs, lr=1e-2, batch_size=20))
+    return tasks, st.training_hashes(tasks, splits, job.budget), job
 
 
 def test_local_worker_killed_mid_task_is_rerun_and_written_once(tmp_path):
-    tasks, job = small_study(tmp_path)
+    tasks, hashes, job = small_study(tmp_path)
     store, started, killed = st.Store(tmp_path / "out"), [], []
-    ran = st.run_study(tasks, job, store, LocalExecutor(workers=2), log=lambda s: None,
+    ran = st.run_study(tasks, hashes, job, store, LocalExecutor(workers=2), log=lambda s: None,
                        observer=killer(started, killed))
-    assert len(ran) == 4 and all(store.done(t) for t in tasks)
+    assert len(ran) == 4 and all(store.done(t, hashes[t.key]) for t in tasks)
     assert started.count(killed[0]) >= 2  # the killed task ran again
     assert len(list((store.out / "metrics").glob("*.json"))) == 4

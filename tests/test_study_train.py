@@ -107,11 +107,11 @@ def test_tiny_training_study_end_to_end_and_rerun_is_a_no_op(tmp_path, capsys):
             "--workers", "0", "--out", str(out)]
     assert study_cli.main(argv) == 0
     log = capsys.readouterr().out
-    assert "epoch 2/2" in log and "task ETA" in log and "study ETA" in log
+    assert "epoch 2/2" in log and ", ETA" in log and "study ETA" in log
     rows = json.loads((out / "results.json").read_text())
     # 3 burn-ins + stateful per seed, one bptt per seed
     assert len(rows) == 10 and all(r["epochs"] == 2 for r in rows)
-    (t,) = st.paper_table(rows)
+    (t,) = st.paper_table([st.ModelRecord.from_dict(r) for r in rows])
     assert t["seeds"] == 2 and t["m_star"] in (0, 5, 10)
     stamps = {p: p.stat().st_mtime_ns for p in (out / "metrics").glob("*.json")}
     assert study_cli.main(argv) == 0
