@@ -51,6 +51,7 @@ from verification.experiment.study_run import (
     Store,
     TaskResult,
     evaluate,
+    failed,
     run_study,
     window_error,
 )
@@ -215,6 +216,7 @@ class StudyOutcome:
     table: list[PaperRow]
     theory: Any | None
     predictions: Predictions | None
+    #: trained models whose training failed (:func:`~verification.experiment.study_run.failed`)
     diverged: list[ModelRecord] = field(default_factory=list)
     seconds_run: float = 0.0
 
@@ -243,7 +245,7 @@ def summarize(plan_: StudyPlan, log: Callable[[str], None] = print, seconds_run:
         theory = study_theory.study_theory(records, table, plan_.out,
                                            plan_.job.splits.scaled("train").x, K,
                                            log=log, model_of=model_of)
-    diverged = [r for r in records if r.diverged is not None]
+    diverged = [r for r in records if r.source is None and failed(r)]
     return StudyOutcome(plan_, records, table, theory, _predictions(records, table, plan_,
                                                                     model_of),
                         diverged, seconds_run)

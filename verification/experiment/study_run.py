@@ -40,7 +40,7 @@ from verification.experiment.study_plan import (
     differences,
     groups,
 )
-from verification.experiment.table import ResumeMismatch, atomic_write, plain
+from verification.experiment.table import atomic_write, plain
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +121,18 @@ class ModelRecord:
         if d["format"] != FORMAT_VERSION:
             raise ValueError(f"format {d['format']!r}, not {FORMAT_VERSION}")
         return cls(**{n: d[n] for n in names})
+
+
+#: A model whose scaled training MSE exceeds this is reported as failed: ten times the error
+#: of predicting the training mean (scaled MSE 1).
+FAILED_MSE_SCALED = 10.0
+
+
+def failed(r: ModelRecord) -> bool:
+    """Whether training failed: a non-finite loss in some epoch, or a free-run training MSE
+    that is not finite or above :data:`FAILED_MSE_SCALED` (scaled units)."""
+    mse = r.mse_train_scaled
+    return r.diverged is not None or not (math.isfinite(mse) and mse <= FAILED_MSE_SCALED)
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,6 +225,11 @@ def window_error(model: Any, seq: Series, N: int, max_windows: int = 400) -> lis
 
 
 # --------------------------------------------------------------------------- the store
+class StudyMismatch(StudyError):
+    """A study folder holding results of other settings, data or models: one line naming what
+    differs and the way out (``--no-resume`` or another ``--out``)."""
+
+
 class Store:
     """A study folder: ``study.json`` (the settings), ``models/<key>.npz`` and
     ``metrics/<key>.json``, written atomically.
@@ -255,7 +272,7 @@ class Store:
 
     def open(self, study_settings: Mapping[str, Any], resume: bool = True) -> None:
         """Create the folder; compare the settings with those it holds (a mismatch is a
-        :class:`~verification.experiment.table.ResumeMismatch` naming what differs); with
+        :class:`StudyMismatch` naming what differs); with
         ``resume=False`` drop the study's earlier results first."""
         self.check_layout()
         manifest = self.out / self.MANIFEST
@@ -271,7 +288,7 @@ class Store:
                                  "start afresh") from None
             diff = differences(old, plain(dict(study_settings)))
             if diff:
-                raise ResumeMismatch(f"--out {str(self.out)!r} holds a study with other "
+                raise StudyMismatch(f"--out {str(self.out)!r} holds a study with other "
                                      f"settings ({'; '.join(diff)}): rerun with --no-resume to "
                                      "start afresh, or choose another --out")
         self.out.mkdir(parents=True, exist_ok=True)
@@ -288,11 +305,11 @@ class Store:
             self.log(f"{str(path)!r} is damaged ({str(exc).splitlines()[0][:80]}): recomputing")
             return None
         if rec.key != task.key:
-            raise ResumeMismatch(f"{str(path)!r} holds the metrics of {rec.key!r}, not of "
+            raise StudyMismatch(f"{str(path)!r} holds the metrics of {rec.key!r}, not of "
                                  f"{task.key!r} (a copied file?): remove it, or rerun with "
                                  "--no-resume")
         if rec.model_hash != model_hash:
-            raise ResumeMismatch(f"{str(path)!r} was computed under other settings or from "
+            raise StudyMismatch(f"{str(path)!r} was computed under other settings or from "
                                  "another model file (its hash differs): remove it, or rerun "
                                  "with --no-resume")
         if not self.model_path(task).is_file():

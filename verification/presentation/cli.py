@@ -24,6 +24,7 @@ import numpy as np
 
 from systems.benchmarks import DATASETS
 from verification.presentation import study_cli
+from verification.presentation.exits import NOT_CERTIFIED, OK, UserError, guarded, validating
 from verification.presentation.text import fmt, text_table
 
 QUICK_MS = (0, 10, 20)
@@ -55,10 +56,6 @@ CERTIFY_EXAMPLE = """example:
 
 #: numpy floating-point errors raised, not warned, while ``bound``/``certify`` run.
 STRICT = {"over": "raise", "invalid": "raise"}
-
-
-class UserError(Exception):
-    """An error the user can fix; printed as one line, exit code 2."""
 
 
 def _version() -> str:
@@ -215,6 +212,19 @@ def load_data(args: argparse.Namespace, model: Any) -> Any:
     return data
 
 
+def check_settings(args: argparse.Namespace, data: Any) -> None:
+    """``bound``/``certify`` settings against the data: ``1 <= N <= T``, ``stride >= 1``, every
+    ``m`` in ``0..N-1``, ``tol > 0`` (library checks; run inside :func:`validating`)."""
+    from systems.windows import Windows, check_burn_in
+
+    Windows(data.T, args.N, args.stride)
+    for m in getattr(args, "m", None) or ():
+        check_burn_in(m, args.N)
+    tol = getattr(args, "tol", None)
+    if tol is not None and not tol > 0:
+        raise UserError(f"--tol must be > 0, got {tol}")
+
+
 def check_out_dir(out: Path) -> Path:
     """Create ``out`` (after every other check) and prove it writable with a probe file."""
     if out.exists() and not out.is_dir():
@@ -238,11 +248,12 @@ def reproduce(args: argparse.Namespace) -> int:
     from verification.presentation import figures
     from verification.presentation.report import write_report
 
-    train, test = load_pair(args.data)
-    ms = args.ms if args.ms is not None else (QUICK_MS if args.quick else PAPER_MS)
-    Windows(train.T, args.N, 1)  # N <= T, before anything is written
-    ms = sorted({check_burn_in(m, args.N) for m in ms})
-    out = check_out_dir(Path(args.out))
+    with validating():
+        train, test = load_pair(args.data)
+        ms = args.ms if args.ms is not None else (QUICK_MS if args.quick else PAPER_MS)
+        Windows(train.T, args.N, 1)  # N <= T, before anything is written
+        ms = sorted({check_burn_in(m, args.N) for m in ms})
+        out = check_out_dir(Path(args.out))
     print(f"burnin reproduce: {train.name} / {test.name}, N = {args.N}, m = {ms} -> {out}",
           flush=True)
     t0 = time.perf_counter()
@@ -287,7 +298,8 @@ def _finite_constants(cert: Any) -> None:
 def certify_cmd(args: argparse.Namespace) -> int:
     from verification.certificates.lmi_c import certify
 
-    model = load_model(args.model)
+    with validating():
+        model = load_model(args.model)
     if model.cell != "elman":
         return certify_gated(args, model)
     if args.data is not None or args.benchmark is not None:
@@ -303,7 +315,7 @@ def certify_cmd(args: argparse.Namespace) -> int:
               f"check, solver {cert.solver}, {cert.seconds:.2f} s)")
     else:
         print(f"not certified: {cert.reason}")
-    return 0 if cert.verified else 1
+    return OK if cert.verified else NOT_CERTIFIED
 
 
 BOUND_COLUMNS = [("m", "m"), ("V_zero", "V(0)"), ("V_free", "V(z)"), ("gap_T1", "gap"),
@@ -314,8 +326,10 @@ BOUND_COLUMNS = [("m", "m"), ("V_zero", "V(0)"), ("V_free", "V(z)"), ("gap_T1", 
 def bound_cmd(args: argparse.Namespace) -> int:
     from verification.experiment.model_bound import bound_for_model
 
-    model = load_model(args.model)
-    data = load_data(args, model)
+    with validating():
+        model = load_model(args.model)
+        data = load_data(args, model)
+        check_settings(args, data)
     if model.cell != "elman":
         return bound_gated(args, model, data)
     res = bound_for_model(model, data, args.N, args.m, stride=args.stride, tol=args.tol)
@@ -408,7 +422,9 @@ def _gated_summary(d: dict[str, Any]) -> list[str]:
 
 def certify_gated(args: argparse.Namespace, model: Any) -> int:
     """``burnin certify`` for an LSTM/GRU: global if it verifies, else on the data."""
-    data = load_data(args, model)
+    with validating():
+        data = load_data(args, model)
+        check_settings(args, data)
     doc = gated_constants(args, model, data)["doc"]
     if args.json:
         _print_json(doc)
@@ -429,10 +445,8 @@ def bound_gated(args: argparse.Namespace, model: Any, data: Any) -> int:
     from systems.windows import check_burn_in
     from verification.certificates import recommend_m
 
-    ms = list(range(args.N)) if args.m is None else sorted(
-        {check_burn_in(m, args.N) for m in args.m})
-    if not args.tol > 0:
-        raise UserError(f"--tol must be > 0, got {args.tol}")
+    ms = list(range(args.N)) if args.m is None else sorted({check_burn_in(m, args.N)
+                                                             for m in args.m})
     got = gated_constants(args, model, data)
     doc = got["doc"]
     _, yhat = model.simulate(np.asarray(data.x, dtype=np.float64))
@@ -473,40 +487,32 @@ def bound_gated(args: argparse.Namespace, model: Any, data: Any) -> int:
 
 
 # --------------------------------------------------------------------------- main
-#: Errors the user can fix: one line on stderr, exit code 2, no traceback.
-INPUT_ERRORS = (UserError, ValueError, TypeError, OSError, ArithmeticError)
 COMMANDS = {"reproduce": reproduce, "bound": bound_cmd, "certify": certify_cmd,
             "study": study_cli.run}
 
 
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, ArithmeticError):  # FloatingPointError, OverflowError, ZeroDivisionError
+def _overflow(exc: BaseException) -> str | None:
+    """``bound``/``certify`` run with float64 overflow as an error: a model or data set too
+    large for float64 is an input error, not ``C = inf`` after a page of warnings."""
+    if isinstance(exc, (FloatingPointError, OverflowError)):
         return (f"float64 overflow or invalid value while computing ({exc}): the model or the "
                 "data are too large for float64; scale them")
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return None
 
 
 def main(argv: Seq[str] | None = None) -> int:
-    """Entry point of ``burnin``; returns the exit code (0 ok, 1 not certified/unsound, 2 error).
-
-    ``bound`` and ``certify`` run with float64 overflow and invalid operations as errors: a
-    model or data too large for float64 is an input error (exit 2, one line), not a page of
-    ``RuntimeWarning`` lines followed by ``inf``.
-    """
+    """Entry point of ``burnin``; returns the exit code (:mod:`~verification.presentation.exits`:
+    0 done, 1 not certified or unsound, 2 input error, 3 internal error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     strict = args.command in ("bound", "certify")
-    try:
+
+    def run() -> int:
         with warnings.catch_warnings(), np.errstate(**STRICT if strict else {}):
             if strict:
                 warnings.simplefilter("error", RuntimeWarning)
             return COMMANDS[args.command](args)
-    except INPUT_ERRORS as exc:
-        print(f"burnin {args.command}: error: {_message(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"burnin {args.command}: interrupted; finished m values are kept", file=sys.stderr)
-        return 130
+
+    return guarded(args.command, run, _overflow if strict else None)
 
 
 if __name__ == "__main__":  # pragma: no cover

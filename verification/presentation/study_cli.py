@@ -185,7 +185,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``burnin study`` alone (``python -m verification.presentation.study_cli``)."""
-    return run(build_parser().parse_args(argv))
+    from verification.presentation.exits import guarded
+
+    args = build_parser().parse_args(argv)
+    return guarded("study", lambda: run(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -137,15 +137,18 @@ def write_report(outcome: StudyOutcome, figures: list[Path]) -> Path:
 
 
 def diverged_lines(diverged: list[ModelRecord]) -> list[str]:
-    """A warning for every model whose training loss stopped being finite."""
+    """A warning naming every trained model whose training failed (a non-finite loss, or a
+    training MSE far above that of predicting the mean)."""
     if not diverged:
         return []
-    out = ["", f"**Warning: {len(diverged)} model(s) diverged** (the training loss stopped "
-           "being finite; their errors are not comparable): "
-           + "; ".join(f"N = {r.N}, m = {r.m}, {r.kind}, seed {r.seed} at epoch {r.diverged}"
-                       for r in diverged)
-           + ". A smaller learning rate (`--lr`) usually helps."]
-    return out
+    what = "; ".join(
+        f"N = {r.N}, m = {r.m}, {r.kind}, seed {r.seed}: "
+        + (f"loss not finite from epoch {r.diverged}" if r.diverged is not None else
+           f"training MSE {r.mse_train_scaled:.3g} (scaled)")
+        for r in diverged)
+    return ["", f"**Warning: training failed for {len(diverged)} model(s)** ({what}); their "
+            "errors are not comparable with the others'. A smaller learning rate (`--lr`) "
+            "usually helps."]
 
 
 def theory_lines(rows: list[ModelRecord], table: list[PaperRow]) -> list[str]:
