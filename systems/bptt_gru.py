@@ -77,10 +77,11 @@ class GRUKernel(FeatureMajorKernel):
         self.aux = np.empty((n_h, S))
         self.dh_u = np.empty((n_h, S))  # dh_{t+1} u_{t+1}: what h_t gets directly from h_{t+1}
         A, Z, Q, DN, n = self.A, self.Z, self.Q, self.DN, n_h
-        self.steps = [
-            GRUStep(ru=A[t - 1, : 2 * n], r=A[t - 1, :n], u=A[t - 1, n : 2 * n],
-                    n=A[t - 1, 2 * n : 3 * n], da_next_gy=A[t], h1_prev=Z[t - 1, : n + 1],
-                    h_prev=Z[t - 1, :n], h=Z[t, :n], q=Q[t - 1], da_n=DN[t - 1])
+        self.steps = [  # plain tuples: a tuple subclass unpacks ~0.1 us slower
+            tuple(GRUStep(ru=A[t - 1, : 2 * n], r=A[t - 1, :n], u=A[t - 1, n : 2 * n],
+                          n=A[t - 1, 2 * n : 3 * n], da_next_gy=A[t],
+                          h1_prev=Z[t - 1, : n + 1], h_prev=Z[t - 1, :n], h=Z[t, :n],
+                          q=Q[t - 1], da_n=DN[t - 1]))
             for t in range(1, N + 1)
         ]
 
