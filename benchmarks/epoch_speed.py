@@ -1,4 +1,4 @@
-"""Seconds per training epoch of the study (issue "Speed"): Silverbox, N = 100, LSTM n_h = 8.
+"""Seconds per training epoch of the study: Silverbox, N = 100, LSTM n_h = 8.
 
 One epoch = the authors' epoch: 19901 windows of 100 steps (stride 1) shuffled into 199
 minibatches of 100 (the last partial batch dropped), one Adam step each, burn-in m = 10 here.

@@ -1,8 +1,9 @@
-"""Adam over shuffled minibatches of windows: truncated BPTT as the paper's authors trained.
+"""Adam trainers of any cell: shuffled minibatches of windows, and stateful TBPTT.
 
-For windowed data (:class:`~systems.windows.WindowedData`: ``S`` windows of length ``N``,
-burn-in ``m``) each epoch draws a permutation of the windows from a seeded generator and
-walks it in minibatches of ``B`` windows (the last partial batch is dropped, as torch's
+:func:`train_adam` is truncated BPTT as the paper's authors trained: for windowed data
+(:class:`~systems.windows.WindowedData`: ``S`` windows of length ``N``, burn-in ``m``) each
+epoch draws a permutation of the windows from a seeded generator and walks it in minibatches
+of ``B`` windows (the last partial batch is dropped, as torch's
 ``DataLoader(shuffle=True, drop_last=True)``). Each minibatch takes one Adam step on the TBPTT
 loss of docs/theory.md §2 over its windows, zero initial state in every window::
 
@@ -13,14 +14,18 @@ loss of docs/theory.md §2 over its windows, zero initial state in every window:
     theta = theta - lr (mu / (1 - b1^k)) / (sqrt(nu / (1 - b2^k)) + eps)
 
 which is ``torch.optim.Adam`` with its defaults (``b1, b2 = 0.9, 0.999``, ``eps = 1e-8``, no
-weight decay). ``V_B`` sums the squared error over the ``n_y`` outputs where torch's
-``MSELoss`` averages it; Adam's step does not depend on that factor (up to ``eps``).
-The authors used ``B = 100``, ``lr = 1e-4`` for 400 epochs (Silverbox, Wiener-Hammerstein)
-or ``3e-4`` for 1500 epochs (RLC).
+weight decay; :class:`Adam` holds ``k, mu, nu``). ``V_B`` sums the squared error over the
+``n_y`` outputs where torch's ``MSELoss`` averages it; Adam's step does not depend on that
+factor (up to ``eps``). The authors used ``B = 100``, ``lr = 1e-4`` for 400 epochs (Silverbox,
+Wiener-Hammerstein) or ``3e-4`` for 1500 epochs (RLC).
+
+:func:`train_stateful` is the classical TBPTT(N, N): consecutive windows in time order, one
+Adam step each, the state carried from one window to the next.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,16 +33,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .blas import single_thread_blas
+from .bptt import WindowBatch
 from .cells import CELLS, Model
+from .data import Sequence
+from .errors import InputError
 from .windows import WindowedData, check_int
 
+Progress = Callable[[int, float], None]
 
-class AdamStep:
-    """The Adam update (torch's form, see the module docstring), applied in place.
 
-    ``step(theta, g)``: ``k += 1``, ``mu = b1 mu + (1 - b1) g``, ``nu = b2 nu + (1 - b2) g^2``,
-    ``theta -= lr (mu / (1 - b1^k)) / (sqrt(nu / (1 - b2^k)) + eps)``; ``theta, g : (n,)``.
-    Shared by :func:`train_adam` and the stateful trainer of the study.
+class Adam:
+    """Adam's state ``k, mu, nu`` for parameters of size ``n``, and its update (torch's form,
+    see the module docstring).
+
+    ``step(theta, g)`` updates ``theta : (n,)`` in place by the gradient ``g : (n,)``:
+    ``k += 1``, ``mu = b1 mu + (1 - b1) g``, ``nu = b2 nu + (1 - b2) g^2``,
+    ``theta -= lr (mu / (1 - b1^k)) / (sqrt(nu / (1 - b2^k)) + eps)``.
     """
 
     def __init__(self, n: int, lr: float, betas: tuple[float, float] = (0.9, 0.999),
@@ -60,12 +71,12 @@ class AdamStep:
 
 @dataclass
 class AdamHistory:
-    """What :func:`train_adam` did.
+    """What a trainer did.
 
     Attributes
     ----------
-    loss : mean minibatch loss ``V_B`` of each epoch (before each step), ``(epochs,)``
-    steps : Adam steps taken (``epochs * floor(S / B)``)
+    loss : mean minibatch (or window) loss of each epoch, before each step, ``(epochs,)``
+    steps : Adam steps taken
     seconds : wall-clock time
     """
 
@@ -74,18 +85,28 @@ class AdamHistory:
     seconds: float = 0.0
 
 
-def train_adam(
-    model: Model,
-    data: WindowedData,
-    *,
-    epochs: int,
-    lr: float,
-    batch_size: int = 100,
-    seed: int | np.random.Generator = 0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    progress: Callable[[int, float], None] | None = None,
-) -> tuple[Model, AdamHistory]:
+def _adam(model: Model, n_x: int, n_y: int, lr: float, betas: tuple[float, float],
+          eps: float) -> Adam:
+    """Check what every trainer takes; Adam's state for ``model``'s parameters."""
+    if not isinstance(model, tuple(CELLS.values())):
+        raise TypeError(f"model must be an ElmanRNN, LSTM or GRU, got {type(model).__name__}")
+    if (model.n_x, model.n_y) != (n_x, n_y):
+        raise InputError(f"the model has n_x={model.n_x}, n_y={model.n_y} but the data have "
+                         f"n_x={n_x}, n_y={n_y}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise InputError(f"lr = {lr} must be a finite number > 0")
+    b1, b2 = (float(b) for b in betas)
+    if not (0 <= b1 < 1 and 0 <= b2 < 1):
+        raise InputError(f"betas = {betas} must lie in [0, 1)")
+    if not (np.isfinite(eps) and eps > 0):
+        raise InputError(f"eps = {eps} must be a finite number > 0")
+    return Adam(model.theta.size, lr, (b1, b2), eps)
+
+
+def train_adam(model: Model, data: WindowedData, *, epochs: int, lr: float,
+               batch_size: int = 100, seed: int | np.random.Generator = 0,
+               betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+               progress: Progress | None = None) -> tuple[Model, AdamHistory]:
     """Train ``model`` by Adam on shuffled minibatches of the windows of ``data``.
 
     Parameters
@@ -107,7 +128,6 @@ def train_adam(
     Examples
     --------
     >>> from systems import GRU
-    >>> from systems.data import Sequence
     >>> t = np.arange(60.0)
     >>> data = WindowedData(Sequence(np.sin(0.3 * t), np.cos(0.3 * t)), N=10, m=2)
     >>> start = GRU.from_theta(np.full(GRU.n_params(1, 2, 1), 0.1), n_x=1, n_h=2, n_y=1)
@@ -116,46 +136,92 @@ def train_adam(
     (120, True)
     """
     t_start = time.perf_counter()
-    if not isinstance(model, tuple(CELLS.values())):
-        raise TypeError(f"model must be an ElmanRNN, LSTM or GRU, got {type(model).__name__}")
     if not isinstance(data, WindowedData):
         raise TypeError(f"data must be a systems.windows.WindowedData, got {type(data).__name__}")
-    if (model.n_x, model.n_y) != (data.n_x, data.n_y):
-        raise ValueError(f"the model has n_x={model.n_x}, n_y={model.n_y} but the data have "
-                         f"n_x={data.n_x}, n_y={data.n_y}")
+    adam = _adam(model, data.n_x, data.n_y, lr, betas, eps)
     epochs = check_int("epochs", epochs, 1)
     B = check_int("batch_size", batch_size, 1)
     if B > data.S:
-        raise ValueError(f"batch_size = {B} must be <= S = {data.S} (the number of windows)")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr = {lr} must be a finite number > 0")
-    b1, b2 = (float(b) for b in betas)
-    if not (0 <= b1 < 1 and 0 <= b2 < 1):
-        raise ValueError(f"betas = {betas} must lie in [0, 1)")
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps = {eps} must be a finite number > 0")
+        raise InputError(f"batch_size = {B} must be <= S = {data.S} (the number of windows)")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-    from .problems import Spec  # problems imports this module's neighbours; import at use
-
-    batch = Spec.of(model).batch(data.X[:B], data.Y[:B], data.m)
-    theta = model.theta.copy()
-    adam = AdamStep(theta.size, lr, (b1, b2), eps)
-    hist = AdamHistory()
+    batch = WindowBatch.for_model(model, data.X[:B], data.Y[:B], data.m)
     n_batches = data.S // B
+
+    def epoch(theta: np.ndarray) -> float:
+        perm = rng.permutation(data.S)
+        total = 0.0
+        for b in range(n_batches):
+            idx = np.sort(perm[b * B : (b + 1) * B])  # order within a batch: irrelevant
+            batch.set_windows(data.X[idx], data.Y[idx])
+            V, g, _ = batch.loss_grad(theta, None)
+            total += V
+            adam.step(theta, g)
+        return total / n_batches
+
+    return _train(model, adam, epochs, epoch, progress, t_start)
+
+
+def train_stateful(model: Model, seq: Sequence, N: int, *, epochs: int, lr: float,
+                   progress: Progress | None = None, betas: tuple[float, float] = (0.9, 0.999),
+                   eps: float = 1e-8) -> tuple[Model, AdamHistory]:
+    """Stateful TBPTT(N, N): Adam, one step per window, the state carried between windows.
+
+    Windows ``[kN, (k+1)N)``, ``k = 0..floor(T/N) - 1``, in time order; window ``k`` starts from
+    ``z_k``, the state at its end of the pass over window ``k - 1`` (under the parameters of the
+    step before; ``z_0 = 0`` at the start of each epoch); the gradient does not flow into
+    ``z_k``. The loss of a window is its mean squared error over all ``N`` positions; the Adam
+    update is :func:`train_adam`'s. Training stops after the first epoch whose mean loss is not
+    finite.
+
+    Parameters
+    ----------
+    model : the starting model (any cell); it is not modified
+    seq : the training sequence, ``x : (T, n_x)``, ``y : (T, n_y)``
+    N : window length, ``1 <= N <= T``
+    epochs, lr, betas, eps, progress : as for :func:`train_adam`
+
+    Returns
+    -------
+    (model, history) : the trained model and :class:`AdamHistory` (``loss``: each epoch's mean
+    window loss)
+    """
+    t_start = time.perf_counter()
+    adam = _adam(model, seq.n_x, seq.n_y, lr, betas, eps)
+    epochs = check_int("epochs", epochs, 1)
+    n_windows = seq.T // check_int("N", N, 1)
+    if n_windows < 1:
+        raise InputError(f"N = {N} must be <= T = {seq.T} for stateful training")
+    X = seq.x[: n_windows * N].reshape(n_windows, 1, N, seq.n_x)
+    Y = seq.y[: n_windows * N].reshape(n_windows, 1, N, seq.n_y)
+    batch = WindowBatch.for_model(model, X[0], Y[0], 0)
+
+    def epoch(theta: np.ndarray) -> float:
+        z, total = None, 0.0
+        for k in range(n_windows):
+            batch.set_windows(X[k], Y[k])
+            V, g, _ = batch.loss_grad(theta, z)
+            z = batch.final_state()  # (1, n_z): where this pass ended, the next start
+            total += V
+            adam.step(theta, g)
+        return total / n_windows
+
+    return _train(model, adam, epochs, epoch, progress, t_start, stop_if_not_finite=True)
+
+
+def _train(model: Model, adam: Adam, epochs: int, epoch: Callable[[np.ndarray], float],
+           progress: Progress | None, t_start: float, stop_if_not_finite: bool = False
+           ) -> tuple[Model, AdamHistory]:
+    """Run ``epoch(theta)`` (Adam steps on ``theta`` in place; returns the epoch's mean loss)
+    ``epochs`` times from ``model.theta``; the trained model and its history."""
+    theta = model.theta.copy()
+    hist = AdamHistory()
     with single_thread_blas():
-        for epoch in range(1, epochs + 1):
-            perm = rng.permutation(data.S)
-            total = 0.0
-            for b in range(n_batches):
-                idx = np.sort(perm[b * B : (b + 1) * B])  # order within a batch: irrelevant
-                batch.set_windows(data.X[idx], data.Y[idx])
-                V, g, _ = batch.loss_grad(theta, None)
-                total += V
-                adam.step(theta, g)
-            hist.loss.append(total / n_batches)
+        for n_done in range(1, epochs + 1):
+            hist.loss.append(epoch(theta))
             if progress is not None:
-                progress(epoch, hist.loss[-1])
+                progress(n_done, hist.loss[-1])
+            if stop_if_not_finite and not math.isfinite(hist.loss[-1]):
+                break
     hist.steps = adam.k
     hist.seconds = time.perf_counter() - t_start
     return model.with_theta(theta), hist

@@ -1,6 +1,7 @@
-"""The Adam minibatch trainer: first step in closed form, seeding, bad input.
+"""The Adam trainers: first step in closed form, seeding, bad input; stateful TBPTT against
+the two-pass loop it replaced.
 
-Its agreement with ``torch.optim.Adam`` over shuffled minibatches is in test_torch_reference.
+Agreement with ``torch.optim.Adam`` over shuffled minibatches is in test_torch_reference.
 """
 
 from __future__ import annotations
@@ -8,11 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from systems import GRU, ElmanRNN
-from systems.adam import train_adam
+from systems import GRU, LSTM, ElmanRNN
+from systems.adam import Adam, train_adam, train_stateful
 from systems.bptt import WindowBatch
 from systems.data import Sequence
 from systems.windows import WindowedData
+
+#: The same arithmetic on the same numbers (one forward pass instead of two): equal to the
+#: last bits; the tolerance only allows for BLAS choosing another kernel between calls.
+STATEFUL_RTOL = 1e-12
 
 
 def _data(m: int = 1) -> WindowedData:
@@ -29,7 +34,7 @@ def test_first_full_batch_step_is_lr_times_the_gradient_sign():
     """Adam's first step is ``lr g / (|g| + eps)``: with one full batch and one epoch, theta
     moves by ``-lr sign(g)`` wherever ``|g| >> eps``."""
     data, model, lr = _data(), _gru(), 0.01
-    _, g, _ = WindowBatch(data.X, data.Y, data.m, n_h=2, cell="gru").loss_grad(model.theta)
+    _, g, _ = WindowBatch.for_model(model, data.X, data.Y, data.m).loss_grad(model.theta)
     trained, hist = train_adam(model, data, epochs=1, lr=lr, batch_size=data.S, seed=0)
     assert hist.steps == 1
     big = np.abs(g) > 1e-4
@@ -69,3 +74,39 @@ def test_bad_input_is_named(kwargs, match):
         train_adam(_gru(), _data(), **opts)
     with pytest.raises(TypeError, match="WindowedData"):
         train_adam(_gru(), _data().sequence, epochs=1, lr=0.01)
+
+
+def _two_pass_stateful(model, seq, N, epochs, lr):
+    """Stateful TBPTT as it was first written: the carried state from a second forward pass
+    of each window (``forward`` after ``loss_grad``, the same parameters)."""
+    n_windows = seq.T // N
+    X = seq.x[: n_windows * N].reshape(n_windows, 1, N, seq.n_x)
+    Y = seq.y[: n_windows * N].reshape(n_windows, 1, N, seq.n_y)
+    batch = WindowBatch.for_model(model, X[0], Y[0], 0)
+    theta = model.theta.copy()
+    adam, losses = Adam(theta.size, lr), []
+    for _ in range(epochs):
+        z, total = None, 0.0
+        for k in range(n_windows):
+            batch.set_windows(X[k], Y[k])
+            V, g, _ = batch.loss_grad(theta, z)
+            z = batch.forward(theta, z)[-1].copy()  # (1, n_z): the next window's start
+            total += V
+            adam.step(theta, g)
+        losses.append(total / n_windows)
+    return theta, losses
+
+
+@pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
+def test_stateful_carries_the_state_of_its_one_pass(cell):
+    """One forward pass per window gives the parameters of the two-pass loop."""
+    rng = np.random.default_rng(6)
+    seq = _data().sequence  # T = 30: 4 windows of 7, the last 2 steps unused
+    cls = {"elman": ElmanRNN, "lstm": LSTM, "gru": GRU}[cell]
+    model = cls.from_theta(0.4 * rng.normal(size=cls.n_params(1, 3, 1)), n_x=1, n_h=3, n_y=1)
+    theta_ref, losses_ref = _two_pass_stateful(model, seq, 7, epochs=3, lr=0.02)
+    trained, hist = train_stateful(model, seq, 7, epochs=3, lr=0.02)
+    assert hist.steps == 3 * 4 and len(hist.loss) == 3
+    np.testing.assert_allclose(hist.loss, losses_ref, rtol=STATEFUL_RTOL)
+    np.testing.assert_allclose(trained.theta, theta_ref, rtol=STATEFUL_RTOL, atol=0)
+    assert np.abs(trained.theta - model.theta).max() > 1e-3  # it did move

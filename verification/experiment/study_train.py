@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from systems.adam import AdamStep, train_adam
-from systems.blas import single_thread_blas
+from systems.adam import train_adam, train_stateful
 from systems.cells import CELLS, Model
-from systems.problems import Spec
 from systems.windows import WindowedData
 
 
@@ -63,53 +60,14 @@ def train(task: Any, job: Any, report: Any) -> tuple[Model, dict[str, Any]]:
                 "elapsed": time.perf_counter() - t0})
 
     if task.kind == "stateful":
-        model, losses = train_stateful(model, seq, task.N, epochs=b.epochs, lr=b.lr,
-                                       progress=progress)
+        model, hist = train_stateful(model, seq, task.N, epochs=b.epochs, lr=b.lr,
+                                     progress=progress)
     else:
         N, m, stride = (seq.T, 0, 1) if task.kind == "bptt" else (task.N, task.m, b.stride)
         data = WindowedData(seq, N, m, stride)
         model, hist = train_adam(model, data, epochs=b.epochs, lr=b.lr,
                                  batch_size=min(b.batch_size, data.S),
                                  seed=np.random.default_rng([task.seed, 1]), progress=progress)
-        losses = hist.loss
+    losses = hist.loss
     bad = [k for k, v in enumerate(losses, 1) if not math.isfinite(v)]
     return model, {"epochs": len(losses), "loss": losses, "diverged": bad[0] if bad else None}
-
-
-def train_stateful(model: Model, seq: Any, N: int, *, epochs: int, lr: float,
-                   progress: Callable[[int, float], None] | None = None,
-                   betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
-                   ) -> tuple[Model, list[float]]:
-    """Stateful TBPTT(N, N): Adam, one step per window, the state carried between windows.
-
-    Windows ``[kN, (k+1)N)``, ``k = 0..floor(T/N) - 1``, in time order; window ``k`` starts from
-    ``z_k``, the state at its start of the run under the parameters of the step before
-    (``z_0 = 0`` at the start of each epoch); the gradient does not flow into ``z_k``. The
-    loss of a window is its mean squared error over all ``N`` positions; the Adam update is
-    :func:`systems.adam.train_adam`'s (torch's). Returns the model and each epoch's mean loss.
-    """
-    T = seq.T
-    K = T // N
-    if K < 1:
-        raise ValueError(f"N = {N} must be <= T = {T} for stateful training")
-    X = seq.x[: K * N].reshape(K, 1, N, seq.n_x)
-    Y = seq.y[: K * N].reshape(K, 1, N, seq.n_y)
-    batch = Spec.of(model).batch(X[0], Y[0], 0)
-    theta = model.theta.copy()
-    adam = AdamStep(theta.size, lr, betas, eps)
-    losses = []
-    with single_thread_blas():
-        for epoch in range(1, epochs + 1):
-            z, total = None, 0.0
-            for k in range(K):
-                batch.set_windows(X[k], Y[k])
-                V, g, _ = batch.loss_grad(theta, z)
-                z = batch.forward(theta, z)[-1].copy()  # (1, n_z): the next window's start
-                total += V
-                adam.step(theta, g)
-            losses.append(total / K)
-            if progress is not None:
-                progress(epoch, losses[-1])
-            if not math.isfinite(losses[-1]):
-                break
-    return model.with_theta(theta), losses
