@@ -65,5 +65,8 @@ def work_shared(unit: Unit, shared: Shared, report) -> dict:
 class Poison:
     """Shared data that cannot be loaded in a worker process (unpickling raises)."""
 
+    def __getstate__(self) -> dict:
+        return {"poison": True}  # a state, so that unpickling calls __setstate__
+
     def __setstate__(self, state: dict) -> None:
         raise RuntimeError("this data cannot be loaded here")

@@ -16,8 +16,9 @@ Both executors have ``run(fn, units, on_progress, shared=None)``, a generator of
   the driver's thread for the local executor, in the client's event thread for Dask;
 * results come back to the driver, which writes them: workers need the package, not the output
   folder. A unit whose worker dies is run again (local: at most ``retries`` more times; Dask:
-  the scheduler's ``allowed-failures``), so ``fn`` must be pure (no files written). A unit may,
-  rarely, be yielded twice; the caller writes once;
+  the scheduler's ``allowed-failures``), so ``fn`` must be pure (no files written). A unit is
+  yielded at most once per run; a study that is stopped and run again may run it again, so the
+  caller writes each result once (skipping what is written already);
 * an exception raised by ``fn`` reaches the driver unchanged (with the worker's traceback as its
   ``__cause__`` for local workers) and ends the run; :class:`ExecutorError` means the executor
   itself failed (a unit's worker kept dying, the scheduler cannot be reached or was lost).
@@ -69,6 +70,7 @@ import contextlib
 import logging
 import math
 import multiprocessing as mp
+import numbers
 import os
 import pickle
 import secrets
@@ -255,7 +257,6 @@ class _Pool:
         self.ctx = mp.get_context("spawn")
         self.payload, self.on_progress = payload, on_progress
         self.workers: list[_Worker] = []
-        self.started = 0
 
     def spawn(self) -> None:
         ours, theirs = self.ctx.Pipe(duplex=True)
@@ -265,7 +266,6 @@ class _Pool:
         theirs.close()
         w = _Worker(proc, ours)
         self.workers.append(w)
-        self.started += 1
         # (fn, shared) in a thread: a large payload must not hold up the other workers
         threading.Thread(target=_send_quietly, args=(ours, self.payload), daemon=True).start()
 
@@ -308,7 +308,9 @@ class _Pool:
 
 
 def _send_quietly(conn: Connection, payload: bytes) -> None:
-    with contextlib.suppress(OSError):  # the worker died or was stopped meanwhile
+    """Send ``payload`` unless the worker died or was stopped meanwhile (then its socket is
+    broken or closed under us, and its sentinel tells the driver)."""
+    with contextlib.suppress(Exception):
         conn.send_bytes(payload)
 
 
@@ -367,12 +369,10 @@ def _run_pool(pool: _Pool, units: Sequence[Any], size: int, retries: int
                 pending.appendleft(w.unit)
 
 
-def cpu_count() -> int:
-    """CPUs this process may run on (its affinity mask), else all of them."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def _count(name: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+        raise InputError(f"{name} {v!r} must be an integer >= 0")
+    return int(v)
 
 
 class _Runs:
@@ -392,18 +392,18 @@ class _Runs:
 
 
 class LocalExecutor(_Runs):
-    """Run units in ``workers`` local processes (default: one per CPU this process may use).
+    """Run units in ``workers`` local processes (default: one per CPU of this process's
+    affinity mask, ``os.sched_getaffinity``, as the BPTT threads are sized).
 
     ``workers=0`` runs them in this process, one after the other (no pool; for debugging).
     A unit whose worker process dies is run again in a fresh one, at most ``retries`` times.
     """
 
     def __init__(self, workers: int | None = None, retries: int = 2) -> None:
-        for name, v in (("--workers", workers), ("retries", retries)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise InputError(f"{name} {v!r} must be an integer >= 0")
-        self.workers = cpu_count() if workers is None else workers
-        self.retries = retries
+        from systems.bptt import _cpu_count  # the CPUs of this process's affinity mask
+
+        self.workers = _cpu_count() if workers is None else _count("--workers", workers)
+        self.retries = _count("retries", retries)
 
     def __str__(self) -> str:
         if self.workers == 0:
@@ -491,20 +491,24 @@ def _probe(address: str, timeout: float) -> None:
 
     def probe() -> None:  # a thread of its own: the caller may be inside an event loop
         try:
-            outcome.append(asyncio.run(asyncio.wait_for(identity(), timeout)))
-        except BaseException as exc:  # noqa: BLE001 - reported below, in one line
+            # a little longer than ``connect``'s own timeout, so that a refused connection
+            # ends in its error (which says so) rather than in ours
+            outcome.append(asyncio.run(asyncio.wait_for(identity(), timeout + 0.5)))
+        except BaseException as exc:  # reported below, in one line
             outcome.append(exc)
 
     t = threading.Thread(target=probe, name="probe-scheduler", daemon=True)
     t.start()
-    t.join(timeout + 1.0)
-    got = outcome[0] if outcome else TimeoutError(f"no answer in {timeout:g} s")
+    t.join(timeout + 1.5)
+    got = outcome[0] if outcome else None
     if isinstance(got, dict) and got.get("type") == "Scheduler":
         return
-    why = (f"{type(got).__name__}: {got}" if isinstance(got, BaseException)
-           else f"the server there is not a scheduler ({str(got)[:60]})")
-    if isinstance(got, asyncio.TimeoutError | TimeoutError) and not str(got):
+    if got is None or isinstance(got, asyncio.TimeoutError | TimeoutError) and not str(got):
         why = f"no answer in {timeout:g} s"
+    elif isinstance(got, BaseException):
+        why = f"{type(got).__name__}: {got}"
+    else:
+        why = f"the server there is not a scheduler but {str(got.get('type'))[:40]!r}"
     raise ExecutorError(f"--scheduler {address!r}: cannot reach the Dask scheduler "
                         f"({why})".replace("\n", " "))
 
