@@ -307,7 +307,11 @@ def test_a_server_that_is_not_a_scheduler_fails_within_timeout(server):
         with pytest.raises(ex.ExecutorError, match="cannot reach the Dask scheduler") as info:
             ex.DaskExecutor(f"tcp://127.0.0.1:{port}", timeout=timeout)
     finally:
-        s.close() if server == "silent" else s.shutdown()
+        if server == "http":
+            s.shutdown()
+            s.server_close()
+        else:
+            s.close()
     assert time.monotonic() - t0 < timeout + CONNECT_MARGIN_SECONDS
     assert len(str(info.value).splitlines()) == 1
 
