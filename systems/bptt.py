@@ -37,14 +37,13 @@ Speed (``benchmarks/bptt_speed.py``):
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .blas import single_thread_blas
+from .blas import cpu_count, single_thread_blas
 from .bptt_elman import ElmanKernel
 from .bptt_gru import GRUKernel
 from .bptt_kernel import Kernel
@@ -65,13 +64,6 @@ assert KERNELS.keys() == CELLS.keys()
 MIN_WORK_PER_THREAD = 1 << 18
 
 
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -80,7 +72,7 @@ def _thread_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max(_cpu_count() - 1, 1), "bptt")
+            _pool = ThreadPoolExecutor(max(cpu_count() - 1, 1), "bptt")
         return _pool
 
 
@@ -177,7 +169,7 @@ class WindowBatch:
         # parts hold the only (time-major) copies of the data.
         kernel = KERNELS[cell]
         work = N * S * self.n_h * kernel.work_per_unit
-        n_parts = max(1, min(_cpu_count(), work // MIN_WORK_PER_THREAD, S))
+        n_parts = max(1, min(cpu_count(), work // MIN_WORK_PER_THREAD, S))
         bounds = np.arange(n_parts + 1) * S // n_parts
         self._bounds = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
         Xt, Yt = X.transpose(1, 0, 2), Y.transpose(1, 0, 2)  # (N, S, .) views

@@ -71,7 +71,7 @@ def _problem(rng, S, N, n_h, activation, weights=False, cell="elman"):
 def threaded(request, monkeypatch):
     """Run a test with the batch split into parts on threads, and without."""
     monkeypatch.setattr(bptt, "MIN_WORK_PER_THREAD", 1 if request.param != "one part" else 1 << 60)
-    monkeypatch.setattr(bptt, "_cpu_count", lambda: 3)  # three parts even on one core
+    monkeypatch.setattr(bptt, "cpu_count", lambda: 3)  # three parts even on one core
     return request.param != "one part"
 
 
@@ -111,7 +111,7 @@ def test_threaded_parts_equal_one_part(monkeypatch, cell):
     theta = model.theta
     one = WindowBatch.for_model(model, X, Y, 4, w)
     monkeypatch.setattr(bptt, "MIN_WORK_PER_THREAD", 1)
-    monkeypatch.setattr(bptt, "_cpu_count", lambda: 4)
+    monkeypatch.setattr(bptt, "cpu_count", lambda: 4)
     many = WindowBatch.for_model(model, X, Y, 4, w)
     assert len(one._parts) == 1 and len(many._parts) == 4
     for z_ in (z, None, z[0]):

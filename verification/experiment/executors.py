@@ -400,9 +400,9 @@ class LocalExecutor(_Runs):
     """
 
     def __init__(self, workers: int | None = None, retries: int = 2) -> None:
-        from systems.bptt import _cpu_count  # the CPUs of this process's affinity mask
+        from systems.blas import cpu_count  # the CPUs of this process's affinity mask
 
-        self.workers = _cpu_count() if workers is None else _count("--workers", workers)
+        self.workers = cpu_count() if workers is None else _count("--workers", workers)
         self.retries = _count("retries", retries)
 
     def __str__(self) -> str:

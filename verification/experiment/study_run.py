@@ -23,7 +23,6 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -382,7 +381,7 @@ def run_study(
             observer(msg)
         clock.progress(msg)
 
-    for group, results in executor.run(partial(run_group, job=job), units, on_progress):
+    for group, results in executor.run(run_group, units, on_progress, shared=job):
         wrote = [store.write(t, r) for t, r in zip(group.tasks, results, strict=True)]
         clock.finished(group, results, wrote)
     return todo

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from verification.experiment.executors import Terminated
+
 EXAMPLE = """examples:
   burnin study rlc --budget quick --N 100 --out rlc_quick
   burnin study silverbox --from-models authors_lstm/silverbox --N 100 --out sb
@@ -128,9 +130,10 @@ def _error(msg: object) -> int:
 
 @contextmanager
 def _stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the study as Ctrl-C does (finished models are kept)."""
+    """SIGTERM and SIGHUP stop the summary as they stop the training (the executor handles
+    them there): as an interruption, finished work kept."""
     def stop(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        raise Terminated(signum)
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -142,7 +145,8 @@ def _stop_on_signals() -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``burnin study``: 0 done, 1 stopped by the cluster, 2 an input error (one line on
-    stderr), 130 interrupted; any other exception is a bug and propagates."""
+    stderr), 130 interrupted (128 + the signal for SIGTERM, SIGHUP); any other exception is a
+    bug and propagates."""
     from systems.errors import InputError
     from verification.experiment import study
     from verification.experiment.executors import ExecutorError
@@ -159,12 +163,18 @@ def run(args: argparse.Namespace) -> int:
     what = "evaluating" if not plan.trains else f"training ({plan.job.budget})"
     t0 = time.perf_counter()
     try:
+        print(f"burnin study {args.dataset}: {what}, {len(plan.tasks)} models -> {plan.out}",
+              flush=True)
+        study.execute(plan, executor, log=log)
         with _stop_on_signals():
-            print(f"burnin study {args.dataset}: {what}, {len(plan.tasks)} models -> {plan.out}",
-                  flush=True)
-            study.execute(plan, executor, log=log)
+            outcome = study.summarize(plan, log=log, seconds_run=time.perf_counter() - t0)
+            paths = write_all(outcome, log=log)
     except InputError as exc:
         return _error(exc)
+    except Terminated as exc:
+        print(f"burnin study: stopped by {signal.Signals(exc.signum).name}; finished models are "
+              "kept (rerun to resume)", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("burnin study: interrupted; finished models are kept (rerun to resume)",
               file=sys.stderr)
@@ -175,8 +185,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         executor.close()
-    outcome = study.summarize(plan, log=log, seconds_run=time.perf_counter() - t0)
-    paths = write_all(outcome, log=log)
     print(f"done in {time.perf_counter() - t0:.1f} s. Wrote:")
     for p in paths:
         print(f"  {p}")
