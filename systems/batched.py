@@ -18,11 +18,17 @@ and the per-model products are stacked ``np.matmul`` calls over strided ``(K, ro
 
 * ``Z[t] = [h_t; 1; x_{t+1}]`` (``F = n_h + 1 + n_x`` rows, ``x_{N+1} = 0``).
 * ``A[t] = W Z[t]`` (``R = P n_h + n_y`` rows): the ``P n_h`` pre-activations of step ``t + 1``
-  and the output ``y_t``, from one product with the extended weights ``W : (K, R, F)`` (the
-  cell's recurrent, bias, input and readout weights in one matrix). After the backward pass
-  ``A[t] = [da_{t+1}; gy_t]`` (``gy_t = dV/dy_t``), so
-  ``dh_t = W[:, :, :n_h]^T A[t]`` and ``dV/dW = sum_t A[t] Z[t]^T``: one product per step each,
-  accumulated while the step is in cache.
+  (then the gates) and the output ``y_t`` (then ``gy_t = dV/dy_t``), from one product with the
+  extended weights ``W : (K, R, F)`` (the cell's recurrent, bias, input and readout weights in
+  one matrix).
+* The backward pass writes ``D_t = [da_{t+1}; gy_t]`` into two alternating slabs (it never
+  writes ``A``): ``dh_t = W[:, :, :n_h]^T D_t`` and ``dV/dW = sum_t D_t Z[t]^T`` are one product
+  per step each, accumulated while the slab is in cache.
+
+Memory traffic, not arithmetic, bounds a step once the ``K`` models' buffers outgrow the
+caches (about ``(6 n_h + n_x + n_y + 1) B N K`` numbers for the LSTM): the backward pass
+therefore reads the stored gates but writes only the two hot slabs, and the LSTM recomputes
+``tanh(c_t) = h_t / o_t`` instead of storing it.
 * The cell's elementwise passes (:mod:`systems.batched_lstm`, :mod:`systems.batched_gru`,
   :mod:`systems.batched_elman`) turn ``A[t-1]`` and the state into ``h_t`` (forward) and
   ``dh_t`` into ``da_t`` (backward).
@@ -160,11 +166,13 @@ class BatchedBPTT:
         self._gtmp = np.empty((K, R, F), dt)
         self._gacc = np.empty((K, R, F), dt)
         self._dh = np.empty((n, K, B), dt)
+        self.D = np.zeros((2, R, K, B), dt)  # D_t in slab t % 2
         self._layout_maps()
         # stacked-matmul views of every step, built once (slicing in the loops costs)
         self._Zmm = [self.Z[t].transpose(1, 0, 2) for t in range(N + 1)]  # (K, F, B)
         self._ZmmT = [self.Z[t].transpose(1, 2, 0) for t in range(N + 1)]  # (K, B, F)
         self._Amm = [self.A[t].transpose(1, 0, 2) for t in range(N + 1)]  # (K, R, B)
+        self._Dmm = [self.D[s].transpose(1, 0, 2) for s in range(2)]
 
     # ---------------------------------------------------------------- parameters
     def _layout(self) -> tuple[np.ndarray, np.ndarray]:
@@ -217,8 +225,8 @@ class BatchedBPTT:
         n = self.n_h
         self._Wback = np.ascontiguousarray(W[:, :, :n].transpose(0, 2, 1))  # (K, n_h, R)
         W *= self._row_scale
-        self._W = W
-        self._Wy = W[:, self.P * n :]  # (K, n_y, F): the readout rows
+        self._W = np.ascontiguousarray(W)  # the gather leaves it strided: ~20% slower products
+        self._Wy = self._W[:, self.P * n :]  # (K, n_y, F): the readout rows
 
     def gradient(self) -> np.ndarray:
         """``dV/dtheta : (K, n_theta)`` from the accumulated ``dV/dW`` (a new array)."""
@@ -279,15 +287,19 @@ class BatchedBPTT:
         V = self.residuals()
         Pn, N = self.P * self.n_h, self.N
         self.A[0, Pn:] = 0.0  # gy_0: no output at t = 0
-        self.A[N, :Pn] = 0.0  # da_{N+1}
-        np.matmul(self._Amm[N], self._ZmmT[N], self._gacc)  # the readout of step N
+        D = self.D[N % 2]
+        D[:Pn] = 0.0  # da_{N+1}
+        D[Pn:] = self.A[N, Pn:]  # gy_N
+        np.matmul(self._Dmm[N % 2], self._ZmmT[N], self._gacc)  # the readout of step N
         self._backward_steps()
         return V, self.gradient()
 
-    def _accumulate(self, t: int) -> None:
-        """``dV/dW += A[t] Z[t]^T`` (called by the backward loops once ``A[t]`` is final)."""
-        np.matmul(self._Amm[t], self._ZmmT[t], self._gtmp)
-        np.add(self._gacc, self._gtmp, self._gacc)
+    def _back_views(self, t: int) -> tuple[np.ndarray, ...]:
+        """Backward step ``t``'s views: ``D_{t-1}`` as rows ``(P n_h, K, B)`` and as
+        ``(K, R, B)``, ``D_t`` as ``(K, R, B)``, ``gy_{t-1}`` in ``A`` and its place in ``D``."""
+        Pn, s = self.P * self.n_h, (t - 1) % 2
+        return (self.D[s, :Pn], self._Dmm[s], self._Dmm[1 - s], self.A[t - 1, Pn:],
+                self.D[s, Pn:])
 
     def _forward_steps(self) -> None:
         raise NotImplementedError

@@ -25,7 +25,7 @@ class BatchedElman(BatchedBPTT):
         self._one = np.array(1.0, self.dtype)
         A, Z = self.A, self.Z
         self._steps = [(self._Zmm[t - 1], self._Amm[t - 1], A[t - 1, :n], Z[t, :n],
-                        self._Amm[t], self._ZmmT[t - 1]) for t in range(1, N + 1)]
+                        self._ZmmT[t - 1], *self._back_views(t)) for t in range(1, N + 1)]
 
     def _layout(self) -> tuple[np.ndarray, np.ndarray]:
         n, n_x, n_y = self.n_h, self.n_x, self.n_y
@@ -40,10 +40,13 @@ class BatchedElman(BatchedBPTT):
 
     def _forward_steps(self) -> None:
         W, matmul = self._W, np.matmul
-        act = self.route.tanh if self.activation == "tanh" else np.copyto
-        for z_prev, a_mm, a, h, _, _ in self._steps:
+        tanh = self.route.tanh if self.activation == "tanh" else None
+        for z_prev, a_mm, a, h, *_ in self._steps:
             matmul(W, z_prev, a_mm)  # pre-activation of step t, y_{t-1}
-            act(a, h) if act is not np.copyto else act(h, a)
+            if tanh is None:
+                h[...] = a
+            else:
+                tanh(a, h)
 
     def _backward_steps(self) -> None:
         Wback, dh, tmp, one = self._Wback, self._dh, self._tmp, self._one
@@ -51,13 +54,14 @@ class BatchedElman(BatchedBPTT):
         gtmp, gacc = self._gtmp, self._gacc
         mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
         tanh = self.activation == "tanh"
-        for _, a_mm, a, h, a_next, zT in reversed(self._steps):
-            matmul(Wback, a_next, dh_mm)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
+        for _, _, _, h, zT, da, d_mm, d_next, gy, d_gy in reversed(self._steps):
+            matmul(Wback, d_next, dh_mm)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
             if tanh:
                 mul(h, h, tmp)
                 sub(one, tmp, tmp)
-                mul(dh, tmp, a)  # da_t = dh_t (1 - h_t^2)
+                mul(dh, tmp, da)  # da_t = dh_t (1 - h_t^2)
             else:
-                a[...] = dh
-            matmul(a_mm, zT, gtmp)  # dV/dW += A[t-1] Z[t-1]^T
+                da[...] = dh
+            d_gy[...] = gy
+            matmul(d_mm, zT, gtmp)  # dV/dW += D_{t-1} Z[t-1]^T
             add(gacc, gtmp, gacc)

@@ -6,9 +6,9 @@ Same equations as :mod:`systems.bptt_gru` (``u`` is torch's update gate ``z``)::
     n = tanh(p + r q),  h_t = n + u (h_{t-1} - n)
 
 The four pre-activation blocks ``(a_r, a_u, q, p)`` come from the one product
-``A[t-1] = W Z[t-1]`` (``q`` without the input columns, ``p`` without the hidden ones), so after
-the backward pass ``A[t-1] = [da_r; da_u; dq; dp; gy_{t-1}]`` and ``sum_t A[t] Z[t]^T`` holds
-every parameter's gradient. Backward, the forward step read in reverse::
+``A[t-1] = W Z[t-1]`` (``q`` without the input columns, ``p`` without the hidden ones), so the
+backward pass's ``D_{t-1} = [da_r; da_u; dq; dp; gy_{t-1}]`` gives every parameter's gradient
+in ``sum_t D_t Z[t]^T``. Backward, the forward step read in reverse::
 
     dh_t = W_h^T [da_r; da_u; dq]_{t+1} + W_hy^T gy_t + u_{t+1} dh_{t+1}
     da_u = dh_t (h_{t-1} - n) u (1 - u),   dp = dh_t (1 - u) (1 - n^2)
@@ -37,7 +37,7 @@ class BatchedGRU(BatchedBPTT):
         self._steps = [
             (self._Zmm[t - 1], self._Amm[t - 1], A[t - 1, : 2 * n], A[t - 1, :n],
              A[t - 1, n : 2 * n], A[t - 1, 2 * n : 3 * n], A[t - 1, 3 * n : 4 * n],
-             Z[t - 1, :n], Z[t, :n], self._Amm[t], self._ZmmT[t - 1])
+             Z[t - 1, :n], Z[t, :n], self._ZmmT[t - 1], *self._back_views(t))
             for t in range(1, N + 1)
         ]
 
@@ -63,7 +63,7 @@ class BatchedGRU(BatchedBPTT):
         W, tmp = self._W, self._tmp
         gates, tanh = self.route.gates, self.route.tanh
         mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
-        for z_prev, a_mm, ru, r, u, q, p, h_prev, h, _, _ in self._steps:
+        for z_prev, a_mm, ru, r, u, q, p, h_prev, h, *_ in self._steps:
             matmul(W, z_prev, a_mm)  # (a_r, a_u) scaled, q, p, y_{t-1}
             gates(ru, ru, None)  # r, u
             mul(r, q, tmp)
@@ -74,6 +74,7 @@ class BatchedGRU(BatchedBPTT):
             add(tmp, p, h)  # h_t = n + u (h_{t-1} - n)
 
     def _backward_steps(self) -> None:
+        n = self.n_h
         Wback, dh, tmp, w1, dn, direct = (self._Wback, self._dh, self._tmp, self._w1, self._dn,
                                           self._direct)
         dh_mm = dh.transpose(1, 0, 2)
@@ -81,8 +82,10 @@ class BatchedGRU(BatchedBPTT):
         mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
         one = self._one
         direct[...] = 0.0
-        for _, a_mm, _, r, u, q, nn, h_prev, _, a_next, zT in reversed(self._steps):
-            matmul(Wback, a_next, dh_mm)
+        for _, _, _, r, u, q, nn, h_prev, _, zT, d4, d_mm, d_next, gy, d_gy in reversed(
+                self._steps):
+            d_r, d_u, d_q, d_p = d4[:n], d4[n : 2 * n], d4[2 * n : 3 * n], d4[3 * n :]
+            matmul(Wback, d_next, dh_mm)
             add(dh, direct, dh)  # dh_t
             sub(h_prev, nn, w1)
             mul(w1, dh, w1)  # dV/du
@@ -90,14 +93,15 @@ class BatchedGRU(BatchedBPTT):
             mul(tmp, dh, dn)  # dV/dn = (1 - u) dh
             mul(dh, u, direct)  # u dh_t, for step t - 1
             mul(tmp, u, tmp)
-            mul(tmp, w1, u)  # da_u
+            mul(tmp, w1, d_u)  # da_u
             mul(nn, nn, w1)
             sub(one, w1, w1)
-            mul(w1, dn, nn)  # dp = dn (1 - n^2)
-            mul(nn, q, tmp)  # dV/dr = dp q
-            mul(nn, r, q)  # dq = dp r
+            mul(w1, dn, d_p)  # dp = dn (1 - n^2)
+            mul(d_p, q, tmp)  # dV/dr = dp q
+            mul(d_p, r, d_q)  # dq = dp r
             sub(one, r, w1)
             mul(w1, r, w1)
-            mul(w1, tmp, r)  # da_r
-            matmul(a_mm, zT, gtmp)  # dV/dW += A[t-1] Z[t-1]^T
+            mul(w1, tmp, d_r)  # da_r
+            d_gy[...] = gy
+            matmul(d_mm, zT, gtmp)  # dV/dW += D_{t-1} Z[t-1]^T
             add(gacc, gtmp, gacc)

@@ -11,7 +11,7 @@ Same equations as :mod:`systems.bptt_lstm` (torch's gates; ``a`` the pre-activat
 
 Gate rows in the loops' order ``(i, f, o, g)`` (torch's is ``i, f, g, o``), so the three
 sigmoids are one contiguous block ``(3 n_h, K, B)``. Stored per step: the gates (in ``A``),
-``c_t`` and ``tanh(c_t)``.
+``h_t`` (in ``Z``) and ``c_t``; ``tanh(c_t) = h_t / o_t`` is recomputed in the backward pass.
 """
 
 from __future__ import annotations
@@ -31,19 +31,16 @@ class BatchedLSTM(BatchedBPTT):
         super().__init__(*args, **kwargs)
         N, n, K, B, dt = self.N, self.n_h, self.K, self.B, self.dtype
         self.C = np.zeros((N + 1, n, K, B), dt)  # c_t
-        self.TC = np.zeros((N + 1, n, K, B), dt)  # tanh(c_t)
-        self._tmp = np.empty((n, K, B), dt)
-        self._dc = np.empty((n, K, B), dt)
-        self._carry = np.empty((n, K, B), dt)  # dc_{t+1} f_{t+1}
-        self._U = np.empty((4 * n, K, B), dt)  # dV/d(i, f, o, g)
-        self._s1 = np.empty((3 * n, K, B), dt)
+        self._tc, self._tmp, self._dc, self._carry = (np.empty((n, K, B), dt) for _ in range(4))
+        self._fac = np.empty((4 * n, K, B), dt)  # sigma' and tanh' of the gates
         self._one = np.array(1.0, dt)
-        A, Z, C, TC = self.A, self.Z, self.C, self.TC
+        self._floor = np.array(np.finfo(dt).tiny, dt)
+        A, Z, C = self.A, self.Z, self.C
         self._steps = [
             (self._Zmm[t - 1], self._Amm[t - 1], A[t - 1, : 4 * n], A[t - 1, : 3 * n],
              A[t - 1, :n], A[t - 1, n : 2 * n], A[t - 1, 2 * n : 3 * n],
-             A[t - 1, 3 * n : 4 * n], Z[t, :n], C[t - 1], C[t], TC[t], self._Amm[t],
-             self._ZmmT[t - 1])
+             A[t - 1, 3 * n : 4 * n], Z[t, :n], C[t - 1], C[t], self._ZmmT[t - 1],
+             *self._back_views(t))
             for t in range(1, N + 1)
         ]
 
@@ -69,10 +66,10 @@ class BatchedLSTM(BatchedBPTT):
         return np.concatenate([self.Z[self.N, : self.n_h], self.C[self.N]], axis=0)
 
     def _forward_steps(self) -> None:
-        W, tmp = self._W, self._tmp
+        W, tmp, tc = self._W, self._tmp, self._tc
         gates, tanh = self.route.gates, self.route.tanh
         mul, add, matmul = np.multiply, np.add, np.matmul
-        for z_prev, a_mm, a4, s3, i, f, o, g, h, c_prev, c, tc, _, _ in self._steps:
+        for z_prev, a_mm, a4, s3, i, f, o, g, h, c_prev, c, *_ in self._steps:
             matmul(W, z_prev, a_mm)  # scaled pre-activations of step t, y_{t-1}
             gates(a4, s3, g)  # i, f, o, g
             mul(f, c_prev, c)
@@ -83,30 +80,34 @@ class BatchedLSTM(BatchedBPTT):
 
     def _backward_steps(self) -> None:
         n = self.n_h
-        Wback, dh, dc, carry, tmp, U, s1 = (self._Wback, self._dh, self._dc, self._carry,
-                                            self._tmp, self._U, self._s1)
+        Wback, dh, dc, carry, tmp, tc, fac = (self._Wback, self._dh, self._dc, self._carry,
+                                              self._tmp, self._tc, self._fac)
         dh_mm = dh.transpose(1, 0, 2)
-        U0, U1, U2, U3 = U[:n], U[n : 2 * n], U[2 * n : 3 * n], U[3 * n :]
+        fac3, fac_g = fac[: 3 * n], fac[3 * n :]
         gtmp, gacc = self._gtmp, self._gacc
-        mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
-        one = self._one
+        mul, add, sub, div, maximum, matmul = (np.multiply, np.add, np.subtract, np.divide,
+                                               np.maximum, np.matmul)
+        one, floor = self._one, self._floor
         carry[...] = 0.0
-        for _, a_mm, a4, s3, i, f, o, g, h, c_prev, _, tc, a_next, zT in reversed(
-                self._steps):
-            matmul(Wback, a_next, dh_mm)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
+        for (_, _, _, s3, i, f, o, g, h, c_prev, _, zT, d4, d_mm, d_next, gy, d_gy
+             ) in reversed(self._steps):
+            matmul(Wback, d_next, dh_mm)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
+            maximum(o, floor, out=tmp)
+            div(h, tmp, tc)  # tanh(c_t) = h_t / o_t (where o_t = 0 it is multiplied by 0)
             mul(h, tc, tmp)
             sub(o, tmp, tmp)  # o (1 - tc^2)
             mul(dh, tmp, dc)
             add(dc, carry, dc)  # dc_t
             mul(dc, f, carry)  # for step t - 1
-            mul(dc, g, U0)  # dV/di
-            mul(dc, c_prev, U1)  # dV/df
-            mul(dh, tc, U2)  # dV/do
-            mul(dc, i, U3)  # dV/dg
-            sub(one, s3, s1)
-            mul(s3, s1, s3)  # sigma' = s (1 - s)
-            mul(g, g, tmp)
-            sub(one, tmp, g)  # tanh' = 1 - g^2
-            mul(U, a4, a4)  # da_t
-            matmul(a_mm, zT, gtmp)  # dV/dW += [da_t; gy_{t-1}] Z[t-1]^T
+            mul(dc, g, d4[:n])  # dV/di
+            mul(dc, c_prev, d4[n : 2 * n])  # dV/df
+            mul(dh, tc, d4[2 * n : 3 * n])  # dV/do
+            mul(dc, i, d4[3 * n :])  # dV/dg
+            sub(one, s3, fac3)
+            mul(s3, fac3, fac3)  # sigma' = s (1 - s)
+            mul(g, g, fac_g)
+            sub(one, fac_g, fac_g)  # tanh' = 1 - g^2
+            mul(d4, fac, d4)  # da_t
+            d_gy[...] = gy
+            matmul(d_mm, zT, gtmp)  # dV/dW += [da_t; gy_{t-1}] Z[t-1]^T
             add(gacc, gtmp, gacc)

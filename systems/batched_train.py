@@ -252,7 +252,8 @@ class BatchedTrainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise InputError(f"epochs must be an integer >= 1, got {epochs!r}")
         t0, last = time.perf_counter(), self.epoch + int(epochs)
-        with single_thread_blas():
+        # a diverging model overflows: it is detected and reported (``diverged``), not warned
+        with single_thread_blas(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for done in range(1, int(epochs) + 1):
                 losses = self._epoch()
                 self.epoch += 1
