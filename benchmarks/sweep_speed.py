@@ -106,8 +106,10 @@ def single(seq: Sequence, ms: list[int], epochs: int) -> Callable[[], object]:
                                seed=np.random.default_rng([0, 1])) for m in ms]
 
 
-def torch_models(seq: Sequence, ms: list[int], epochs: int) -> Callable[[], object] | None:
-    """torch float32, the models one after another (None when torch is not importable)."""
+def torch_models(seq: Sequence, ms: list[int], epochs: int, threads: int | None = None
+                 ) -> Callable[[], object] | None:
+    """torch float32, the models one after another (None when torch is not importable);
+    ``threads`` fixes torch's intra-op threads (default: torch's own choice)."""
     try:
         import torch
     except ImportError:
@@ -116,7 +118,7 @@ def torch_models(seq: Sequence, ms: list[int], epochs: int) -> Callable[[], obje
     X = torch.tensor(w.X, dtype=torch.float32)
     Y = torch.tensor(w.Y, dtype=torch.float32)
 
-    def train_one(m: int) -> None:
+    def train_one(m: int, epochs: int) -> None:
         torch.manual_seed(0)
         lstm, fc = torch.nn.LSTM(1, N_H, batch_first=True), torch.nn.Linear(N_H, 1)
         opt = torch.optim.Adam([*lstm.parameters(), *fc.parameters()], lr=LR)
@@ -131,7 +133,28 @@ def torch_models(seq: Sequence, ms: list[int], epochs: int) -> Callable[[], obje
                 loss.backward()
                 opt.step()
 
-    return lambda: [train_one(m) for m in ms]
+    def run() -> None:
+        saved = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            for m in ms:
+                train_one(m, epochs)
+        finally:
+            torch.set_num_threads(saved)
+
+    train_one(ms[0], 1)  # warm-up: torch's one-time initialisation is not a model's cost
+    return run
+
+
+def kind_epoch(full: Sequence, kind: str, dtype: str, seeds: int) -> float:
+    """CPU seconds of one epoch of ``kind`` for ``seeds`` models on the full split (after a
+    first epoch that builds the kernel)."""
+    tr = BatchedTrainer("lstm", N_H, full, N=N if kind == "stateful" else None,
+                        seeds=list(range(seeds)), lr=LR, kind=kind, dtype=dtype).run(1)
+    c = time.process_time()
+    tr.run(1)
+    return time.process_time() - c
 
 
 def peak_memory(seq: Sequence, ms: list[int], dtype: str) -> float:
@@ -182,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-root", default=str(shared / "data" / "benchmarks"),
                    help="the benchmark CSVs (default: $BURNIN_SHARED/data/benchmarks)")
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--study-epochs", type=int, default=400, help="epochs of the estimate")
     a = p.parse_args(argv)
     full = load_benchmark("silverbox", a.data_root).scaled["train"]
     T = B * a.batches + N - 1
@@ -195,35 +219,46 @@ def main(argv: list[str] | None = None) -> None:
           f"{FULL_BATCHES} minibatches per epoch (a {T}-sample prefix), {E} epoch(s) per run, "
           f"best of {a.repeats}; rates in full epochs")
     base = None
-    torch_run = None if a.no_torch else torch_models(seq, ms, E)
-    if torch_run is None:
+    if a.no_torch or torch_models(seq, ms[:1], 1) is None:
         print("  torch: skipped (not importable or --no-torch); no ratios")
     else:
         import torch
 
-        print(f"  torch {torch.__version__}: {torch.get_num_threads()} threads (default)")
-        base = report("torch float32 (20 models in turn)", *timed(torch_run, a.repeats),
-                      K * E, a.batches)
+        print(f"  torch {torch.__version__}: {torch.get_num_threads()} threads by default")
+        base = report("torch float32, 20 models in turn", *timed(torch_models(seq, ms, E),
+                                                                 a.repeats), K * E, a.batches)
+        report("torch float32, 1 thread", *timed(torch_models(seq, ms, E, 1), a.repeats),
+               K * E, a.batches, base)
     with single_thread_blas():
-        one = report("ours, one model at a time (float64)",
+        one = report("ours, one model at a time (f64)",
                      *timed(single(seq, ms, E), a.repeats), K * E, a.batches, base)
     rates = {}
     for dt in ("float32", "float64"):
-        rates[dt] = report(f"batched {dt} (one batch of {K})",
+        rates[dt] = report(f"batched {dt}, one batch of {K}",
                            *timed(batched(seq, ms, dt, E), a.repeats), K * E, a.batches, base)
+    pair = {}
     for dt in ("float32", "float64"):
         walls = [two_processes(seq, ms, dt, E) for _ in range(a.repeats)]
-        report(f"batched {dt}, 2 processes x {K // 2}", walls, [float("nan")] * len(walls),
-               K * E, a.batches, base)
+        pair[dt] = report(f"batched {dt}, 2 processes x {K // 2}", walls,
+                          [float("nan")] * len(walls), K * E, a.batches, base)
     print(f"  batched float32 vs ours one at a time: {rates['float32'] / one:.2f}x")
     for dt in ("float32", "float64"):
         peak = peak_memory(full, ms, dt)
         print(f"  peak memory, batch of {K} on the full split ({full.T} samples), {dt}: "
               f"{peak / 2**20:.0f} MiB (target <= 2048)")
+    study_estimate(full, pair["float32"], a.study_epochs)
     if base:
         print(f"targets: float32 {rates['float32'] / base:.2f}x torch (>= 5), "
               f"float64 {rates['float64'] / base:.2f}x (>= 2)")
 
 
-if __name__ == "__main__":
-    main()
+def study_estimate(full: Sequence, pair_rate: float, epochs: int) -> None:
+    """The study's float32 work on 2 cores: 20 burn-ins x 3 seeds stateless (at the 2-process
+    rate) plus stateful and bptt (3 seeds each, measured here, one core each in parallel)."""
+    sl = 20 * 3 * epochs / pair_rate
+    sf = kind_epoch(full, "stateful", "float32", 3) * epochs
+    bp = kind_epoch(full, "bptt", "float32", 3) * epochs
+    total = sl + (sf + bp) / 2
+    print(f"  study estimate, float32, {epochs} epochs: stateless 60 models {sl / 60:.1f} min "
+          f"(2 processes), stateful 3 seeds {sf / 60:.1f} min and bptt 3 seeds {bp / 60:.1f} "
+          f"min (1 core each) -> {total / 60:.0f} min on 2 cores (target <= 45)")

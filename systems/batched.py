@@ -17,10 +17,12 @@ contiguous run of ``n_h K B`` numbers, so an elementwise step is one NumPy call 
 and the per-model products are stacked ``np.matmul`` calls over strided ``(K, rows, B)`` views.
 
 * ``Z[t] = [h_t; 1; x_{t+1}]`` (``F = n_h + 1 + n_x`` rows, ``x_{N+1} = 0``).
-* ``A[t] = W Z[t]`` (``R = P n_h + n_y`` rows): the ``P n_h`` pre-activations of step ``t + 1``
-  (then the gates) and the output ``y_t`` (then ``gy_t = dV/dy_t``), from one product with the
-  extended weights ``W : (K, R, F)`` (the cell's recurrent, bias, input and readout weights in
-  one matrix).
+* ``W Z[t]`` (``R = P n_h + n_y`` rows) is one product with the extended weights
+  ``W : (K, R, F)`` (the cell's recurrent, bias, input and readout weights in one matrix): the
+  ``P n_h`` pre-activations of step ``t + 1`` and the output ``y_t``. It goes to a scratch slab
+  that stays in cache (a product writes its ``K`` outputs as short scattered runs, slow into
+  memory the caches do not hold); the first elementwise pass reads it and writes ``A[t]``
+  sequentially: the gates the backward pass needs and ``y_t`` (then ``gy_t = dV/dy_t``).
 * The backward pass writes ``D_t = [da_{t+1}; gy_t]`` into two alternating slabs (it never
   writes ``A``): ``dh_t = W[:, :, :n_h]^T D_t`` and ``dV/dW = sum_t D_t Z[t]^T`` are one product
   per step each, accumulated while the slab is in cache.
@@ -71,9 +73,11 @@ class TanhRoute:
     def __init__(self, dtype: np.dtype) -> None:
         self.half = np.array(0.5, dtype)
 
-    def gates(self, block: np.ndarray, sig: np.ndarray, th: np.ndarray | None) -> None:
-        """In place: ``block`` = ``[sig; th]`` rows of scaled pre-activations -> gate values."""
-        np.tanh(block, block)
+    def gates(self, src: np.ndarray, block: np.ndarray, sig: np.ndarray,
+              th: np.ndarray | None) -> None:
+        """Scaled pre-activations ``src`` -> gate values in ``block`` = ``[sig; th]`` (its
+        sigmoid rows, then its tanh rows; ``src`` may be ``block``)."""
+        np.tanh(src, block)
         np.multiply(sig, self.half, sig)
         np.add(sig, self.half, sig)
 
@@ -85,7 +89,8 @@ class TanhRoute:
 class ExpRoute:
     """Gates via ``exp``: ``sigma(a) = 1 / (1 + exp(-a))``, ``tanh(a) = 2 sigma(2a) - 1``.
 
-    ``exp`` may overflow to ``inf``: the results are then the right limits 0 and -1.
+    ``exp`` may overflow to ``inf``: the results are then the right limits 0 and -1 (the
+    passes run under ``np.errstate(over="ignore")``, entered once per pass, not per call).
     """
 
     sig_scale, tanh_scale = -1.0, -2.0
@@ -93,10 +98,10 @@ class ExpRoute:
     def __init__(self, dtype: np.dtype) -> None:
         self.one, self.two, self.m2 = (np.array(v, dtype) for v in (1.0, 2.0, -2.0))
 
-    def gates(self, block: np.ndarray, sig: np.ndarray, th: np.ndarray | None) -> None:
+    def gates(self, src: np.ndarray, block: np.ndarray, sig: np.ndarray,
+              th: np.ndarray | None) -> None:
         one = self.one
-        with np.errstate(over="ignore"):
-            np.exp(block, block)
+        np.exp(src, block)
         np.add(block, one, block)
         np.divide(one, block, block)  # sigma(a) and sigma(2 a) on the tanh rows
         if th is not None:
@@ -106,8 +111,7 @@ class ExpRoute:
     def tanh(self, x: np.ndarray, out: np.ndarray) -> None:
         one = self.one
         np.multiply(x, self.m2, out)
-        with np.errstate(over="ignore"):
-            np.exp(out, out)
+        np.exp(out, out)
         np.add(out, one, out)
         np.divide(self.two, out, out)
         np.subtract(out, one, out)
@@ -167,11 +171,12 @@ class BatchedBPTT:
         self._gacc = np.empty((K, R, F), dt)
         self._dh = np.empty((n, K, B), dt)
         self.D = np.zeros((2, R, K, B), dt)  # D_t in slab t % 2
+        self._S = np.zeros((R, K, B), dt)  # the forward product of one step
+        self._Smm = self._S.transpose(1, 0, 2)
         self._layout_maps()
         # stacked-matmul views of every step, built once (slicing in the loops costs)
         self._Zmm = [self.Z[t].transpose(1, 0, 2) for t in range(N + 1)]  # (K, F, B)
         self._ZmmT = [self.Z[t].transpose(1, 2, 0) for t in range(N + 1)]  # (K, B, F)
-        self._Amm = [self.A[t].transpose(1, 0, 2) for t in range(N + 1)]  # (K, R, B)
         self._Dmm = [self.D[s].transpose(1, 0, 2) for s in range(2)]
 
     # ---------------------------------------------------------------- parameters
@@ -206,6 +211,8 @@ class BatchedBPTT:
         pos = np.full(self.n_theta, -1)
         for term in idx.reshape(idx.shape[0], -1):
             hit = term < self.n_theta
+            if np.bincount(term[hit]).max(initial=0) > 1 or (pos[term[hit]] >= 0).any():
+                raise AssertionError(f"{self.cell}: a theta entry enters W twice")
             pos[term[hit]] = np.flatnonzero(hit)
         if (pos < 0).any():
             raise AssertionError(f"{self.cell}: theta entries {np.flatnonzero(pos < 0)} unused")
@@ -259,9 +266,10 @@ class BatchedBPTT:
     # ---------------------------------------------------------------- passes
     def forward(self) -> None:
         """Fill the states and ``A`` (pre-activations, then the outputs ``y_t`` in ``A[t]``)."""
-        self._forward_steps()
+        with np.errstate(over="ignore"):  # ExpRoute: exp -> inf is the right limit
+            self._forward_steps()
         N = self.N
-        np.matmul(self._Wy, self._Zmm[N], self._Amm[N][:, self.P * self.n_h :])  # y_N
+        np.matmul(self._Wy, self._Zmm[N], self.A[N, self.P * self.n_h :].transpose(1, 0, 2))
 
     def outputs(self) -> np.ndarray:
         """``(N, n_y, K, B)`` outputs ``y_1..y_N`` of the last forward pass (a view)."""

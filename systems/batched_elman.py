@@ -24,8 +24,8 @@ class BatchedElman(BatchedBPTT):
         self._tmp = np.empty((n, self.K, self.B), self.dtype)
         self._one = np.array(1.0, self.dtype)
         A, Z = self.A, self.Z
-        self._steps = [(self._Zmm[t - 1], self._Amm[t - 1], A[t - 1, :n], Z[t, :n],
-                        self._ZmmT[t - 1], *self._back_views(t)) for t in range(1, N + 1)]
+        self._steps = [(self._Zmm[t - 1], Z[t, :n], A[t - 1, n:], self._ZmmT[t - 1],
+                        *self._back_views(t)) for t in range(1, N + 1)]
 
     def _layout(self) -> tuple[np.ndarray, np.ndarray]:
         n, n_x, n_y = self.n_h, self.n_x, self.n_y
@@ -39,14 +39,17 @@ class BatchedElman(BatchedBPTT):
         return idx, np.ones(n + n_y)
 
     def _forward_steps(self) -> None:
-        W, matmul = self._W, np.matmul
+        n, W, S_mm = self.n_h, self._W, self._Smm
+        S_a, S_y = self._S[:n], self._S[n:]
+        matmul, copyto = np.matmul, np.copyto
         tanh = self.route.tanh if self.activation == "tanh" else None
-        for z_prev, a_mm, a, h, *_ in self._steps:
-            matmul(W, z_prev, a_mm)  # pre-activation of step t, y_{t-1}
+        for z_prev, h, y_prev, *_ in self._steps:
+            matmul(W, z_prev, S_mm)  # pre-activation of step t, y_{t-1}
+            copyto(y_prev, S_y)
             if tanh is None:
-                h[...] = a
+                copyto(h, S_a)
             else:
-                tanh(a, h)
+                tanh(S_a, h)  # h_t (the pre-activation is not kept: da_t needs only h_t)
 
     def _backward_steps(self) -> None:
         Wback, dh, tmp, one = self._Wback, self._dh, self._tmp, self._one
@@ -54,7 +57,7 @@ class BatchedElman(BatchedBPTT):
         gtmp, gacc = self._gtmp, self._gacc
         mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
         tanh = self.activation == "tanh"
-        for _, _, _, h, zT, da, d_mm, d_next, gy, d_gy in reversed(self._steps):
+        for _, h, _, zT, da, d_mm, d_next, gy, d_gy in reversed(self._steps):
             matmul(Wback, d_next, dh_mm)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
             if tanh:
                 mul(h, h, tmp)

@@ -35,9 +35,10 @@ class BatchedGRU(BatchedBPTT):
         self._one = np.array(1.0, dt)
         A, Z = self.A, self.Z
         self._steps = [
-            (self._Zmm[t - 1], self._Amm[t - 1], A[t - 1, : 2 * n], A[t - 1, :n],
+            (self._Zmm[t - 1], A[t - 1, : 2 * n], A[t - 1, :n],
              A[t - 1, n : 2 * n], A[t - 1, 2 * n : 3 * n], A[t - 1, 3 * n : 4 * n],
-             Z[t - 1, :n], Z[t, :n], self._ZmmT[t - 1], *self._back_views(t))
+             Z[t - 1, :n], Z[t, :n], A[t - 1, 4 * n :], self._ZmmT[t - 1],
+             *self._back_views(t))
             for t in range(1, N + 1)
         ]
 
@@ -60,14 +61,19 @@ class BatchedGRU(BatchedBPTT):
         return idx, np.r_[np.full(2 * n, self.route.sig_scale), np.ones(2 * n + n_y)]
 
     def _forward_steps(self) -> None:
-        W, tmp = self._W, self._tmp
+        n = self.n_h
+        W, tmp, S_mm = self._W, self._tmp, self._Smm
+        S_ru, S_q, S_p, S_y = (self._S[: 2 * n], self._S[2 * n : 3 * n],
+                               self._S[3 * n : 4 * n], self._S[4 * n :])
         gates, tanh = self.route.gates, self.route.tanh
-        mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
-        for z_prev, a_mm, ru, r, u, q, p, h_prev, h, *_ in self._steps:
-            matmul(W, z_prev, a_mm)  # (a_r, a_u) scaled, q, p, y_{t-1}
-            gates(ru, ru, None)  # r, u
+        mul, add, sub, matmul, copyto = np.multiply, np.add, np.subtract, np.matmul, np.copyto
+        for z_prev, ru, r, u, q, p, h_prev, h, y_prev, *_ in self._steps:
+            matmul(W, z_prev, S_mm)  # (a_r, a_u) scaled, q, p, y_{t-1}
+            copyto(y_prev, S_y)
+            copyto(q, S_q)
+            gates(S_ru, ru, ru, None)  # r, u
             mul(r, q, tmp)
-            add(p, tmp, p)
+            add(S_p, tmp, p)
             tanh(p, p)  # n = tanh(p + r q), kept in the p rows
             sub(h_prev, p, tmp)
             mul(tmp, u, tmp)
@@ -82,7 +88,7 @@ class BatchedGRU(BatchedBPTT):
         mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
         one = self._one
         direct[...] = 0.0
-        for _, _, _, r, u, q, nn, h_prev, _, zT, d4, d_mm, d_next, gy, d_gy in reversed(
+        for _, _, r, u, q, nn, h_prev, _, _, zT, d4, d_mm, d_next, gy, d_gy in reversed(
                 self._steps):
             d_r, d_u, d_q, d_p = d4[:n], d4[n : 2 * n], d4[2 * n : 3 * n], d4[3 * n :]
             matmul(Wback, d_next, dh_mm)

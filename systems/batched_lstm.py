@@ -37,10 +37,10 @@ class BatchedLSTM(BatchedBPTT):
         self._floor = np.array(np.finfo(dt).tiny, dt)
         A, Z, C = self.A, self.Z, self.C
         self._steps = [
-            (self._Zmm[t - 1], self._Amm[t - 1], A[t - 1, : 4 * n], A[t - 1, : 3 * n],
+            (self._Zmm[t - 1], A[t - 1, : 4 * n], A[t - 1, : 3 * n],
              A[t - 1, :n], A[t - 1, n : 2 * n], A[t - 1, 2 * n : 3 * n],
-             A[t - 1, 3 * n : 4 * n], Z[t, :n], C[t - 1], C[t], self._ZmmT[t - 1],
-             *self._back_views(t))
+             A[t - 1, 3 * n : 4 * n], Z[t, :n], C[t - 1], C[t], A[t - 1, 4 * n :],
+             self._ZmmT[t - 1], *self._back_views(t))
             for t in range(1, N + 1)
         ]
 
@@ -66,12 +66,14 @@ class BatchedLSTM(BatchedBPTT):
         return np.concatenate([self.Z[self.N, : self.n_h], self.C[self.N]], axis=0)
 
     def _forward_steps(self) -> None:
-        W, tmp, tc = self._W, self._tmp, self._tc
+        W, tmp, tc, S_mm = self._W, self._tmp, self._tc, self._Smm
+        S4, Sy = self._S[: 4 * self.n_h], self._S[4 * self.n_h :]
         gates, tanh = self.route.gates, self.route.tanh
-        mul, add, matmul = np.multiply, np.add, np.matmul
-        for z_prev, a_mm, a4, s3, i, f, o, g, h, c_prev, c, *_ in self._steps:
-            matmul(W, z_prev, a_mm)  # scaled pre-activations of step t, y_{t-1}
-            gates(a4, s3, g)  # i, f, o, g
+        mul, add, matmul, copyto = np.multiply, np.add, np.matmul, np.copyto
+        for z_prev, a4, s3, i, f, o, g, h, c_prev, c, y_prev, *_ in self._steps:
+            matmul(W, z_prev, S_mm)  # scaled pre-activations of step t, y_{t-1}
+            copyto(y_prev, Sy)
+            gates(S4, a4, s3, g)  # i, f, o, g into A[t-1]
             mul(f, c_prev, c)
             mul(i, g, tmp)
             add(c, tmp, c)  # c_t = f c_{t-1} + i g
@@ -89,7 +91,7 @@ class BatchedLSTM(BatchedBPTT):
                                                np.maximum, np.matmul)
         one, floor = self._one, self._floor
         carry[...] = 0.0
-        for (_, _, _, s3, i, f, o, g, h, c_prev, _, zT, d4, d_mm, d_next, gy, d_gy
+        for (_, _, s3, i, f, o, g, h, c_prev, _, _, zT, d4, d_mm, d_next, gy, d_gy
              ) in reversed(self._steps):
             matmul(Wback, d_next, dh_mm)  # dh_t = W_hh^T da_{t+1} + W_hy^T gy_t
             maximum(o, floor, out=tmp)
