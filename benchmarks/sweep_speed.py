@@ -7,23 +7,26 @@ of ``100 b + 99`` samples: ``S = 100 b`` windows, ``b`` minibatches per epoch in
 an epoch's cost is linear in its minibatches, so the rates below are converted to full epochs
 (x ``b / 199``). Printed, all in one run:
 
-* batched float32 and float64 (:class:`systems.batched_train.BatchedTrainer`, the 20 models
-  as one batch, one process);
-* the same batch split over two processes of 10 models each, run at the same time (the
-  2-core figure; the throughput of the pair);
-* our single-model trainer (:func:`systems.adam.train_adam`, float64), the 20 models one after
-  another;
 * torch float32 (when importable; not a dependency: ``pip install torch``), ``nn.LSTM(1, 8)``
-  and ``nn.Linear(8, 1)``, the 20 models one after another, default threads.
+  and ``nn.Linear(8, 1)``, the 20 models one after another, with torch's default threads (the
+  reference of the targets) and with one thread (on a shared machine a team of threads waits
+  for its slowest member: compare with both);
+* our single-model trainer (:func:`systems.adam.train_adam`, float64), the 20 models in turn;
+* batched float32 and float64 (:class:`systems.batched_train.BatchedTrainer`, the 20 models as
+  one batch, one process);
+* the same batch split over two processes of 10 models each, run at the same time (the
+  2-core figure: the throughput of the pair);
+* the peak memory (tracemalloc) of the batch on the full training split;
+* the study's float32 training time on 2 cores: 20 burn-ins x 3 seeds x ``--study-epochs`` plus
+  the stateful and bptt kinds (3 seeds each, one full epoch of each measured here).
 
 Each figure is the best of ``--repeats`` runs of ``--epochs`` epochs (spread printed), with
-wall and CPU seconds; on a shared machine compare the ratios, measured in the same run. Also
-printed: the CPU flags, thread counts, load average and the peak memory (tracemalloc) of the
-batch on the full training split. Targets: batched float32 >= 5x torch float32 and float64 >=
-2x, peak memory <= 2 GB.
+wall and CPU seconds; on a shared machine compare the ratios measured in the same run. The
+CPU flags, thread counts and load average are printed first. Targets: batched float32 >= 5x
+torch float32 and float64 >= 2x, peak memory <= 2 GB, the study <= 45 min on 2 cores.
 
 Run from the project root: ``python benchmarks/sweep_speed.py [--batches 20] [--epochs 1]
-[--repeats 3] [--data-root DIR] [--no-torch]``.
+[--repeats 3] [--data-root DIR] [--no-torch] [--study-epochs 400]``.
 """
 
 from __future__ import annotations
@@ -78,23 +81,25 @@ def batched(seq: Sequence, ms: list[int], dtype: str, epochs: int) -> Callable[[
     return lambda: tr.run(epochs)
 
 
-def _half(args: tuple) -> float:
-    """Worker of :func:`two_processes`: train half the models, return the wall seconds."""
+def _half(args: tuple) -> tuple[float, float]:
+    """Worker of :func:`two_processes`: train half the models; wall and CPU seconds."""
     seq, ms, dtype, epochs, start = args
     run = batched(seq, ms, dtype, epochs)
     while time.time() < start:  # start together
         time.sleep(0.001)
-    t0 = time.perf_counter()
+    w, c = time.perf_counter(), time.process_time()
     run()
-    return time.perf_counter() - t0
+    return time.perf_counter() - w, time.process_time() - c
 
 
-def two_processes(seq: Sequence, ms: list[int], dtype: str, epochs: int) -> float:
-    """Wall seconds until both halves of the batch, each in its own process, are trained."""
+def two_processes(seq: Sequence, ms: list[int], dtype: str, epochs: int) -> tuple[float, float]:
+    """Wall seconds until both halves of the batch, each in its own process started at the
+    same time, are trained, and the CPU seconds of both."""
     halves = [ms[: len(ms) // 2], ms[len(ms) // 2 :]]
     start = time.time() + 2.0 + 0.2 * len(ms)  # after both have built their trainers
     with mp.get_context("fork").Pool(2) as pool:
-        return max(pool.map(_half, [(seq, h, dtype, epochs, start) for h in halves]))
+        out = pool.map(_half, [(seq, h, dtype, epochs, start) for h in halves])
+    return max(w for w, _ in out), sum(c for _, c in out)
 
 
 def single(seq: Sequence, ms: list[int], epochs: int) -> Callable[[], object]:
@@ -232,33 +237,43 @@ def main(argv: list[str] | None = None) -> None:
     with single_thread_blas():
         one = report("ours, one model at a time (f64)",
                      *timed(single(seq, ms, E), a.repeats), K * E, a.batches, base)
-    rates = {}
+    rates, cpu = {}, {}
     for dt in ("float32", "float64"):
-        rates[dt] = report(f"batched {dt}, one batch of {K}",
-                           *timed(batched(seq, ms, dt, E), a.repeats), K * E, a.batches, base)
+        walls, cpus = timed(batched(seq, ms, dt, E), a.repeats)
+        rates[dt] = report(f"batched {dt}, one batch of {K}", walls, cpus, K * E, a.batches,
+                           base)
+        cpu[dt] = min(cpus) * FULL_BATCHES / a.batches / (K * E)  # CPU s per model-epoch
     pair = {}
     for dt in ("float32", "float64"):
-        walls = [two_processes(seq, ms, dt, E) for _ in range(a.repeats)]
-        pair[dt] = report(f"batched {dt}, 2 processes x {K // 2}", walls,
-                          [float("nan")] * len(walls), K * E, a.batches, base)
+        walls, cpus = zip(*[two_processes(seq, ms, dt, E) for _ in range(a.repeats)],
+                          strict=True)
+        pair[dt] = report(f"batched {dt}, 2 processes x {K // 2}", list(walls), list(cpus),
+                          K * E, a.batches, base)
     print(f"  batched float32 vs ours one at a time: {rates['float32'] / one:.2f}x")
     for dt in ("float32", "float64"):
         peak = peak_memory(full, ms, dt)
         print(f"  peak memory, batch of {K} on the full split ({full.T} samples), {dt}: "
               f"{peak / 2**20:.0f} MiB (target <= 2048)")
-    study_estimate(full, pair["float32"], a.study_epochs)
+    study_estimate(full, cpu["float32"], pair["float32"], a.study_epochs)
     if base:
         print(f"targets: float32 {rates['float32'] / base:.2f}x torch (>= 5), "
               f"float64 {rates['float64'] / base:.2f}x (>= 2)")
 
 
-def study_estimate(full: Sequence, pair_rate: float, epochs: int) -> None:
-    """The study's float32 work on 2 cores: 20 burn-ins x 3 seeds stateless (at the 2-process
-    rate) plus stateful and bptt (3 seeds each, measured here, one core each in parallel)."""
-    sl = 20 * 3 * epochs / pair_rate
+def study_estimate(full: Sequence, cpu_rate: float, pair_rate: float, epochs: int) -> None:
+    """Minutes of the study's float32 training on 2 cores: 20 burn-ins x 3 seeds stateless plus
+    stateful and bptt (3 seeds each), as 2 worker processes (30 stateless models and one of
+    the small kinds each). From CPU seconds (what a dedicated core delivers; a shared machine
+    stretches wall time, not CPU time) and, for the stateless part, from the measured wall time
+    of the 2-process pair."""
     sf = kind_epoch(full, "stateful", "float32", 3) * epochs
     bp = kind_epoch(full, "bptt", "float32", 3) * epochs
-    total = sl + (sf + bp) / 2
-    print(f"  study estimate, float32, {epochs} epochs: stateless 60 models {sl / 60:.1f} min "
-          f"(2 processes), stateful 3 seeds {sf / 60:.1f} min and bptt 3 seeds {bp / 60:.1f} "
-          f"min (1 core each) -> {total / 60:.0f} min on 2 cores (target <= 45)")
+    sl = 60 * epochs * cpu_rate
+    by_cpu = (sl + sf + bp) / 2
+    print(f"  study estimate, float32, {epochs} epochs, 2 worker processes: stateless 60 models "
+          f"{sl / 60:.0f} CPU-min, stateful {sf / 60:.1f}, bptt {bp / 60:.1f} CPU-min -> "
+          f"{by_cpu / 60:.0f} min on 2 dedicated cores (target <= 45); with the 2-process wall "
+          f"rate measured here: {(60 * epochs / pair_rate + max(sf, bp)) / 60:.0f} min")
+
+if __name__ == "__main__":
+    main()
