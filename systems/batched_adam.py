@@ -15,6 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
+
+
+def check_constants(lr: float, betas: tuple[float, float], eps: float
+                    ) -> tuple[float, tuple[float, float], float]:
+    """``(lr, (b1, b2), eps)`` as floats if ``lr > 0``, ``0 <= b1, b2 < 1``, ``eps > 0`` (all
+    finite), else :class:`~systems.errors.InputError` naming the argument."""
+    if not (np.isfinite(lr) and lr > 0):
+        raise InputError(f"lr must be a finite number > 0, got {lr!r}")
+    b1, b2 = (float(b) for b in betas)
+    if not (0 <= b1 < 1 and 0 <= b2 < 1):
+        raise InputError(f"betas must lie in [0, 1), got {betas!r}")
+    if not (np.isfinite(eps) and eps > 0):
+        raise InputError(f"eps must be a finite number > 0, got {eps!r}")
+    return float(lr), (b1, b2), float(eps)
+
 
 class BatchedAdam:
     """Adam moments ``mu, nu : (K, n)`` and step counts ``k : (K,)`` in the training dtype.

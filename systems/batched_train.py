@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .batched import BatchedBPTT, burn_in_weights, check_dtype, make_kernel
-from .batched_adam import BatchedAdam
+from .batched_adam import BatchedAdam, check_constants
 from .batched_eval import free_run_mse
 from .batched_kinds import plan_chunks, stateful_epoch, stateless_epoch
 from .blas import single_thread_blas
@@ -166,9 +166,9 @@ class BatchedTrainer:
         self._rngs = {}
         if self.kind == "stateless":
             for s, st in state["rngs"].items():
-                rng = np.random.default_rng()
-                rng.bit_generator.state = st
-                self._rngs[int(s)] = rng
+                bits = getattr(np.random, st["bit_generator"])()  # PCG64 for default_rng
+                bits.state = st
+                self._rngs[int(s)] = np.random.Generator(bits)
         self._kernels: dict[int, BatchedBPTT] = {}
         self._chunks: list = []
         self._planned: tuple = ()
@@ -374,19 +374,13 @@ def _config(cell, n_h, data, N, ms, seeds, lr, kind, batch_size, stride, dtype, 
     S = (data.T - N) // stride + 1
     if kind == "stateless" and batch_size > S:
         raise InputError(f"batch_size = {batch_size} must be <= S = {S} (the number of windows)")
-    if not (np.isfinite(lr) and lr > 0):
-        raise InputError(f"lr must be a finite number > 0, got {lr!r}")
-    b1, b2 = (float(b) for b in betas)
-    if not (0 <= b1 < 1 and 0 <= b2 < 1):
-        raise InputError(f"betas must lie in [0, 1), got {betas!r}")
-    if not (np.isfinite(eps) and eps > 0):
-        raise InputError(f"eps must be a finite number > 0, got {eps!r}")
+    lr, betas, eps = check_constants(lr, betas, eps)
     try:
         dt = check_dtype(dtype).name
         act = check_activation(activation)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     return {"cell": cell, "n_h": int(n_h), "kind": kind, "N": int(N), "ms": ms, "seeds": seeds,
-            "lr": float(lr), "batch_size": int(batch_size), "stride": int(stride), "dtype": dt,
-            "betas": (b1, b2), "eps": float(eps), "activation": act,
+            "lr": lr, "batch_size": int(batch_size), "stride": int(stride), "dtype": dt,
+            "betas": betas, "eps": eps, "activation": act,
             "max_chunk": int(max_chunk)}
