@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Silverbox N = {N}, LSTM n_h = {N_H}, {K} burn-ins, seed 0; {a.batches} of "
           f"{FULL_BATCHES} minibatches per epoch (a {T}-sample prefix), {E} epoch(s) per run, "
           f"best of {a.repeats}; rates in full epochs")
-    base = None
+    base = base1 = cpu1 = None
     if a.no_torch or torch_models(seq, ms[:1], 1) is None:
         print("  torch: skipped (not importable or --no-torch); no ratios")
     else:
@@ -232,8 +232,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  torch {torch.__version__}: {torch.get_num_threads()} threads by default")
         base = report("torch float32, 20 models in turn", *timed(torch_models(seq, ms, E),
                                                                  a.repeats), K * E, a.batches)
-        report("torch float32, 1 thread", *timed(torch_models(seq, ms, E, 1), a.repeats),
-               K * E, a.batches, base)
+        walls, cpus = timed(torch_models(seq, ms, E, 1), a.repeats)
+        base1 = report("torch float32, 1 thread", walls, cpus, K * E, a.batches, base)
+        cpu1 = min(cpus) * FULL_BATCHES / a.batches / (K * E)
     with single_thread_blas():
         one = report("ours, one model at a time (f64)",
                      *timed(single(seq, ms, E), a.repeats), K * E, a.batches, base)
@@ -256,8 +257,10 @@ def main(argv: list[str] | None = None) -> None:
               f"{peak / 2**20:.0f} MiB (target <= 2048)")
     study_estimate(full, cpu["float32"], pair["float32"], a.study_epochs)
     if base:
-        print(f"targets: float32 {rates['float32'] / base:.2f}x torch (>= 5), "
-              f"float64 {rates['float64'] / base:.2f}x (>= 2)")
+        for dt, goal in (("float32", 5), ("float64", 2)):
+            print(f"target batched {dt} >= {goal}x torch float32: {rates[dt] / base:.2f}x torch "
+                  f"at default threads, {rates[dt] / base1:.2f}x torch at 1 thread (wall), "
+                  f"{cpu1 / cpu[dt]:.2f}x by CPU seconds per model-epoch (torch 1 thread)")
 
 
 def study_estimate(full: Sequence, cpu_rate: float, pair_rate: float, epochs: int) -> None:
