@@ -26,14 +26,15 @@ and the per-model products are stacked ``np.matmul`` calls over strided ``(K, ro
 * The backward pass writes ``D_t = [da_{t+1}; gy_t]`` into two alternating slabs (it never
   writes ``A``): ``dh_t = W[:, :, :n_h]^T D_t`` and ``dV/dW = sum_t D_t Z[t]^T`` are one product
   per step each, accumulated while the slab is in cache.
-
-Memory traffic, not arithmetic, bounds a step once the ``K`` models' buffers outgrow the
-caches (about ``(6 n_h + n_x + n_y + 1) B N K`` numbers for the LSTM): the backward pass
-therefore reads the stored gates but writes only the two hot slabs, and the LSTM recomputes
-``tanh(c_t) = h_t / o_t`` instead of storing it.
 * The cell's elementwise passes (:mod:`systems.batched_lstm`, :mod:`systems.batched_gru`,
-  :mod:`systems.batched_elman`) turn ``A[t-1]`` and the state into ``h_t`` (forward) and
-  ``dh_t`` into ``da_t`` (backward).
+  :mod:`systems.batched_elman`) turn the scratch slab and the state into ``A[t-1]`` and ``h_t``
+  (forward) and ``dh_t`` into ``da_t`` (backward).
+
+The ``K`` models' buffers (about ``(6 n_h + n_x + n_y + 1) B N K`` numbers for the LSTM)
+outgrow the caches, so every step streams its slab from memory; to keep that traffic small the
+backward pass reads the stored gates but writes only the two hot slabs, and the LSTM recomputes
+``tanh(c_t) = h_t / o_t`` instead of storing it. Speed and the alternatives measured:
+``docs/performance_sweep.md`` (``benchmarks/sweep_speed.py``).
 
 Activations (:class:`TanhRoute`, :class:`ExpRoute`): in float32 NumPy's ``tanh`` is a SIMD loop
 as fast as ``exp``, so sigmoids are ``(1 + tanh(a/2)) / 2``; in float64 ``tanh`` costs about
@@ -140,9 +141,13 @@ class BatchedBPTT:
 
     Attributes
     ----------
-    x : ``(N, n_x, K, B)`` view: write the input windows here (``x[t - 1] = x_t``)
+    x : ``(N, n_x, K, B)`` view of ``Z``: write the input windows here (``x[t - 1] = x_t``)
     y : ``(N, n_y, K, B)``: write the targets here
-    w : ``(N, K)``: ``w_tk / K_k`` (zero on the burn-in steps); :meth:`set_weights`
+    Z, A, D : the buffers of the module docstring
+
+    A pass is: :meth:`set_params`, :meth:`set_weights` (``w_tk / K_k``, zero on the burn-in
+    steps), the data in ``x`` and ``y``, :meth:`set_initial`, then :meth:`loss_grad` (or
+    :meth:`forward` and :meth:`outputs`, :meth:`final_state`).
     """
 
     cell = ""
