@@ -26,14 +26,17 @@ REF_RTOL = 1e-12
 #: ~1e-12 relative, cancellation ``O(eps / h)`` ~1e-10 relative.
 FD_H, FD_RTOL = 1e-6, 1e-6
 EPS32 = float(np.finfo(np.float32).eps)
-#: float32 against float64 gradient, normwise relative, for models at torch's initial scale
-#: (weights ``|w| <= 1/sqrt(n_h)``): every step's rounding (a few ``eps32``) is carried along a
-#: contracting recurrence and the errors of the ``N`` steps add up, so the error grows about
-#: linearly in ``N``: ``F32_GRAD_C * N * eps32``. The constant is measured (worst ``1.5 N eps32``
-#: over 900 random draws of cell, sizes, ``N <= 100``, ``B <= 30``, burn-ins) with a ~10x
-#: margin. Expanding models (larger weights) amplify rounding exponentially in ``N``: no such
-#: bound (a draw at 2.4x the scale reached 4000 N eps32).
-F32_GRAD_C = 16.0
+#: float32 against float64 loss and gradient (relative; the gradient normwise), for models at
+#: torch's initial scale (weights ``|w| <= 1/sqrt(n_h)``). Rounding moves every stored number by
+#: ~``eps32`` relatively and every residual ``r = y - y^d`` by ~``eps32 (|y| + |y^d|)`` (outputs
+#: and targets are rounded), and a contracting recurrence carries the ``N`` steps' errors along,
+#: where they add up: error ``<= F32_C (N + F32_N0) eps32 rho`` with
+#: ``rho = sum w (|y| + |y^d|) |r| / sum w r^2 >= 1``, the residuals' cancellation (a nearly
+#: fitted output is known to fewer digits than the output). Constants measured: worst
+#: ``0.85 (N + 10) eps32 rho`` over 4000 random draws (cells, sizes, ``N <= 100``, burn-ins),
+#: with a ~10x margin. Expanding models (larger weights) amplify rounding exponentially in
+#: ``N``: no such bound (a draw at 2.4x the scale reached ``4000 N eps32``).
+F32_C, F32_N0 = 8.0, 10
 
 VARIANTS = [("lstm", "tanh"), ("gru", "tanh"), ("elman", "tanh"), ("elman", "linear")]
 
@@ -95,20 +98,26 @@ def test_gradient_against_central_differences(cell, activation):
 @pytest.mark.parametrize(("cell", "activation"), VARIANTS)
 @given(dims=sizes, N=st.integers(2, 100), data=st.data())
 def test_float32_gradient_against_float64(cell, activation, dims, N, data):
-    """The float32 kernel's gradient is the float64 one to ``F32_GRAD_C N eps32`` (normwise
-    relative; models at torch's initial scale, see ``F32_GRAD_C``)."""
+    """The float32 kernel's loss and gradient are the float64 ones to
+    ``F32_C (N + F32_N0) eps32 rho`` (models at torch's initial scale, see ``F32_C``)."""
     n_x, n_h, n_y, K, B, _ = dims
     ms = data.draw(st.lists(st.integers(0, N - 1), min_size=K, max_size=K))
     args = (cell, activation, n_x, n_h, n_y, K, B, N, ms, N + sum(dims))
     scale = 1.0 / np.sqrt(n_h)
-    ker64 = _case(*args, scale=scale)[0]
-    ker32 = _case(*args, dtype="float32", scale=scale)[0]
+    ker64, ker32 = _case(*args, scale=scale)[0], _case(*args, dtype="float32", scale=scale)[0]
+    ker64.forward()
+    y, yd = ker64.outputs().copy(), ker64.y  # (N, n_y, K, B)
+    w = burn_in_weights(N, B, np.asarray(ms))[:, None, :, None]
+    r = y - yd
+    rho = (w * (np.abs(y) + np.abs(yd)) * np.abs(r)).sum(axis=(0, 1, 3)) / (
+        w * r * r).sum(axis=(0, 1, 3))
+    tol = F32_C * (N + F32_N0) * EPS32 * rho  # (K,)
     V64, G64 = ker64.loss_grad()
     V32, G32 = ker32.loss_grad()
     assert G32.dtype == np.float32
     err = np.linalg.norm(G32 - G64, axis=1) / np.linalg.norm(G64, axis=1)
-    assert err.max() <= F32_GRAD_C * N * EPS32, err.max() / (N * EPS32)
-    np.testing.assert_allclose(V32, V64, rtol=F32_GRAD_C * N * EPS32)
+    assert np.all(err <= tol), (err / tol).max()
+    assert np.all(np.abs(V32 - V64) <= tol * V64), (np.abs(V32 - V64) / (tol * V64)).max()
 
 
 def test_final_state_is_the_simulated_state():
