@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .batched_adam import check_constants
 from .blas import single_thread_blas
 from .bptt import WindowBatch
 from .cells import CELLS, Model
@@ -93,14 +94,8 @@ def _adam(model: Model, n_x: int, n_y: int, lr: float, betas: tuple[float, float
     if (model.n_x, model.n_y) != (n_x, n_y):
         raise InputError(f"the model has n_x={model.n_x}, n_y={model.n_y} but the data have "
                          f"n_x={n_x}, n_y={n_y}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise InputError(f"lr = {lr} must be a finite number > 0")
-    b1, b2 = (float(b) for b in betas)
-    if not (0 <= b1 < 1 and 0 <= b2 < 1):
-        raise InputError(f"betas = {betas} must lie in [0, 1)")
-    if not (np.isfinite(eps) and eps > 0):
-        raise InputError(f"eps = {eps} must be a finite number > 0")
-    return Adam(model.theta.size, lr, (b1, b2), eps)
+    lr, betas, eps = check_constants(lr, betas, eps)
+    return Adam(model.theta.size, lr, betas, eps)
 
 
 def train_adam(model: Model, data: WindowedData, *, epochs: int, lr: float,

@@ -14,10 +14,23 @@ from test_study import write_pair
 from tolerances import SUM_RTOL
 
 from systems.adam import train_adam, train_stateful
+from systems.batched_train import init_theta
+from systems.lstm import LSTM
 from systems.windows import WindowedData
 from verification.experiment import study as st
-from verification.experiment.study_train import init_model, train
+from verification.experiment.study_train import train_group
 from verification.presentation import study_cli
+
+
+def init_model(cell, n_x, n_h, n_y, seed):
+    assert cell == "lstm"
+    return LSTM.from_theta(init_theta(cell, n_x, n_h, n_y, seed), n_x=n_x, n_h=n_h, n_y=n_y)
+
+
+def train(task, job, report):
+    """One model of the study, trained as the study trains a group of one."""
+    ((model, history),) = train_group([task], job, report)
+    return model, history
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +61,7 @@ def _zero_lr_loss(splits, kind, N, m):
     task = st.Task("mine", "lstm", 3, N, m, kind, 0, "quick")
     # lr = 1e-300: each Adam step moves theta by ~1e-300, far below an ulp of its entries, so
     # nothing moves and the epoch loss is the plain loss of the initial model (lr = 0 is refused)
-    job = st.Job(splits, st.Budget("t", epochs=1, lr=1e-300, batch_size=7))
+    job = st.Job(splits, st.Budget("t", epochs=1, lr=1e-300, batch_size=7, dtype="float64"))
     model, h = train(task, job, lambda _: None)
     return model, h["loss"][0]
 
@@ -92,7 +105,7 @@ def test_bptt_loss_is_the_free_run_error_of_the_whole_split(splits):
                                              ("bptt", 210, 0, 60)])  # bptt: 1 step per epoch
 def test_training_lowers_the_loss(splits, kind, N, m, epochs):
     task = st.Task("mine", "lstm", 3, N, m, kind, 0, "quick")
-    job = st.Job(splits, st.Budget("t", epochs=epochs, lr=1e-2, batch_size=20))
+    job = st.Job(splits, st.Budget("t", epochs=epochs, lr=1e-2, batch_size=20))  # float32
     _, h = train(task, job, lambda _: None)
     assert h["diverged"] is None and h["epochs"] == epochs
     assert h["loss"][-1] < 0.7 * h["loss"][0]

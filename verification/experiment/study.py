@@ -97,7 +97,7 @@ class StudyConfig:
     budget: str = "quick"
     epochs: int | None = None
     lr: float | None = None
-    dtype: str = "float64"
+    dtype: str = "float32"
     from_models: str | None = None
     out: str | None = None
     workers: int | None = None

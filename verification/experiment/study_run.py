@@ -66,7 +66,8 @@ class ModelRecord:
     key : the task's file-name key; model_hash : the hash of everything that determines it
     dataset, cell, n_h, N, m, kind, seed, budget, source : the task (``source``: the file read)
     epochs : epochs trained (0: read from a file); budget_lr : learning rate (``None``: read)
-    seconds, cpu_seconds : training wall and CPU time; seconds_eval : evaluation wall time
+    seconds, cpu_seconds : training wall and CPU time (a batch's time shared equally by its
+        models); seconds_eval : evaluation wall time
     mse_<split>_scaled, mse_<split> : free-run MSE per split, scaled and data units
     e_j : mean squared error at window position ``j = 1..N`` from the zero state (stateless)
     loss_history : mean minibatch loss per epoch; diverged : first epoch with a non-finite loss
@@ -151,30 +152,32 @@ def _silent(_: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- one unit of work
 def run_group(group: Group, job: Job, report: Report = _silent) -> list[TaskResult]:
-    """Train (or load) and evaluate the models of ``group``. Pure: no files written, safe to
-    run twice. OpenBLAS is held at one thread: the products are tiny, and a study runs one unit
-    per core."""
+    """Train (one batched computation) or load the models of ``group`` and evaluate them.
+    Pure: no files written, safe to run twice. OpenBLAS is held at one thread: the products
+    are tiny, and a study runs one unit per core."""
+    from systems import load_model
     from systems.blas import single_thread_blas
+    from verification.experiment.study_train import train_group
 
     report({"key": group.key, "event": "started", "pid": os.getpid()})
-    with single_thread_blas():
-        return [_run_task(t, h, job, report, group.key)
-                for t, h in zip(group.tasks, group.hashes, strict=True)]
-
-
-def _run_task(task: Task, model_hash: str, job: Job, report: Report, unit: str) -> TaskResult:
     t0, c0 = time.perf_counter(), time.process_time()
-    if task.source is not None:
-        from systems import load_model
+    with single_thread_blas():
+        if group.tasks[0].source is None:
+            trained = train_group(group.tasks, job, lambda msg: report({**msg,
+                                                                        "key": group.key}))
+        else:
+            trained = [(load_model(t.source), {"epochs": 0}) for t in group.tasks]
+        seconds = (time.perf_counter() - t0) / len(group.tasks)  # per model: a batch's share
+        cpu = (time.process_time() - c0) / len(group.tasks)
+        return [_result(t, h, model, history, job, seconds, cpu)
+                for t, h, (model, history) in zip(group.tasks, group.hashes, trained,
+                                                   strict=True)]
 
-        model = load_model(task.source)
-        history: dict[str, Any] = {"epochs": 0}
-    else:
-        from verification.experiment.study_train import train
 
-        model, history = train(task, job, lambda msg: report({**msg, "key": unit,
-                                                               "model": task.key}))
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+def _result(task: Task, model_hash: str, model: Any, history: dict[str, Any], job: Job,
+            seconds: float, cpu: float) -> TaskResult:
+    """Evaluate one trained or loaded model the authors' way and make its record."""
+    t0 = time.perf_counter()
     ev = evaluate(model, job.splits)
     e_j = (window_error(model, job.splits.scaled("train"), task.N, job.error_windows)
            if task.kind == "stateless" else None)
@@ -184,7 +187,7 @@ def _run_task(task: Task, model_hash: str, job: Job, report: Report, unit: str) 
         kind=task.kind, seed=task.seed, budget=task.budget, source=task.source,
         epochs=int(history.get("epochs", 0)),
         budget_lr=job.budget.lr if task.source is None else None,
-        seconds=seconds, cpu_seconds=cpu, seconds_eval=time.perf_counter() - t0 - seconds,
+        seconds=seconds, cpu_seconds=cpu, seconds_eval=time.perf_counter() - t0,
         **ev, e_j=e_j, loss_history=history.get("loss"), diverged=history.get("diverged"),
     )
     return TaskResult(model=model, record=ModelRecord.from_dict(record.to_dict()))

@@ -1,9 +1,10 @@
-"""Training one model of the study with Adam (the paper's authors' protocol).
+"""Training the models of one unit of work of the study: one batched computation.
 
-Three kinds, all on the scaled training split, all with the exact gradients of
-:class:`systems.bptt.WindowBatch` (any cell) and torch's Adam update; ``stateless`` and ``bptt``
-run :func:`systems.adam.train_adam`, ``stateful`` :func:`train_stateful` (``train_adam`` starts
-every window from zero):
+All models of a :class:`~verification.experiment.study_plan.Group` share the kind, the window
+length ``N``, the cell and the budget; they differ in the burn-in ``m`` and the seed. They are
+trained together by :class:`systems.batched_train.BatchedTrainer`, each exactly as if alone (the
+authors' protocol, on the scaled training split, with the exact gradients of the hand-written
+BPTT and torch's Adam update):
 
 * ``stateless`` TBPTT: windows of length ``N`` at stride ``budget.stride`` (1: every window,
   ``S = T - N + 1``), shuffled each epoch, minibatches of ``budget.batch_size`` (the last partial
@@ -17,57 +18,53 @@ every window from zero):
   epoch.
 
 Initialisation as torch's defaults for ``nn.LSTM``/``nn.GRU``/``nn.RNN`` plus ``nn.Linear``:
-every parameter uniform on ``[-1/sqrt(n_h), 1/sqrt(n_h)]``, from ``seed`` alone, so every ``m``
-starts from the same model (as the authors do).
+every parameter uniform on ``[-1/sqrt(n_h), 1/sqrt(n_h)]``, from the seed alone
+(:func:`systems.batched_train.init_theta`), so every ``m`` starts from the same model (as the
+authors do). Training runs in the budget's precision (float32 by default, as torch); the models
+that come out are float64 objects, and everything that evaluates, certifies or bounds them runs
+in float64.
 """
 
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from systems.adam import train_adam, train_stateful
-from systems.cells import CELLS, Model
-from systems.windows import WindowedData
+from systems.batched_train import BatchedTrainer, EpochReport
+from systems.cells import Model
+from verification.experiment.study_plan import Task
 
 
-def init_model(cell: str, n_x: int, n_h: int, n_y: int, seed: int) -> Model:
-    """torch's default initialisation: every parameter ``U(-1/sqrt(n_h), 1/sqrt(n_h))``."""
-    cls = CELLS[cell]
-    k = 1.0 / math.sqrt(n_h)
-    theta = np.random.default_rng([seed, 0]).uniform(-k, k, cls.n_params(n_x, n_h, n_y))
-    return cls.from_theta(theta, n_x=n_x, n_h=n_h, n_y=n_y)
+def train_group(tasks: Sequence[Task], job: Any, report: Callable[[dict[str, Any]], None]
+                ) -> list[tuple[Model, dict[str, Any]]]:
+    """Train the models of ``tasks`` (one kind, ``N``, cell, size) under ``job.budget`` as one
+    batch; returns ``(model, history)`` per task, in order.
 
-
-def train(task: Any, job: Any, report: Any) -> tuple[Model, dict[str, Any]]:
-    """Train the model of ``task`` under ``job.budget``; returns ``(model, history)``.
-
-    ``stateless`` and ``bptt`` go through :func:`systems.adam.train_adam` (windows of
-    :class:`systems.windows.WindowedData`; ``bptt`` is its one window of length ``T``);
-    ``stateful`` through :func:`train_stateful`. ``history``: ``epochs`` run, ``loss`` (mean
-    minibatch loss of each epoch) and ``diverged`` (first epoch whose loss is not finite).
+    ``history``: ``epochs`` trained, ``loss`` (each epoch's mean minibatch loss; NaN after the
+    model stopped) and ``diverged`` (the first epoch whose loss or gradient was not finite, or
+    ``None``). ``report`` gets one message per epoch: ``epoch``, ``epochs``, ``loss`` (the mean
+    over the models still training), ``elapsed``.
     """
     seq = job.splits.scaled("train")
     b = job.budget
-    model = init_model(task.cell, seq.n_x, task.n_h, seq.n_y, task.seed)
-    t0 = time.perf_counter()
+    t = tasks[0]
+    windows = (seq.T - t.N) // b.stride + 1  # S, the stateless windows
+    trainer = BatchedTrainer(
+        t.cell, t.n_h, seq, N=None if t.kind == "bptt" else t.N,
+        ms=[x.m for x in tasks] if t.kind == "stateless" else None,
+        seeds=[x.seed for x in tasks], lr=b.lr, kind=t.kind,
+        batch_size=min(b.batch_size, windows), stride=b.stride, dtype=b.dtype)
 
-    def progress(epoch: int, loss: float) -> None:
-        report({"key": task.key, "epoch": epoch, "epochs": b.epochs, "loss": loss,
-                "elapsed": time.perf_counter() - t0})
+    def progress(r: EpochReport) -> None:
+        live = r.losses[np.isfinite(r.losses)]
+        report({"epoch": r.epoch, "epochs": r.last, "elapsed": r.elapsed,
+                "loss": float(live.mean()) if live.size else math.nan})
 
-    if task.kind == "stateful":
-        model, hist = train_stateful(model, seq, task.N, epochs=b.epochs, lr=b.lr,
-                                     progress=progress)
-    else:
-        N, m, stride = (seq.T, 0, 1) if task.kind == "bptt" else (task.N, task.m, b.stride)
-        data = WindowedData(seq, N, m, stride)
-        model, hist = train_adam(model, data, epochs=b.epochs, lr=b.lr,
-                                 batch_size=min(b.batch_size, data.S),
-                                 seed=np.random.default_rng([task.seed, 1]), progress=progress)
-    losses = hist.loss
-    bad = [k for k, v in enumerate(losses, 1) if not math.isfinite(v)]
-    return model, {"epochs": len(losses), "loss": losses, "diverged": bad[0] if bad else None}
+    trainer.run(b.epochs, progress=progress)
+    losses, diverged = trainer.losses, trainer.diverged
+    return [(model, {"epochs": trainer.epoch, "loss": losses[:, k].tolist(),
+                     "diverged": int(diverged[k]) or None})
+            for k, model in enumerate(trainer.models())]

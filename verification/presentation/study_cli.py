@@ -73,6 +73,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    "(default quick)")
     s.add_argument("--epochs", type=int, default=None, help="override the budget's epochs")
     s.add_argument("--lr", type=float, default=None, help="override the budget's learning rate")
+    s.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="training precision (default float32, as torch; certificates and "
+                   "bounds always use the trained weights in float64)")
     s.add_argument("--from-models", metavar="DIR", default=None,
                    help="evaluate the models in DIR (model_[h8_]N<N>_m<m>_<kind>.pt or a "
                    "study's models/) instead of training")
@@ -116,6 +119,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         test=args.test, inputs=tup(args.inputs), outputs=tup(args.outputs), cell=args.cell,
         n_h=args.n_h, Ns=tup(args.N), ms=tup(args.m), kinds=tup(args.kinds),
         seeds=tuple(args.seeds), budget=args.budget, epochs=args.epochs, lr=args.lr,
+        dtype=args.dtype,
         from_models=args.from_models, out=args.out, workers=args.workers,
         scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout,
         progress_seconds=args.progress_seconds, certify_windows=args.certify_windows,
