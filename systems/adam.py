@@ -19,8 +19,10 @@ weight decay; :class:`Adam` holds ``k, mu, nu``). ``V_B`` sums the squared error
 factor (up to ``eps``). The authors used ``B = 100``, ``lr = 1e-4`` for 400 epochs (Silverbox,
 Wiener-Hammerstein) or ``3e-4`` for 1500 epochs (RLC).
 
-:func:`train_stateful` is the classical TBPTT(N, N): consecutive windows in time order, one
-Adam step each, the state carried from one window to the next.
+:func:`train_stateful` is stateful TBPTT as the authors ran it (their ``LSTM_Stateful``): the
+windows in time order, minibatches of ``B`` consecutive windows, each window started from the
+final state of the window ``N`` steps before it, so that the ``B`` windows of a minibatch are
+``B`` parallel streams of back-to-back windows.
 """
 
 from __future__ import annotations
@@ -157,50 +159,65 @@ def train_adam(model: Model, data: WindowedData, *, epochs: int, lr: float,
 
 
 def train_stateful(model: Model, seq: Sequence, N: int, *, epochs: int, lr: float,
-                   progress: Progress | None = None, betas: tuple[float, float] = (0.9, 0.999),
-                   eps: float = 1e-8) -> tuple[Model, AdamHistory]:
-    """Stateful TBPTT(N, N): Adam, one step per window, the state carried between windows.
+                   batch_size: int = 100, progress: Progress | None = None,
+                   betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+                   ) -> tuple[Model, AdamHistory]:
+    """Stateful TBPTT as the paper's authors ran it: streams of back-to-back windows.
 
-    Windows ``[kN, (k+1)N)``, ``k = 0..floor(T/N) - 1``, in time order; window ``k`` starts from
-    ``z_k``, the state at its end of the pass over window ``k - 1`` (under the parameters of the
-    step before; ``z_0 = 0`` at the start of each epoch); the gradient does not flow into
-    ``z_k``. The loss of a window is its mean squared error over all ``N`` positions; the Adam
-    update is :func:`train_adam`'s. Training stops after the first epoch whose mean loss is not
-    finite.
+    The windows of length ``N`` at stride 1 (``S = T - N + 1``), in time order, not shuffled,
+    in minibatches of ``B`` consecutive windows (the last partial one dropped): minibatch ``b``
+    holds windows ``bB .. bB + B - 1``. ``N`` must be a multiple of ``B`` (the authors assert
+    it): there are ``N / B`` state slots, and minibatch ``b`` starts from the final states of
+    minibatch ``b - N / B`` (window ``i`` from the end of window ``i - N``, which ends where
+    ``i`` starts), from zero for the first ``N / B`` minibatches of each epoch; the gradient does
+    not flow into the carried states. The loss of a minibatch is its mean squared error over
+    all ``N`` positions (``m = 0``); the Adam update is :func:`train_adam`'s. Training stops
+    after the first epoch whose mean loss is not finite.
 
     Parameters
     ----------
     model : the starting model (any cell); it is not modified
     seq : the training sequence, ``x : (T, n_x)``, ``y : (T, n_y)``
     N : window length, ``1 <= N <= T``
+    batch_size : ``B``, windows per minibatch, a divisor of ``N`` with ``B <= S``
     epochs, lr, betas, eps, progress : as for :func:`train_adam`
 
     Returns
     -------
     (model, history) : the trained model and :class:`AdamHistory` (``loss``: each epoch's mean
-    window loss)
+    minibatch loss)
     """
     t_start = time.perf_counter()
     adam = _adam(model, seq.n_x, seq.n_y, lr, betas, eps)
     epochs = check_int("epochs", epochs, 1)
-    n_windows = seq.T // check_int("N", N, 1)
-    if n_windows < 1:
-        raise InputError(f"N = {N} must be <= T = {seq.T} for stateful training")
-    X = seq.x[: n_windows * N].reshape(n_windows, 1, N, seq.n_x)
-    Y = seq.y[: n_windows * N].reshape(n_windows, 1, N, seq.n_y)
-    batch = WindowBatch.for_model(model, X[0], Y[0], 0)
+    data = WindowedData(seq, check_int("N", N, 1), 0)
+    B = check_stream_batch(N, batch_size, data.S)
+    slots = N // B
+    batch = WindowBatch.for_model(model, data.X[:B], data.Y[:B], 0)
 
     def epoch(theta: np.ndarray) -> float:
-        z, total = None, 0.0
-        for k in range(n_windows):
-            batch.set_windows(X[k], Y[k])
-            V, g, _ = batch.loss_grad(theta, z)
-            z = batch.final_state()  # (1, n_z): where this pass ended, the next start
+        carried: list[np.ndarray | None] = [None] * slots
+        total, n_batches = 0.0, data.S // B
+        for b in range(n_batches):
+            batch.set_windows(data.X[b * B : (b + 1) * B], data.Y[b * B : (b + 1) * B])
+            V, g, _ = batch.loss_grad(theta, carried[b % slots])
+            carried[b % slots] = batch.final_state()  # (B, n_z): where the next streams go on
             total += V
             adam.step(theta, g)
-        return total / n_windows
+        return total / n_batches
 
     return _train(model, adam, epochs, epoch, progress, t_start, stop_if_not_finite=True)
+
+
+def check_stream_batch(N: int, batch_size: int, S: int) -> int:
+    """``B`` for stateful training (:func:`train_stateful`): a divisor of ``N``, ``1 <= B <= S``,
+    else an :class:`~systems.errors.InputError` naming the largest divisor that would do."""
+    B = check_int("batch_size", batch_size, 1)
+    if N % B or B > S:
+        ok = max((d for d in range(1, min(N, S) + 1) if N % d == 0), default=1)
+        raise InputError(f"stateful training needs batch_size dividing N = {N} and at most "
+                         f"S = {S} windows, got {B} (e.g. {ok})")
+    return B
 
 
 def _train(model: Model, adam: Adam, epochs: int, epoch: Callable[[np.ndarray], float],

@@ -11,12 +11,12 @@ alone (``verification/experiment/study_train.py``):
   minibatches of ``B`` windows sorted within the batch, the last partial batch dropped, each
   window from the zero state, burn-in ``m_k``. Models with the same seed see the same
   minibatches: they share one generator and one gather per step.
-* ``stateful``: windows ``[kN, (k+1)N)``, ``k < floor(T/N)``, in time order, one Adam step per
-  window, each window from the final state of the previous one under the parameters before
-  the step (carried, not differentiated), zero at the start of each epoch; all ``N`` positions
-  scored.
-* ``bptt``: one window over the whole sequence from the zero state, one Adam step per epoch:
-  the stateful kind with ``N = T`` (one window, nothing to carry).
+* ``stateful`` (the authors' protocol, :func:`systems.adam.train_stateful`): the stride-1
+  windows in time order, minibatches of ``B`` consecutive windows (``N`` a multiple of ``B``),
+  minibatch ``b`` started from the final states of minibatch ``b - N/B`` under the parameters
+  of their step (carried, not differentiated), zero for the first ``N/B`` minibatches of each
+  epoch: ``B`` parallel streams of back-to-back windows; all ``N`` positions scored.
+* ``bptt``: one window over the whole sequence from the zero state, one Adam step per epoch.
 
 Each epoch returns the mean minibatch loss of every model (before each step), and the models
 whose loss or gradient was not finite stop at the parameters that produced it.
@@ -46,13 +46,15 @@ class Chunk:
     w : (N, Kc) per-step weights over the normaliser (:meth:`BatchedBPTT.set_weights`)
     groups : ``(seed, slots)``: the kernel slots of the models of each seed (a slice when
         they are consecutive)
-    z : carried states ``(n_z, Kc, B)`` (stateful), else None
+    z : the final states ``(n_z, Kc, B)`` of the last step (when carried), else None
+    streams : the states each stream slot carries to its next minibatch (stateful)
     """
 
     models: np.ndarray
     w: np.ndarray
     groups: list[tuple[int, slice | np.ndarray]]
     z: np.ndarray | None = None
+    streams: list[np.ndarray | None] | None = None
 
 
 def _slots(where: np.ndarray) -> slice | np.ndarray:
@@ -118,15 +120,36 @@ def stateless_epoch(kernels: dict[int, BatchedBPTT], chunks: list[Chunk], Theta:
 
 
 def stateful_epoch(kernels: dict[int, BatchedBPTT], chunks: list[Chunk], Theta: np.ndarray,
-                   XT: np.ndarray, YT: np.ndarray, step: StepFn) -> None:
-    """Consecutive windows ``XT : (n_w, N, n_x, 1, 1)``, ``YT : (n_w, N, n_y, 1, 1)`` in time
-    order, the state carried from one to the next (zero at the first)."""
+                   XT: np.ndarray, YT: np.ndarray, B: int, step: StepFn) -> None:
+    """Minibatches of ``B`` consecutive windows ``XT : (N, n_x, S)``, ``YT : (N, n_y, S)`` in
+    time order, each started from the final states ``N / B`` minibatches before (zero for the
+    first ``N / B``): ``B`` streams of back-to-back windows."""
+    N, _, S = XT.shape
+    slots = N // B
     for ch in chunks:
-        ch.z = None
-    for k in range(XT.shape[0]):
-        def fill(ker: BatchedBPTT, ch: Chunk, k: int = k) -> None:
-            ker.x[...] = XT[k]
-            ker.y[...] = YT[k]
-            ker.set_initial(ch.z)
+        ch.streams = [None] * slots
+    for b in range(S // B):
+        x = XT[:, :, b * B : (b + 1) * B, None].swapaxes(2, 3)  # (N, n_x, 1, B): every model
+        y = YT[:, :, b * B : (b + 1) * B, None].swapaxes(2, 3)
+
+        def fill(ker: BatchedBPTT, ch: Chunk, b: int = b, x: np.ndarray = x,
+                 y: np.ndarray = y) -> None:
+            ker.x[...] = x
+            ker.y[...] = y
+            ker.set_initial(ch.streams[b % slots])
 
         run_chunks(kernels, chunks, Theta, fill, step, carry=True)
+        for ch in chunks:
+            ch.streams[b % slots] = ch.z
+
+
+def bptt_epoch(kernels: dict[int, BatchedBPTT], chunks: list[Chunk], Theta: np.ndarray,
+               XT: np.ndarray, YT: np.ndarray, step: StepFn) -> None:
+    """One Adam step on the one window ``XT : (T, n_x, 1, 1)``, ``YT : (T, n_y, 1, 1)`` from the
+    zero state."""
+    def fill(ker: BatchedBPTT, ch: Chunk) -> None:
+        ker.x[...] = XT
+        ker.y[...] = YT
+        ker.set_initial(None)
+
+    run_chunks(kernels, chunks, Theta, fill, step)

@@ -45,10 +45,11 @@ from typing import Any
 
 import numpy as np
 
+from .adam import check_stream_batch
 from .batched import BatchedBPTT, burn_in_weights, check_dtype, make_kernel
 from .batched_adam import BatchedAdam, check_constants
 from .batched_eval import free_run_mse
-from .batched_kinds import plan_chunks, stateful_epoch, stateless_epoch
+from .batched_kinds import bptt_epoch, plan_chunks, stateful_epoch, stateless_epoch
 from .blas import single_thread_blas
 from .cells import CELLS, Model
 from .data import Sequence
@@ -104,7 +105,7 @@ class BatchedTrainer:
     seeds : (K,) seeds of the initialisation and of the shuffles
     lr : Adam's learning rate
     kind : ``"stateless"``, ``"stateful"`` or ``"bptt"``
-    batch_size : windows per minibatch (``stateless``)
+    batch_size : windows per minibatch (``stateless``; ``stateful``: a divisor of ``N``)
     stride : window stride (``stateless``)
     dtype : ``"float32"`` (as torch) or ``"float64"``: the arithmetic, parameters and moments
     betas, eps : Adam's constants
@@ -283,8 +284,11 @@ class BatchedTrainer:
         if self.kind == "stateless":
             stateless_epoch(self._kernels, self._chunks, theta, self._XT, self._YT, self._rngs,
                             self._cfg["batch_size"], step)
+        elif self.kind == "stateful":
+            stateful_epoch(self._kernels, self._chunks, theta, self._XT, self._YT,
+                           self._cfg["batch_size"], step)
         else:
-            stateful_epoch(self._kernels, self._chunks, theta, self._XT, self._YT, step)
+            bptt_epoch(self._kernels, self._chunks, theta, self._XT, self._YT, step)
         losses = sums / max(count[0], 1)
         losses[~active] = np.nan
         return losses
@@ -308,15 +312,14 @@ class BatchedTrainer:
     def _data_arrays(self) -> None:
         """The training data as the kinds read them, in the training dtype."""
         seq, N, dt = self.data, self.N, self.dtype
-        if self.kind == "stateless":
+        if self.kind != "bptt":  # the stride-1 windows (stateful: in time order)
             wd = WindowedData(seq, N, 0, self._cfg["stride"])
             self._XT = np.ascontiguousarray(wd.X.transpose(1, 2, 0), dtype=dt)  # (N, n_x, S)
             self._YT = np.ascontiguousarray(wd.Y.transpose(1, 2, 0), dtype=dt)
             self._B = self._cfg["batch_size"]
-        else:  # consecutive windows (one window of length T for bptt)
-            n_w = seq.T // N
-            self._XT = seq.x[: n_w * N].reshape(n_w, N, self.n_x, 1, 1).astype(dt)
-            self._YT = seq.y[: n_w * N].reshape(n_w, N, self.n_y, 1, 1).astype(dt)
+        else:  # one window of length T
+            self._XT = seq.x.reshape(N, self.n_x, 1, 1).astype(dt)
+            self._YT = seq.y.reshape(N, self.n_y, 1, 1).astype(dt)
             self._B = 1
 
 
@@ -371,9 +374,13 @@ def _config(cell, n_h, data, N, ms, seeds, lr, kind, batch_size, stride, dtype, 
     if any(not 0 <= m < N for m in ms) or (kind != "stateless" and any(ms)):
         raise InputError(f"ms must satisfy 0 <= m < N = {N} (and m = 0 for kind {kind!r}), "
                          f"got {ms}")
+    if kind == "stateful" and stride != 1:
+        raise InputError(f"kind 'stateful' runs the stride-1 windows, got stride = {stride}")
     S = (data.T - N) // stride + 1
     if kind == "stateless" and batch_size > S:
         raise InputError(f"batch_size = {batch_size} must be <= S = {S} (the number of windows)")
+    if kind == "stateful":
+        check_stream_batch(N, batch_size, S)
     lr, betas, eps = check_constants(lr, betas, eps)
     try:
         dt = check_dtype(dtype).name

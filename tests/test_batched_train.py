@@ -1,9 +1,10 @@
 """The batched trainer (``systems/batched_train.py``): K models trained together by Adam.
 
-The reference is each model trained alone, exactly as the study does
-(``verification.experiment.study_train``: ``init_model``, :func:`systems.adam.train_adam` for
-the stateless and bptt kinds, ``train_stateful``); resuming and selecting are checked against
-an uninterrupted run.
+The reference is each model trained alone from the study's initialisation
+(:func:`systems.batched_train.init_theta`) by the single-model trainers:
+:func:`systems.adam.train_adam` for the stateless and bptt kinds,
+:func:`systems.adam.train_stateful` for the stateful kind; resuming and selecting are checked
+against an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import pickle
 import numpy as np
 import pytest
 
-from systems.adam import train_adam
+from systems.adam import train_adam, train_stateful
 from systems.batched_train import BatchedTrainer, init_theta
+from systems.cells import CELLS
 from systems.data import Sequence
 from systems.errors import InputError
 from systems.windows import WindowedData
-from verification.experiment.study_train import init_model, train_stateful
 
 #: Batched against alone after 20 Adam steps (float64): the same arithmetic up to the order
 #: of a few sums (stacked vs single products, exp vs tanh routes), ~1e-16 per step, carried
@@ -39,12 +40,10 @@ def _seq(T: int = 300) -> Sequence:
 
 
 def _alone_model(cell, activation, seed, seq, n_h=3):
-    """The study's initial model (``init_model``), with the Elman activation asked for."""
-    model = init_model(cell, seq.n_x, n_h, seq.n_y, seed)
-    if cell == "elman":
-        model = type(model).from_theta(model.theta, n_h=n_h, n_x=seq.n_x, n_y=seq.n_y,
-                                       activation=activation)
-    return model
+    """The study's initial model (``init_theta``), with the Elman activation asked for."""
+    options = {"activation": activation} if cell == "elman" else {}
+    return CELLS[cell].from_theta(init_theta(cell, seq.n_x, n_h, seq.n_y, seed), n_x=seq.n_x,
+                                  n_h=n_h, n_y=seq.n_y, **options)
 
 
 @pytest.mark.parametrize(("cell", "activation"), VARIANTS)
@@ -65,17 +64,17 @@ def test_stateless_batched_equals_alone(cell, activation):
 
 @pytest.mark.parametrize(("cell", "activation"), VARIANTS)
 def test_stateful_batched_equals_alone(cell, activation):
-    """Three seeds, 20 windows of 15 steps = 20 Adam steps (state carried): each equals the
-    study's ``train_stateful``."""
-    seq = _seq()
+    """Three seeds, 100 windows of 15 steps in 20 minibatches of 5 streams = 20 Adam steps
+    (states carried 3 minibatches on): each equals :func:`systems.adam.train_stateful`."""
+    seq = _seq(114)
     tr = BatchedTrainer(cell, 3, seq, N=15, seeds=[0, 1, 2], lr=LR, kind="stateful",
-                        dtype="float64", activation=activation).run(1)
+                        batch_size=5, dtype="float64", activation=activation).run(1)
     assert tr._adam.k.tolist() == [20, 20, 20]
     for k, s in enumerate([0, 1, 2]):
-        model, losses = train_stateful(_alone_model(cell, activation, s, seq), seq, 15,
-                                       epochs=1, lr=LR)
+        model, hist = train_stateful(_alone_model(cell, activation, s, seq), seq, 15,
+                                     epochs=1, lr=LR, batch_size=5)
         np.testing.assert_allclose(tr.theta[k], model.theta, rtol=0, atol=ALONE_ATOL)
-        np.testing.assert_allclose(tr.losses[:, k], losses, rtol=REF_RTOL * 1e2)
+        np.testing.assert_allclose(tr.losses[:, k], hist.loss, rtol=REF_RTOL * 1e2)
 
 
 @pytest.mark.parametrize(("cell", "activation"), VARIANTS)
@@ -95,7 +94,8 @@ def test_bptt_batched_equals_alone(cell, activation):
 def test_resume_is_bit_identical(kind):
     """3 epochs, save (through pickle), restore, 2 more = 5 epochs straight (float64)."""
     seq = _seq()
-    opts = dict(N=12, seeds=[0, 1, 1], lr=LR, kind=kind, dtype="float64", batch_size=28,
+    opts = dict(N=12, seeds=[0, 1, 1], lr=LR, kind=kind, dtype="float64",
+                batch_size=28 if kind == "stateless" else 6,
                 ms=[0, 3, 7] if kind == "stateless" else None)
     straight = BatchedTrainer("lstm", 3, seq, **opts).run(5)
     first = BatchedTrainer("lstm", 3, seq, **opts).run(3)

@@ -28,9 +28,9 @@ from verification.experiment.study_data import Splits, StudyError, load_splits
 from verification.experiment.study_plan import (
     BUDGETS,
     CELLS,
+    DEFAULT_KINDS,
     DTYPES,
     KINDS,
-    QUICK_KINDS,
     Budget,
     Task,
     authors_grid,
@@ -77,7 +77,8 @@ class StudyConfig:
     """What the user asked for (the options of ``burnin study``), before any check.
 
     ``Ns=None``: 100 (or every ``N`` of ``from_models``); ``ms=None``: the budget's grid;
-    ``kinds=None``: stateless and stateful for ``quick`` training, all kinds otherwise;
+    ``kinds=None``: stateless and stateful when training (full BPTT takes hours), every kind of
+    ``from_models``;
     ``out=None``: ``study_<dataset>``; ``workers=None``: one per CPU.
     """
 
@@ -135,7 +136,7 @@ def configure(config: StudyConfig) -> StudyPlan:
                          outputs=c.outputs)
     T = splits.train.T
     budget = budget_for(c.budget, c.dataset, epochs=c.epochs, lr=c.lr, dtype=c.dtype)
-    kinds = c.kinds or (QUICK_KINDS if c.budget == "quick" and not c.from_models else KINDS)
+    kinds = c.kinds or (KINDS if c.from_models else DEFAULT_KINDS)
     Ns = list(c.Ns) if c.Ns else ([] if c.from_models else [100])
     if c.from_models:
         if Ns:

@@ -65,7 +65,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    "--budget quick)")
     s.add_argument("--kinds", nargs="+", default=None, choices=KINDS,
                    help="stateless TBPTT per m, stateful TBPTT, full-sequence BPTT (default: "
-                   "all; stateless and stateful with --budget quick, see README)")
+                   "stateless and stateful when training, all with --from-models; full BPTT "
+                   "runs as many Adam steps as a stateless model, each over the whole split)")
     s.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help="initialisation/shuffling seeds; several give the spread (default 0)")
     s.add_argument("--budget", default="quick", choices=BUDGETS,
