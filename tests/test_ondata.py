@@ -1,7 +1,7 @@
 """On-data A1 certificates (verification.certificates.ondata, tube, interval).
 
-References are independent of the code under test: activation derivatives written out and
-evaluated on dense grids; Jacobians of perturbed states from the model's own ``jacobian``;
+References are independent of the code under test (the activation enclosures against mpmath
+are in ``test_enclosures.py``): Jacobians of perturbed states from the model's own ``jacobian``;
 pair and segment ratios by plain simulation with ``model.simulate`` from both initial states;
 for linear Elman cells the closed form ``||W_hy W_hh**j u||``.
 Upper bounds are asserted as upper bounds: ``measured <= bound * (1 + UPPER_RTOL)``.
@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from systems.cells import model_class
 from systems.rnn import ElmanRNN
 from tests.tolerances import EPS, UPPER_RTOL
-from verification.certificates import interval
 from verification.certificates.ondata import (
     certify_on_data,
     fewest_steps_fit,
@@ -26,7 +25,7 @@ from verification.certificates.ondata import (
     segment_parts,
     steps_to,
 )
-from verification.certificates.taylor import TM, d3, d4, second_derivative, tangent_model
+from verification.certificates.taylor import TM, second_derivative, tangent_model
 from verification.certificates.tube import JAC_REL, jacobian_deviation
 
 CELLS = ("elman", "lstm", "gru")
@@ -91,44 +90,6 @@ def _states(case, salt, B):
 cases = st.tuples(st.sampled_from(CELLS), st.integers(0, 10_000), st.integers(1, 3),
                   st.sampled_from([0.3, 0.8, 1.5]), st.integers(1, 4), st.integers(1, 12),
                   st.sampled_from([0.01, 0.5, 2.0]))
-
-
-# ------------------------------------------------------------------------------ interval
-@pytest.mark.parametrize("kind", interval.KINDS)
-def test_activation_enclosures_cover_a_dense_grid(kind):
-    rng = np.random.default_rng(0)
-    a, r = rng.normal(0, 3, 400), rng.uniform(0, 2, 400)
-    s = a[:, None] + r[:, None] * np.linspace(-1, 1, 4001)[None]
-    if kind == "tanh":
-        t = np.tanh(s)
-        g1, g2 = 1 - t**2, np.abs(-2 * t * (1 - t**2))
-    else:
-        p = 1 / (1 + np.exp(-s))
-        g1, g2 = p * (1 - p), np.abs(p * (1 - p) * (1 - 2 * p))
-    assert np.all(g1.max(axis=1) <= interval.d1(kind, a, r))
-    assert np.all(g2.max(axis=1) <= interval.d2(kind, a, r))
-    # and not loose: the grid comes within 1e-5 of the enclosure (grid spacing <= 1e-3)
-    assert np.all(interval.d2(kind, a, r) <= g2.max(axis=1) + 1e-5)
-
-
-@pytest.mark.parametrize("kind", interval.KINDS)
-def test_third_and_fourth_derivative_enclosures_cover_a_dense_grid(kind):
-    rng = np.random.default_rng(1)
-    a, r = rng.normal(0, 3, 400), rng.uniform(0, 2, 400)
-    s = a[:, None] + r[:, None] * np.linspace(-1, 1, 4001)[None]
-    if kind == "tanh":  # derivatives written out in t = tanh(s)
-        t = np.tanh(s)
-        g3 = np.abs(-2 * (1 - t**2) * (1 - 3 * t**2))
-        g4 = np.abs(8 * t * (1 - t**2) * (2 - 3 * t**2))
-    else:  # and in p = sigmoid(s)
-        p = 1 / (1 + np.exp(-s))
-        g3 = np.abs(p * (1 - p) * (1 - 6 * p + 6 * p**2))
-        g4 = np.abs(p * (1 - p) * (1 - 2 * p) * (1 - 12 * p + 12 * p**2))
-    assert np.all(g3.max(axis=1) <= d3(kind, a, r))
-    assert np.all(g4.max(axis=1) <= d4(kind, a, r))
-    # d3 is exact up to the grid (spacing <= 1e-3, the 4th derivative <= 4.1 in modulus);
-    # d4 is a product of suprema
-    assert np.all(d3(kind, a, r) <= g3.max(axis=1) + 5e-3)
 
 
 # ---------------------------------------------------------------------------- taylor
