@@ -129,6 +129,8 @@ def test_sampled_on_pairs_without_separation_is_no_estimate(pairs):
     z0 = np.zeros((3, model.n_z))
     z0[1] = 0.5
     assert sampled_on_pairs(model, X, z0).n_pairs == 1
+    one = sampled_on_pairs(model, X[:, :1], z0)  # N = 1: no rate from one step
+    assert np.isnan(one.lam) and not one.contracting
 
 
 # ---------------------------------------------------------------------------------- burn-in

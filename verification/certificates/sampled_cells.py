@@ -62,8 +62,9 @@ def sampled_on_pairs(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str
     ``pairs="segment"``: additionally, per window, ``n_segment`` random pairs ``(s z_i,
     s' z_i)`` and ``n_segment`` near pairs (``|s - s'| = NEAR_SCALE``), ``s, s'`` uniform in
     ``[0, 1]``. Pairs without separation (``z_i = 0``, ``s = s'``) are no witnesses and are not
-    counted; with none left ``lam = C = nan`` and ``contracting = False`` (as
-    :func:`~verification.certificates.ondata.certify_on_data` refuses them).
+    counted; with none left, or with ``N = 1`` (no rate from one step), ``lam = C = nan``; as
+    in :func:`~verification.certificates.ondata.certify_on_data`, ``contracting`` needs
+    ``lam < 1`` and a finite ``C``.
 
     Parameters
     ----------
@@ -103,7 +104,7 @@ def sampled_on_pairs(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str
                 if r.size:
                     rho[t] = max(rho[t], float(np.max(r)))
         n_pairs += int(ok.sum())
-    lam, C = fit_envelope(rho, fit) if n_pairs else (np.nan, np.nan)
+    lam, C = fit_envelope(rho, fit) if n_pairs and rho.size > 1 else (np.nan, np.nan)
     return Empirical(lam=lam, C=C, rho=rho, n_pairs=n_pairs,
                      seed=seed if rng is None else None, certified=False,
-                     contracting=bool(lam < 1.0), margin=0.0, fit=fit)  # False for nan
+                     contracting=bool(lam < 1.0 and np.isfinite(C)), margin=0.0, fit=fit)
