@@ -26,6 +26,7 @@ from verification.certificates.ondata import (
     pair_bounds,
     segment_bounds,
     segment_parts,
+    separations,
     steps_to,
 )
 from verification.certificates.taylor import TM, second_derivative, tangent_model
@@ -289,6 +290,17 @@ def test_windows_without_separation_do_not_drive_the_certificate(pairs):
     _unverified(certify_on_data(model, X, z0, pairs=pairs, min_pairs=4), "fewer than min_pairs")
     with pytest.raises(InputError, match="min_pairs"):
         certify_on_data(model, X, z0, min_pairs=0)
+
+
+def test_tiny_separations_are_separations():
+    """||z|| below ~1e-154 underflows in np.linalg.norm; such a pair is not (0, 0): it is
+    traced (its float error then dwarfs it: honest, not verified) and never dropped."""
+    np.testing.assert_allclose(separations(np.array([[1e-200, 0.0], [3e-170, 4e-170]])),
+                               [1e-200, 5e-170], rtol=1e-15)
+    m = ElmanRNN([[0.5]], [[1.0]], None, [[2.0]], None)
+    cert = certify_on_data(m, np.ones((1, 4, 1)), np.array([[1e-200]]))
+    assert cert.extra["pairs_separated"] == 1 and np.all(cert.envelope > 1e100)
+    assert not cert.verified
 
 
 def test_one_step_has_no_rate():

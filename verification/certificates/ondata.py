@@ -233,6 +233,15 @@ def steps_to(lam: float, C: float, level: float = LEVEL) -> float:
 
 
 # ------------------------------------------------------------------------- dynamics
+def separations(z0: np.ndarray) -> np.ndarray:
+    """``||z0_i||`` per row, (S,): scaled by the largest entry first, so that states below
+    ~1e-154 (whose squares underflow: ``np.linalg.norm`` returns 0) keep their separation."""
+    z0 = np.asarray(z0, dtype=np.float64)
+    top = np.max(np.abs(z0), axis=1)
+    safe = np.where(top > 0, top, 1.0)
+    return top * np.linalg.norm(z0 / safe[:, None], axis=1)
+
+
 def dynamics(model: object) -> tuple:
     """``(step, jacobian, W_y, n_z)`` of a cell with the ``systems`` model interface."""
     for name in ("step", "jacobian", "output_matrix", "n_z", "n_x"):
@@ -250,7 +259,7 @@ def simulate_pairs(model: object, X: np.ndarray, z0: np.ndarray) -> np.ndarray:
     S, N, _ = X.shape
     za, zb = z0.copy(), np.zeros_like(z0)
     out = np.empty((S, N))
-    nrm = np.linalg.norm(z0, axis=1)
+    nrm = separations(z0)
     safe = np.where(nrm > 0, nrm, 1.0)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(N):
@@ -328,7 +337,7 @@ def pair_bounds(model: object, X: np.ndarray, z0: np.ndarray) -> tuple[np.ndarra
     """
     _, jac, W_y, n = dynamics(model)
     S, N, _ = X.shape
-    nrm = np.linalg.norm(z0, axis=1)
+    nrm = separations(z0)
     safe = np.where(nrm > 0, nrm, 1.0)
     zh = np.concatenate([z0, np.zeros_like(z0)])  # (2S, n): a-trajectories then b
     xs = np.concatenate([X, X])
@@ -421,7 +430,7 @@ def segment_parts(model: object, X: np.ndarray, z0: np.ndarray, K: int,
         raise ValueError(f"degree must be one of {DEGREES}, got {degree}")
     _, jac, W_y, n = dynamics(model)
     S, N, _ = X.shape
-    nrm = np.linalg.norm(z0, axis=1)
+    nrm = separations(z0)
     safe = np.where(nrm > 0, nrm, 1.0)
     u = z0 / safe[:, None]
     delta = up(safe / (2.0 * K))
@@ -639,7 +648,7 @@ def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str 
     t0 = time.perf_counter()
     X, z0 = _check(model, X, z0, pairs, pieces, max_pieces, tol, min_pairs)
     S, N, _ = X.shape
-    nrm = np.linalg.norm(z0, axis=1)
+    nrm = separations(z0)
     sep = np.flatnonzero(nrm > 0)
     bound, lower, K = np.zeros((S, N)), np.zeros((S, N)), np.zeros(S, dtype=int)
     rounds: list[tuple[int, int, int]] = []
@@ -661,8 +670,10 @@ def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str 
                   f"min_pairs = {min_pairs}")
         lam = C = np.nan
     elif not np.all(np.isfinite(G)):
-        reason = (f"the enclosure diverged in {int(np.sum(~np.isfinite(bound).all(axis=1)))} "
-                  "windows; raise max_pieces")
+        bad = int(np.sum(~np.isfinite(bound).all(axis=1)))
+        reason = (f"the enclosure diverged in {bad} windows; raise max_pieces" if pairs == "segment"
+                  else f"the float-error enclosure of the traced pairs is not finite in {bad} "
+                  "windows (states or separations beyond float64's range)")
         lam = C = np.nan
     elif N == 1:
         reason = ("N = 1: one step gives the envelope G_1 but no rate (A1 is about "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from verification.certificates.ondata import PAIRS, dynamics, simulate_pairs
+from verification.certificates.ondata import PAIRS, dynamics, separations, simulate_pairs
 from verification.certificates.sampled import (
     NEAR_SCALE,
     Empirical,
@@ -81,7 +81,7 @@ def sampled_on_pairs(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str
     X = np.asarray(X, float)
     z0 = np.asarray(z0, float)
     rho = simulate_pairs(model, X, z0).max(axis=0)
-    n_pairs = int(np.count_nonzero(np.linalg.norm(z0, axis=1) > 0))
+    n_pairs = int(np.count_nonzero(separations(z0) > 0))
     if pairs == "segment" and n_segment > 0:
         gen = rng if rng is not None else np.random.default_rng(seed)
         step, _, W_y, _ = dynamics(model)
