@@ -119,6 +119,20 @@ def test_sampled_on_pairs_is_below_the_certificate_of_the_same_pairs(pairs):
         np.testing.assert_array_equal(e.rho, simulate_pairs(model, X, z0).max(axis=0))
 
 
+@pytest.mark.parametrize("pairs", ["pair", "segment"])
+def test_sampled_on_pairs_without_separation_is_no_estimate(pairs):
+    """z_i = 0 everywhere: no pair is a witness; not lam = 1e-6, C = 0, contracting."""
+    model = _model("lstm", 7, 0.4)
+    X = np.random.default_rng(3).standard_normal((3, 10, 1))
+    e = sampled_on_pairs(model, X, np.zeros((3, model.n_z)), pairs=pairs)
+    assert e.n_pairs == 0 and np.isnan(e.lam) and np.isnan(e.C) and not e.contracting
+    z0 = np.zeros((3, model.n_z))
+    z0[1] = 0.5
+    assert sampled_on_pairs(model, X, z0).n_pairs == 1
+    one = sampled_on_pairs(model, X[:, :1], z0)  # N = 1: no rate from one step
+    assert np.isnan(one.lam) and not one.contracting
+
+
 # ---------------------------------------------------------------------------------- burn-in
 def test_recommended_m_is_the_smallest_within_tolerance():
     ms = np.arange(0, 100, 5)
