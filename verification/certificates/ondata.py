@@ -425,6 +425,10 @@ def segment_parts(model: object, X: np.ndarray, z0: np.ndarray, K: int,
     ``bound - spread`` is the enclosed remainder (steps 3-4 of the module docstring);
     ``spread - centre`` the spread of the tangent over a piece to order ``degree``.
     Returns ``(bound, centre, spread)``, each (S, N).
+
+    One function on purpose: its loop is one recurrence over ``t`` (the Taylor model of the
+    state, the tangent, the ellipsoid of the remainders and the traced centre advance
+    together), and its variables are that recurrence's state.
     """
     if degree not in DEGREES:
         raise ValueError(f"degree must be one of {DEGREES}, got {degree}")
@@ -609,6 +613,30 @@ def _rate(G: np.ndarray, lower: np.ndarray, fit: str) -> tuple[float, float, str
     return lam, C, reason, extra
 
 
+def _verdict(G: np.ndarray, low: np.ndarray, bound: np.ndarray, separated: int,
+             min_pairs: int, pairs: str, fit: str) -> tuple[float, float, str, dict]:
+    """``(lam, C, reason, extra)`` from the envelope ``G`` (N,) of the traced windows' bounds
+    ``bound`` (S, N): NaN constants with the reason when the pairs prove nothing (too few
+    separated), the enclosure is not finite, or ``N = 1`` (no rate); else :func:`_rate`."""
+    S, N = bound.shape
+    if separated < min_pairs:
+        reason = ("no pair has a separation (z_i = 0 in every window): a certificate over "
+                  "pairs (0, 0) certifies nothing" if separated == 0 else
+                  f"only {separated} of the {S} windows have z_i != 0, fewer than "
+                  f"min_pairs = {min_pairs}")
+    elif not np.all(np.isfinite(G)):
+        bad = int(np.sum(~np.isfinite(bound).all(axis=1)))
+        reason = (f"the enclosure diverged in {bad} windows; raise max_pieces" if pairs == "segment"
+                  else f"the float-error enclosure of the traced pairs is not finite in {bad} "
+                  "windows (states or separations beyond float64's range)")
+    elif N == 1:
+        reason = ("N = 1: one step gives the envelope G_1 but no rate (A1 is about "
+                  "j >= 1; a rate needs at least two steps)")
+    else:
+        return _rate(G, low, fit)
+    return np.nan, np.nan, reason, {}
+
+
 def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str = "pair",
                     pieces: int = 2, max_pieces: int = 256, tol: float = 0.02,
                     fit: str = "loglinear", chunk: int = 8192,
@@ -663,25 +691,8 @@ def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str 
               f"(N = {N}; the {S - sep.size} with z_i = 0 compare (0, 0): A1 holds there "
               f"trivially); ||z_i|| up to {float(nrm.max()):.4g}")
     extra: dict = {"rounds": rounds, "pairs_separated": int(sep.size)}
-    if sep.size < min_pairs:
-        reason = ("no pair has a separation (z_i = 0 in every window): a certificate over "
-                  "pairs (0, 0) certifies nothing" if sep.size == 0 else
-                  f"only {sep.size} of the {S} windows have z_i != 0, fewer than "
-                  f"min_pairs = {min_pairs}")
-        lam = C = np.nan
-    elif not np.all(np.isfinite(G)):
-        bad = int(np.sum(~np.isfinite(bound).all(axis=1)))
-        reason = (f"the enclosure diverged in {bad} windows; raise max_pieces" if pairs == "segment"
-                  else f"the float-error enclosure of the traced pairs is not finite in {bad} "
-                  "windows (states or separations beyond float64's range)")
-        lam = C = np.nan
-    elif N == 1:
-        reason = ("N = 1: one step gives the envelope G_1 but no rate (A1 is about "
-                  "j >= 1; a rate needs at least two steps)")
-        lam = C = np.nan
-    else:
-        lam, C, reason, more = _rate(G, low, fit)
-        extra.update(more)
+    lam, C, reason, more = _verdict(G, low, bound, int(sep.size), min_pairs, pairs, fit)
+    extra.update(more)
     ok = bool(lam < 1.0 and np.isfinite(C))  # False for nan
     if not ok:
         lam = C = np.nan
