@@ -194,3 +194,20 @@ def test_authors_model_smoke(shared_data, shared_models):
     assert "12 of the 19901 windows" in price.windows["label"]
     assert r["sound_env"] and r["sound_fit"] and r["gap"] > 0
     assert r["T1_env"] <= r["T1_fit"] * (1 + SUM_RTOL)
+
+
+def test_free_run_price_against_a_scalar_search():
+    """A scalar linear RNN: ``P(h_0)`` is a quadratic in ``h_0``; the best one by a dense grid."""
+    from verification.experiment.zero_state import free_run_price
+
+    model = ElmanRNN([[0.9]], [[1.0]], None, [[0.5]], None, activation="linear")
+    data = paper_lti("train", T=60)
+    got = free_run_price(model, data, m=3, box=None)
+    grid = np.linspace(-20, 20, 40001)
+    _, y = model.simulate(np.broadcast_to(data.x, (grid.size, 60, 1)), grid[:, None])
+    P = np.sum((y[:, 3:] - data.y[3:]) ** 2, axis=(1, 2)) / 57
+    k = int(np.argmin(P))
+    assert got["P_best"] <= P[k] * (1 + SUM_RTOL)
+    assert abs(got["h0"][0] - grid[k]) <= grid[1] - grid[0]
+    np.testing.assert_allclose(got["P_zero"], P[20000], rtol=SUM_RTOL)
+    assert got["gain"] == got["P_zero"] - got["P_best"] and got["mse_best"] == got["P_best"]

@@ -3,7 +3,8 @@ r"""The best initial state of every window at fixed parameters, solved as one ba
 Given ``theta`` and windows ``X_i``, ``Y_i`` (docs/theory.md §2), the relaxed objective at fixed
 ``theta`` is a sum of independent terms,
 
-    V(theta; z) = (1/K) sum_i L_i(z_i),   L_i(z) = sum_{j=m+1..N} ||psi_j(z; theta, X_i) - y^d_ij||^2,
+    V(theta; z) = (1/K) sum_i L_i(z_i),
+    L_i(z) = sum_{j=m+1..N} ||psi_j(z; theta, X_i) - y^d_ij||^2,
 
 so ``z*_i = argmin L_i`` is ``S`` separate problems in ``n_z`` unknowns (``2 n_h`` for the
 LSTM). They are solved together by a projected Levenberg-Marquardt method with one

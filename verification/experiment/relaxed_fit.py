@@ -7,10 +7,12 @@ windows are coupled only through ``theta``. :func:`solve_relaxed`:
 1. starts from a trained model ``theta*`` and its best window states ``z*`` (:mod:`.best_states`),
    a relaxed-feasible point with ``V = V(theta*; z*)``;
 2. runs L-BFGS-B on ``(theta, z)`` jointly with the exact gradient (one adjoint pass of
-   :class:`~systems.bptt.WindowBatch` per evaluation), in scaled variables: ``z_ik = u_ik / d_ik``
-   with ``d_ik**2`` the Gauss-Newton curvature ``(2/K) H_i[k, k]`` of ``V`` in ``z_ik`` at the
-   start (a diagonal scaling keeps the state box a box), and ``theta = sigma x`` with
-   ``sigma**-2`` the curvature of ``V`` along its ``theta``-gradient (one extra gradient);
+   :class:`~systems.bptt.WindowBatch` per evaluation), the box as bounds on ``z``, with
+   ``theta = sigma x`` and ``sigma**-2`` the curvature of ``V`` along its ``theta``-gradient at
+   the start (one extra gradient). Measured on the authors' Silverbox ``m = 0`` model, 996
+   windows, 300 iterations: ``V`` from 1.13e-3 to 1.19e-4 with ``sigma``, 1.77e-4 without; a
+   per-coordinate scaling of ``z`` by the Gauss-Newton curvature was worse (4.9e-4: it lets
+   the flat, saturated directions take the steps);
 3. re-solves the window states at the final ``theta`` (:func:`~.best_states.best_states`, warm),
    which can only lower ``V``.
 
@@ -39,7 +41,7 @@ from scipy.optimize import minimize
 from systems.bptt import WindowBatch
 from verification.certificates.ondata import certify_on_data
 
-from .best_states import best_states, gauss_newton_terms
+from .best_states import best_states
 from .t1_point import t1_row
 from .window_set import WindowSet
 
@@ -74,15 +76,10 @@ class RelaxedFit:
 
 
 class _Scaled:
-    """``x = (theta / sigma, d * z) -> (V, dV/dx)`` for L-BFGS-B (module docstring, step 2)."""
+    """``x = (theta / sigma, z) -> (V, dV/dx)`` for L-BFGS-B (module docstring, step 2)."""
 
     def __init__(self, model: object, X: np.ndarray, Y: np.ndarray, m: int, z: np.ndarray):
-        S, N = X.shape[:2]
         self.batch = WindowBatch(X, Y, m, n_h=model.n_h, cell=model.cell, **model.options)
-        _, H = gauss_newton_terms(model, X, Y, z, m)
-        curv = 2.0 * np.diagonal(H, axis1=1, axis2=2) / (S * (N - m))
-        top = curv.max(axis=1, keepdims=True)
-        self.d = np.sqrt(np.maximum(curv, np.maximum(1e-8 * top, 1e-300)))  # (S, n_z)
         self.n_theta, self.shape = model.theta.size, z.shape
         self.sigma = self._theta_scale(model.theta, z)
         self.evaluations = 0
@@ -98,22 +95,22 @@ class _Scaled:
         return float(np.clip(1.0 / math.sqrt(curv), 1e-3, 1e3)) if curv > 0 else 1.0
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.sigma * x[: self.n_theta], x[self.n_theta:].reshape(self.shape) / self.d
+        return self.sigma * x[: self.n_theta], x[self.n_theta:].reshape(self.shape)
 
     def join(self, theta: np.ndarray, z: np.ndarray) -> np.ndarray:
-        return np.concatenate([theta / self.sigma, (z * self.d).ravel()])
+        return np.concatenate([theta / self.sigma, np.ravel(z)])
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.evaluations += 1
         theta, z = self.split(x)
         V, dtheta, dz = self.batch.loss_grad(theta, z)
-        return V, np.concatenate([self.sigma * dtheta, (dz / self.d).ravel()])
+        return V, np.concatenate([self.sigma * dtheta, dz.ravel()])
 
     def bounds(self, box: tuple[np.ndarray, np.ndarray] | None) -> list | None:
         if box is None:
             return None
-        lo = np.concatenate([np.full(self.n_theta, -np.inf), (box[0] * self.d).ravel()])
-        hi = np.concatenate([np.full(self.n_theta, np.inf), (box[1] * self.d).ravel()])
+        lo = np.concatenate([np.full(self.n_theta, -np.inf), np.tile(box[0], self.shape[0])])
+        hi = np.concatenate([np.full(self.n_theta, np.inf), np.tile(box[1], self.shape[0])])
         return list(zip(np.where(np.isinf(lo), None, lo).tolist(),
                         np.where(np.isinf(hi), None, hi).tolist(), strict=True))
 
@@ -145,12 +142,14 @@ def solve_relaxed(model: object, X: np.ndarray, Y: np.ndarray, m: int, z: np.nda
     x0 = obj.join(model.theta, z)
     V_start = float(obj(x0)[0])
     history: list[float] = []
+    stopped: list[bool] = []
 
     def callback(intermediate_result: Any) -> None:
         history.append(float(intermediate_result.fun))
         if progress is not None and len(history) % 25 == 0:
             progress(f"relaxed m = {m}: iteration {len(history)}, V = {history[-1]:.6g}")
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            stopped.append(True)
             raise StopIteration
 
     res = minimize(obj, x0, jac=True, method="L-BFGS-B", bounds=obj.bounds(box),
@@ -163,8 +162,7 @@ def solve_relaxed(model: object, X: np.ndarray, Y: np.ndarray, m: int, z: np.nda
         z = best_states(model_inf, X, Y, m, [z], box=box, max_iter=polish_iter).z
     V_inf = float(WindowBatch(X, Y, m, n_h=model.n_h, cell=model.cell,
                               **model.options).loss(theta, z))
-    message = "time limit" if time_limit is not None and len(history) < maxiter and \
-        time.perf_counter() - t0 > time_limit else str(res.message)
+    message = "time limit" if stopped else str(res.message)
     return RelaxedFit(model_inf, z, V_inf, V_start, history, int(res.nit), obj.evaluations,
                       message, time.perf_counter() - t0)
 

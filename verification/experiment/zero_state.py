@@ -46,7 +46,8 @@ from .best_states import best_states, state_box
 from .t1_point import t1_row
 from .window_set import WindowSet, select_windows
 
-__all__ = ["ZeroStatePrice", "price_of_zero_state", "leaves_rows", "LEAVES_COLUMNS"]
+__all__ = ["ZeroStatePrice", "price_of_zero_state", "price_row", "free_run_price",
+           "leaves_rows", "LEAVES_COLUMNS"]
 
 
 @dataclass
@@ -193,6 +194,42 @@ def price_of_zero_state(model: object, data: Series, N: int, ms: Sequence[int], 
                      f"{row['cert_seconds']:.1f} s)")
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def free_run_price(model: object, data: Series, *, m: int = 0, box: object = "visited",
+                   visited: Series | None = None, max_iter: int = 30) -> dict[str, Any]:
+    """The price of the zero state on one free run over the whole sequence.
+
+    ``P(0, theta) - P(h_0*, theta)`` with ``P(h_0, theta) = 1/(T - m) sum_{t>m} ||psi_t(h_0) -
+    y_t||^2`` (docs/theory.md §2) and ``h_0* = argmin P`` (the best initial state of the run,
+    within the box; one window of length ``T``, :func:`~.best_states.best_states`): what a
+    perfect initial-state estimator gains on the authors' free-run evaluation.
+
+    Parameters
+    ----------
+    model, data : the cell and the sequence (e.g. a test split, scaled)
+    m : steps not scored at the start of the run
+    box : as in :func:`price_of_zero_state`; ``"visited"`` uses the free run over ``visited``
+        (default: ``data``)
+    max_iter : Levenberg-Marquardt iterations
+
+    Returns
+    -------
+    dict with ``P_zero``, ``P_best``, ``gain = P_zero - P_best``, ``h0`` (``(n_z,)`` list), and
+    ``mse_zero``, ``mse_best`` (divided by ``n_y``: the authors' mean over steps and outputs)
+    """
+    T = data.T
+    if not 0 <= m < T:
+        raise InputError(f"m = {m} must satisfy 0 <= m < T = {T}")
+    b = _box(box, model, data if visited is None else visited)
+    X, Y = data.x[None], data.y[None]
+    fit = best_states(model, X, Y, m, [np.zeros((1, model.n_z))], box=b, max_iter=max_iter)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r0 = model.simulate(data.x)[1][m:] - data.y[m:]
+    P_zero, P_best = float(np.sum(r0**2) / (T - m)), float(fit.loss[0] / (T - m))
+    return {"P_zero": P_zero, "P_best": P_best, "gain": P_zero - P_best,
+            "mse_zero": P_zero / data.n_y, "mse_best": P_best / data.n_y,
+            "h0": fit.z[0].tolist()}
 
 
 #: Columns of the table "what the burn-in leaves": (row key, heading).

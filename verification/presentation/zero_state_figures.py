@@ -44,8 +44,8 @@ def _floats(a: Sequence[float] | np.ndarray | None, n: int, name: str) -> np.nda
 @styled
 def price_figure(ms: Sequence[int], gap: Sequence[float], T1_env: Sequence[float],
                  T1_fit: Sequence[float], *, T1_witness: Sequence[float] | None = None,
-                 sound: Sequence[bool | None] | None = None, title: str = "", gap_label: str = r"$V(\theta; 0) - V(\theta; z^\star)$"
-                 ) -> Figure:
+                 sound: Sequence[bool | None] | None = None, title: str = "",
+                 gap_label: str = r"$V(\theta; 0) - V(\theta; z^\star)$") -> Figure:
     """The measured gap and both T1 forms over ``m`` (log scale), one panel.
 
     Parameters
