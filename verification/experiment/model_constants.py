@@ -45,7 +45,7 @@ from verification.certificates.ondata import certify_on_data, steps_to
 from verification.certificates.sampled_cells import sampled_constants
 
 from .t1_point import fitted_forms, t1_row
-from .window_set import select_windows
+from .window_set import check_model_data, select_windows
 
 __all__ = ["ModelConstants", "model_constants", "global_certificate"]
 
@@ -171,9 +171,7 @@ def model_constants(model: object, data: Series, N: int, ms: Sequence[int] | Non
     ModelConstants
     """
     t0 = time.perf_counter()
-    if data.n_x != model.n_x or data.n_y != model.n_y:
-        raise InputError(f"the data has n_x={data.n_x}, n_y={data.n_y} but the model expects "
-                         f"n_x={model.n_x}, n_y={model.n_y}")
+    check_model_data(model, data)
     if not (isinstance(tol, (int, float)) and tol > 0):
         raise InputError(f"tol = {tol!r} must be a number > 0")
     w = select_windows(data, N, stride=stride, n_windows=n_windows)

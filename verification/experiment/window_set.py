@@ -25,7 +25,7 @@ import numpy as np
 from systems.data import Sequence
 from systems.errors import InputError
 
-__all__ = ["WindowSet", "select_windows"]
+__all__ = ["WindowSet", "select_windows", "check_model_data"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,3 +117,10 @@ def select_windows(sequence: Sequence, N: int, *, stride: int = 1,
     idx = starts[:, None] + np.arange(N)[None, :]
     return WindowSet(sequence, int(N), starts, np.ascontiguousarray(sequence.x[idx]),
                      np.ascontiguousarray(sequence.y[idx]), S_all, label)
+
+
+def check_model_data(model: object, data: Sequence) -> None:
+    """An :class:`~systems.errors.InputError` unless ``data`` has the model's ``n_x, n_y``."""
+    if data.n_x != model.n_x or data.n_y != model.n_y:
+        raise InputError(f"the data has n_x={data.n_x}, n_y={data.n_y} but the model expects "
+                         f"n_x={model.n_x}, n_y={model.n_y}")

@@ -44,7 +44,7 @@ from verification.certificates.ondata import certify_on_data
 
 from .best_states import best_states, state_box
 from .t1_point import t1_row
-from .window_set import WindowSet, select_windows
+from .window_set import WindowSet, check_model_data, select_windows
 
 __all__ = ["ZeroStatePrice", "price_of_zero_state", "price_row", "free_run_price",
            "leaves_rows", "LEAVES_COLUMNS"]
@@ -166,9 +166,7 @@ def price_of_zero_state(model: object, data: Series, N: int, ms: Sequence[int], 
     ZeroStatePrice
     """
     t0 = time.perf_counter()
-    if data.n_x != model.n_x or data.n_y != model.n_y:
-        raise InputError(f"the data has n_x={data.n_x}, n_y={data.n_y} but the model expects "
-                         f"n_x={model.n_x}, n_y={model.n_y}")
+    check_model_data(model, data)
     w = windows if windows is not None else select_windows(data, N, stride=stride,
                                                            n_windows=n_windows)
     ms = sorted({check_burn_in(m, w.N) for m in ms})
