@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import least_squares
 from tolerances import EPS, FD_ATOL, FD_RTOL, ROUND_ATOL, SUM_RTOL, UPPER_ATOL, UPPER_RTOL
 
@@ -211,3 +213,33 @@ def test_free_run_price_against_a_scalar_search():
     assert abs(got["h0"][0] - grid[k]) <= grid[1] - grid[0]
     np.testing.assert_allclose(got["P_zero"], P[20000], rtol=SUM_RTOL)
     assert got["gain"] == got["P_zero"] - got["P_best"] and got["mse_best"] == got["P_best"]
+
+
+@settings(max_examples=8, deadline=None)
+@given(cell=st.sampled_from(CELLS), seed=st.integers(0, 2**16), scale=st.sampled_from([0.3, 1.0,
+       2.0]), m=st.integers(0, 7))
+def test_soundness_on_random_small_models(cell, seed, scale, m):
+    """Every row sound, both forms, on random cells (saturating ones included), any burn-in."""
+    model = _model(cell, seed, n_h=2, scale=scale)
+    data = paper_lti("train", T=30)
+    price = price_of_zero_state(model, data, N=8, ms=[m], stride=2, max_iter=10)
+    r = price.rows[0]
+    assert r["sound_env"] is not False and r["sound_fit"] is not False, r
+    assert r["envelope_certified"] and r["sound_env"]
+
+
+def test_window_sets_say_which_windows():
+    data = paper_lti("train", T=30)
+    every = select_windows(data, 10)
+    assert every.S == every.S_all == 21 and "all 21 windows" in every.label
+    third = select_windows(data, 10, stride=3)
+    assert third.starts.tolist() == list(range(0, 21, 3)) and "every 3rd window" in third.label
+    spread = select_windows(data, 10, n_windows=4)
+    assert spread.starts.tolist() == [0, 7, 13, 20] and "4 of the 21" in spread.label
+    np.testing.assert_array_equal(spread.X[:, :, 0], data.x[spread.starts[:, None]
+                                                             + np.arange(10), 0])
+    z = np.arange(31.0)[:, None]
+    assert spread.states_from(z)[:, 0].tolist() == [0.0, 7.0, 13.0, 20.0]
+    for bad in ({"N": 31}, {"N": 10, "stride": 0}, {"N": 10, "n_windows": 0}):
+        with pytest.raises(ValueError):
+            select_windows(data, **bad)

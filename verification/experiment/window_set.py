@@ -68,9 +68,9 @@ class WindowSet:
         return np.array(z[self.starts], dtype=np.float64)
 
     def to_dict(self) -> dict[str, object]:
-        """Plain description: ``N``, ``S``, ``S_all``, ``label``, the first and last start."""
+        """Plain description: ``N``, ``S``, ``S_all``, ``label`` and the ``starts``."""
         return {"N": self.N, "S": self.S, "S_all": self.S_all, "label": self.label,
-                "first_start": int(self.starts[0]), "last_start": int(self.starts[-1])}
+                "starts": self.starts.tolist()}
 
 
 def _ordinal(k: int) -> str:
