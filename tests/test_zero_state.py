@@ -243,3 +243,20 @@ def test_window_sets_say_which_windows():
     for bad in ({"N": 31}, {"N": 10, "stride": 0}, {"N": 10, "n_windows": 0}):
         with pytest.raises(ValueError):
             select_windows(data, **bad)
+
+
+def test_free_run_transient_splits_the_error():
+    """The zero-state run's MSE is the step-weighted mean of its transient and the rest."""
+    from verification.experiment.zero_state import free_run_price
+
+    model = ElmanRNN([[0.8]], [[1.0]], None, [[0.5]], None, activation="tanh")
+    data = paper_lti("test", T=80)
+    got = free_run_price(model, data, box=None, tol=1e-6)
+    k = got["transient"]
+    assert 0 < k < 80
+    np.testing.assert_allclose(got["mse_zero"], (k * got["mse_zero_transient"]
+                                                 + (80 - k) * got["mse_after"]) / 80,
+                               rtol=SUM_RTOL)
+    _, y0 = model.simulate(data.x)
+    _, y1 = model.simulate(data.x, got["h0"])
+    assert np.all(np.abs(y0 - y1)[k:] <= 1e-6) and np.abs(y0 - y1)[k - 1, 0] > 1e-6

@@ -195,7 +195,8 @@ def price_of_zero_state(model: object, data: Series, N: int, ms: Sequence[int], 
 
 
 def free_run_price(model: object, data: Series, *, m: int = 0, box: object = "visited",
-                   visited: Series | None = None, max_iter: int = 30) -> dict[str, Any]:
+                   visited: Series | None = None, max_iter: int = 30,
+                   tol: float = 1e-3) -> dict[str, Any]:
     """The price of the zero state on one free run over the whole sequence.
 
     ``P(0, theta) - P(h_0*, theta)`` with ``P(h_0, theta) = 1/(T - m) sum_{t>m} ||psi_t(h_0) -
@@ -210,11 +211,15 @@ def free_run_price(model: object, data: Series, *, m: int = 0, box: object = "vi
     box : as in :func:`price_of_zero_state`; ``"visited"`` uses the free run over ``visited``
         (default: ``data``)
     max_iter : Levenberg-Marquardt iterations
+    tol : the two runs count as one once their outputs differ by at most ``tol`` for good
 
     Returns
     -------
-    dict with ``P_zero``, ``P_best``, ``gain = P_zero - P_best``, ``h0`` (``(n_z,)`` list), and
-    ``mse_zero``, ``mse_best`` (divided by ``n_y``: the authors' mean over steps and outputs)
+    dict with ``P_zero``, ``P_best``, ``gain = P_zero - P_best``, ``h0`` (``(n_z,)`` list),
+    ``mse_zero``, ``mse_best`` (divided by ``n_y``: the authors' mean over steps and outputs),
+    ``transient`` (the number of steps after which ``||psi_t(0) - psi_t(h_0*)|| <= tol`` for
+    every later ``t``), ``mse_zero_transient`` (the zero-state run's MSE over those first steps)
+    and ``mse_after`` (the zero-state run's MSE after them; the two runs agree there to ``tol``)
     """
     T = data.T
     if not 0 <= m < T:
@@ -223,11 +228,17 @@ def free_run_price(model: object, data: Series, *, m: int = 0, box: object = "vi
     X, Y = data.x[None], data.y[None]
     fit = best_states(model, X, Y, m, [np.zeros((1, model.n_z))], box=b, max_iter=max_iter)
     with np.errstate(over="ignore", invalid="ignore"):
-        r0 = model.simulate(data.x)[1][m:] - data.y[m:]
+        y0, y1 = model.simulate(data.x)[1][m:], model.simulate(data.x, fit.z[0])[1][m:]
+    r0 = y0 - data.y[m:]
     P_zero, P_best = float(np.sum(r0**2) / (T - m)), float(fit.loss[0] / (T - m))
+    apart = np.flatnonzero(np.linalg.norm(y0 - y1, axis=1) > tol)
+    k = int(apart[-1]) + 1 if apart.size else 0
+    e = np.sum(r0**2, axis=1) / data.n_y
     return {"P_zero": P_zero, "P_best": P_best, "gain": P_zero - P_best,
             "mse_zero": P_zero / data.n_y, "mse_best": P_best / data.n_y,
-            "h0": fit.z[0].tolist()}
+            "h0": fit.z[0].tolist(), "transient": k,
+            "mse_zero_transient": float(np.mean(e[:k])) if k else float("nan"),
+            "mse_after": float(np.mean(e[k:])) if k < e.size else float("nan")}
 
 
 #: Columns of the table "what the burn-in leaves": (row key, heading).
