@@ -1,4 +1,4 @@
-"""The paper's authors' LSTMs evaluated as they evaluated them (issue 9, item 5).
+"""The paper's authors' LSTMs evaluated as they evaluated them.
 
 For each dataset (silverbox, wiener_hammerstein, rlc) and the N = 100 models trained by TBPTT
 with burn-in m (``stateless``; plus the ``stateful`` m = 0 model for comparison): the standard
@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from systems.benchmarks import (  # noqa: E402
     DATASETS,
-    MODEL_FOLDERS,
     BurnInRow,
     authors_models,
     best_burn_in,
@@ -61,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for name in args.datasets:
         t0 = time.perf_counter()
-        bench = load_benchmark(name, args.shared / "data" / "benchmarks")
-        folder = args.shared / "models" / "authors_lstm" / MODEL_FOLDERS[name]
+        bench = load_benchmark(name)
+        folder = args.shared / "models" / "authors_lstm" / DATASETS[name].model_folder
         rows = evaluate_burn_in(bench, authors_models(folder, args.N))
         stateful = None
         if (f := authors_models(folder, args.N, "stateful")):

@@ -1,4 +1,4 @@
-"""Seconds per training epoch of the study (issue "Speed"): Silverbox, N = 100, LSTM n_h = 8.
+"""Seconds per training epoch of the study: Silverbox, N = 100, LSTM n_h = 8.
 
 One epoch = the authors' epoch: 19901 windows of 100 steps (stride 1) shuffled into 199
 minibatches of 100 (the last partial batch dropped), one Adam step each, burn-in m = 10 here.
@@ -107,7 +107,7 @@ def exp_floor(S: int, epochs: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data" / "benchmarks"))
+    p.add_argument("--data-root", default=None, help="default: the packaged data")
     a = p.parse_args()
     splits = st.load_splits("silverbox", a.data_root)
     load = os.getloadavg()[0]

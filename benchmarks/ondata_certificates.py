@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from systems.benchmarks import (  # noqa: E402
-    MODEL_FOLDERS,
+    DATASETS,
     authors_models,
     best_burn_in,
     evaluate_burn_in,
@@ -176,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# load average at start: {os.getloadavg()}", flush=True)
     rows, recs = [], []
     for name in args.datasets:
-        bench = load_benchmark(name, SHARED / "data" / "benchmarks")
+        bench = load_benchmark(name)
         u = bench.scaled["train"].x
-        folder = SHARED / "models" / "authors_lstm" / MODEL_FOLDERS[name]
+        folder = SHARED / "models" / "authors_lstm" / DATASETS[name].model_folder
         files = authors_models(folder, N=N, kind="stateless")
         todo = dict(files) if args.all and not args.segment_only else {0: files[0]}
         if args.all and not args.segment_only:

@@ -1,5 +1,5 @@
 """Every one of the authors' 405 LSTMs: an on-data pair certificate, then simulation tries to
-refute it (issue 11: "zero certificates that simulation refutes, over ... the authors' 405
+refute it ("zero certificates that simulation refutes, over ... the authors' 405
 models"). Not a test: it prints its counts.
 
 For each model file ``<dataset>/model_[h8_]N<N>_m<m>_<kind>.pt`` in
@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from systems.benchmarks import MODEL_FOLDERS  # noqa: E402
+from systems.benchmarks import DATASETS  # noqa: E402
 from systems.cells import load_model  # noqa: E402
 from verification.certificates.ondata import certify_on_data  # noqa: E402
 from verification.experiment.study import load_splits  # noqa: E402
@@ -64,8 +64,8 @@ def refutation(model, X: np.ndarray, z0: np.ndarray, cert) -> tuple[float, float
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--windows", type=int, default=40, help="windows K per model")
-    p.add_argument("--datasets", nargs="+", default=list(MODEL_FOLDERS))
-    p.add_argument("--data-root", default=str(SHARED / "data" / "benchmarks"))
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    p.add_argument("--data-root", default=None, help="default: the packaged data")
     p.add_argument("--models", default=str(SHARED / "models" / "authors_lstm"))
     a = p.parse_args()
     print(f"# load average at start: {os.getloadavg()[0]:.1f}; K = {a.windows} windows per model")
@@ -73,7 +73,7 @@ def main() -> None:
     worst_G, worst_A1 = 0.0, 0.0
     for ds in a.datasets:
         u = load_splits(ds, a.data_root).scaled("train").x
-        files = sorted((Path(a.models) / MODEL_FOLDERS[ds]).glob("*.pt"))
+        files = sorted((Path(a.models) / DATASETS[ds].model_folder).glob("*.pt"))
         per_N: dict[int, list] = defaultdict(list)
         for f in files:
             hit = NAME.search(f.name)

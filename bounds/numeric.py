@@ -597,8 +597,8 @@ def performance_a_apriori(eps: ArrayLike, C: ArrayLike, lam: ArrayLike, rho: Arr
     3. ``V* - V^inf <= C2 lam**m / (N - m)`` (T1b paper form) and ``V^b - V^inf <=
        C2b lam**m / (N - m)`` (T1c in T1b's form, ``Delta_b1 <= Delta_b``); with
        ``K = S (N - m)``: ``A <= K_A S lam**m``, ``K_A = 2 eps/(eps-1) (C2 + C2b)``.
-       (docs/theory.md writes ``B1(m)`` -- T1a -- in this chain; ``B1(m) <= C2 lam**m/(N-m)`` is
-       false in general, so the chain goes through T1b's paper form, which bounds
+       (a chain through ``B1(m)`` -- T1a -- fails: ``B1(m) <= C2 lam**m/(N-m)`` is false in
+       general, docs/theory.md §6.3; so the chain goes through T1b's paper form, which bounds
        ``V* - V^inf`` directly.)
     4. ``B = C*^2 sum_{i>=2} ||phi_{s_i}||**2 Gamma_{o_i} <= K_B (S - 1) lam***(2 o_min)``
        with ``Gamma_{o_i} <= lam***(2 o_i + 2) / (1 - lam***2)``,

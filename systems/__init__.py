@@ -1,11 +1,23 @@
 """systems: models (Elman, LSTM, GRU: one interface, see :mod:`systems.cells`), data, windows,
-BPTT and the training problems; reading torch state dicts without torch.
+BPTT, the trainers and the training problems; reading torch state dicts without torch.
 
-Modules: ``rnn`` (Elman), ``lstm``, ``gru`` (over ``gated``, what both share), ``cells`` (the
-interface, the cells by name, :func:`load_model`), ``torch_io`` (the restricted unpickler),
-``windows`` (window geometry and :class:`~systems.windows.WindowedData`), ``bptt`` (with
-``bptt_lstm``, ``bptt_gru``: the backward pass per cell),
-``problems``, ``data``, ``blas``.
+Where things live:
+
+* models: ``rnn`` (Elman), ``lstm``, ``gru`` (over ``gated``, what both share), ``cells``
+  (the interface, the cells by name, :func:`load_model`), ``spec`` (a model family without
+  parameters: cell, sizes, options, ``n_z``), ``torch_io`` (the restricted unpickler);
+* data: ``data`` (sequences, loaders, scaling), ``benchmarks`` (the real benchmarks as the
+  paper's authors used them), ``windows`` (window geometry and
+  :class:`~systems.windows.WindowedData`);
+* BPTT: ``bptt`` (:class:`~systems.bptt.WindowBatch`: loss and exact gradient for any cell,
+  the kernel registry), ``bptt_kernel`` (what the tuned kernels share), one tuned kernel per
+  cell in ``bptt_elman``, ``bptt_lstm``, ``bptt_gru``, and ``bptt_reference`` (the same
+  equations as plain loops); ``blas`` (OpenBLAS held at one thread);
+* training: ``adam`` (:class:`~systems.adam.Adam`, minibatch and stateful trainers),
+  ``problems`` (the three problems of docs/theory.md §2 by L-BFGS-B);
+* ``errors`` (:class:`~systems.errors.InputError`).
+
+Imports go one way: models and data, then ``spec``, the kernels, ``bptt``, then the trainers.
 """
 
 from systems.cells import CELLS, load_model

@@ -1,13 +1,13 @@
 """Real benchmarks as the paper's authors used them: loading, scaling, free-run evaluation.
 
-Datasets (CSV files ``<name>_{train,val,test}.csv`` in a folder laid out as
-``../shared/data/benchmarks``):
+Datasets (CSV files ``<name>_{train,val,test}.csv``, or ``.csv.gz``, in one folder; the three
+benchmarks ship with the package, see :func:`data_root` and ``systems/datasets/PROVENANCE.md``):
 
 * ``silverbox``, ``wiener_hammerstein``: input ``u``, output ``y``;
 * ``rlc``: input ``u``, outputs ``(i_l, v_c)`` in that order (the authors' models predict the
   inductor current first).
 
-Evaluation (the authors', ``../shared/models/README.md``): a standard scaler (mean, population
+Evaluation (the authors', read from their code): a standard scaler (mean, population
 standard deviation) per signal fitted on the training split only and applied unchanged to
 validation and test; one free run of the model over each whole split from the zero state, every
 step counted; the mean squared error over all steps and outputs
@@ -20,6 +20,7 @@ of a family of models is the ``m`` minimising ``0.7 MSE_train + 0.3 MSE_val`` (s
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,19 +29,52 @@ import numpy as np
 
 from .cells import Model, load_model
 from .data import Sequence, SequenceScaler, load_csv
+from .errors import InputError
 
-#: Columns ``(inputs, outputs)`` of each dataset.
-DATASETS = {
-    "silverbox": (("u",), ("y",)),
-    "wiener_hammerstein": (("u",), ("y",)),
-    "rlc": (("u",), ("i_l", "v_c")),
-}
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything the toolkit knows about one benchmark, in one place.
+
+    Attributes
+    ----------
+    name : ``"silverbox"``, ``"wiener_hammerstein"`` or ``"rlc"``
+    inputs, outputs : column names of ``x`` and ``y`` (RLC: the authors' order ``(i_l, v_c)``)
+    model_folder : the folder of the authors' published models (``models/<model_folder>``)
+    paper_lr, paper_epochs : the authors' Adam protocol (learning rate, epochs)
+    quick_epochs : epochs of the shortened ``quick`` budget (about 4000 Adam steps at
+        ``N = 100``: Silverbox/Wiener-Hammerstein 199 minibatches per epoch, RLC 65)
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    model_folder: str
+    paper_lr: float
+    paper_epochs: int
+    quick_epochs: int
+
+
+#: The benchmarks, by name.
+DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
+    DatasetSpec("silverbox", ("u",), ("y",), "silverbox", 1e-4, 400, 20),
+    DatasetSpec("wiener_hammerstein", ("u",), ("y",), "wienerhammerstein", 1e-4, 400, 20),
+    DatasetSpec("rlc", ("u",), ("i_l", "v_c"), "rlc", 3e-4, 1500, 60),
+)}
 SPLITS = ("train", "val", "test")
-#: Folder of each dataset's models under ``../shared/models/authors_lstm``.
-MODEL_FOLDERS = {"silverbox": "silverbox", "wiener_hammerstein": "wienerhammerstein",
-                 "rlc": "rlc"}
 #: Weights of train and validation MSE in the authors' choice of the best burn-in.
 BEST_M_WEIGHTS = (0.7, 0.3)
+
+
+def criterion(mse_train: float, mse_val: float) -> float:
+    """What the authors' best burn-in ``m*`` minimises: ``0.7 MSE_train + 0.3 MSE_val``
+    (scaled units; :data:`BEST_M_WEIGHTS`).
+
+    >>> criterion(2.0, 1.0)
+    1.7
+    """
+    a, b = BEST_M_WEIGHTS
+    return a * float(mse_train) + b * float(mse_val)
 
 
 @dataclass(frozen=True)
@@ -61,21 +95,77 @@ class Benchmark:
     scaled: dict[str, Sequence]
 
 
-def load_benchmark(name: str, root: str | Path) -> Benchmark:
-    """Read ``<root>/<name>_{train,val,test}.csv`` and scale them as the authors did.
+#: The data shipped with the package: the three benchmarks and the paper's synthetic series,
+#: gzip-compressed CSVs (source, licence, preprocessing and checksums in ``PROVENANCE.md``).
+PACKAGED_ROOT = Path(__file__).resolve().parent / "datasets"
+#: Environment variable naming another folder of benchmark CSVs (``--data-root`` wins over it).
+ROOT_VARIABLE = "BURNIN_DATA_ROOT"
+
+
+def data_root(root: str | Path | None = None) -> Path:
+    """The folder benchmark CSVs are read from: ``root`` if given, else ``$BURNIN_DATA_ROOT``
+    if set, else the packaged copy (:data:`PACKAGED_ROOT`). Never relative to anything but the
+    current directory for a path the user gives.
+
+    >>> data_root() == PACKAGED_ROOT or ROOT_VARIABLE in os.environ
+    True
+    """
+    if root is not None:
+        return Path(root)
+    env = os.environ.get(ROOT_VARIABLE)
+    return Path(env) if env else PACKAGED_ROOT
+
+
+def split_file(root: str | Path, name: str, split: str) -> Path | None:
+    """``<root>/<name>_<split>.csv``, else the same with ``.csv.gz``; ``None`` if neither."""
+    for suffix in (".csv", ".csv.gz"):
+        path = Path(root) / f"{name}_{split}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def load_benchmark(name: str, root: str | Path | None = None) -> Benchmark:
+    """Read ``<root>/<name>_{train,val,test}.csv[.gz]`` and scale them as the authors did.
 
     Parameters
     ----------
     name : one of :data:`DATASETS`
-    root : the folder (e.g. ``../shared/data/benchmarks``)
+    root : the folder; default :func:`data_root` (``$BURNIN_DATA_ROOT`` or the packaged data)
+
+    Raises :class:`~systems.errors.InputError` naming the folder and the missing files.
+
+    >>> load_benchmark("rlc").scaled["train"].y.shape
+    (6667, 2)
     """
     if name not in DATASETS:
-        raise ValueError(f"name must be one of {tuple(DATASETS)}, got {name!r}")
-    inputs, outputs = DATASETS[name]
-    raw = {s: load_csv(Path(root) / f"{name}_{s}.csv", inputs, outputs, name=f"{name} {s}")
-           for s in SPLITS}
+        raise InputError(f"benchmark name must be one of {tuple(DATASETS)}, got {name!r}")
+    folder = data_root(root)
+    if not folder.is_dir():
+        raise InputError(f"data folder {str(folder)!r} does not exist")
+    files = {s: split_file(folder, name, s) for s in SPLITS}
+    missing = [f"{name}_{s}.csv" for s, f in files.items() if f is None]
+    if missing:
+        raise InputError(f"data folder {str(folder)!r} lacks {missing} (.csv or .csv.gz)")
+    spec = DATASETS[name]
+    raw = {s: load_csv(files[s], spec.inputs, spec.outputs, name=f"{name} {s}") for s in SPLITS}
     scaler = SequenceScaler.fit(raw["train"], "standard")
     return Benchmark(name, raw, scaler, {s: scaler.transform(q) for s, q in raw.items()})
+
+
+def paper_series(split: str) -> Sequence:
+    """The authors' published series of the synthetic experiment (Section 5.1), as shipped.
+
+    ``x, y : (100, 1)``, already scaled to ``[-1, 1]``; the same system and inputs as
+    :func:`systems.data.paper_lti`, with the authors' own noise draw.
+
+    >>> paper_series("test").x.shape
+    (100, 1)
+    """
+    if split not in ("train", "test"):
+        raise InputError(f"split must be 'train' or 'test', got {split!r}")
+    path = PACKAGED_ROOT / f"paper_synthetic_{split}.csv.gz"
+    return load_csv(path, ["x"], ["y"], name=f"paper_synthetic/{split}")
 
 
 @dataclass(frozen=True)
@@ -117,17 +207,21 @@ def authors_models(folder: str | Path, N: int = 100, kind: str = "stateless"
                    ) -> dict[int, Path]:
     """The authors' model files of one dataset for window length ``N``: ``{m: path}``.
 
+    The files are named ``model_[h<n_h>_]N<N>_m<m>_<kind>`` as published (folder
+    ``02_public_datasets/code/models/<dataset>`` of github.com/jdschille/rnn-training), with
+    or without a ``.pt`` suffix.
+
     Parameters
     ----------
-    folder : e.g. ``../shared/models/authors_lstm/silverbox``
+    folder : e.g. ``authors_lstm/silverbox`` of the authors' published models
     N : window length
     kind : ``"stateless"`` (TBPTT with burn-in ``m``), ``"stateful"`` or ``"BPTT"``
     """
-    pattern = re.compile(rf"model_(?:h\d+_)?N{int(N)}_m(\d+)_{re.escape(kind)}\.pt")
-    found = {int(mt.group(1)): p for p in Path(folder).glob("*.pt")
+    pattern = re.compile(rf"model_(?:h\d+_)?N{int(N)}_m(\d+)_{re.escape(kind)}(?:\.pt)?")
+    found = {int(mt.group(1)): p for p in Path(folder).iterdir()
              if (mt := pattern.fullmatch(p.name))}
     if not found:
-        raise FileNotFoundError(f"no model_*N{N}_m*_{kind}.pt files in {str(folder)!r}")
+        raise InputError(f"no model_*N{N}_m*_{kind}[.pt] files in {str(folder)!r}")
     return dict(sorted(found.items()))
 
 
@@ -140,9 +234,8 @@ class BurnInRow:
 
     @property
     def score(self) -> float:
-        """``0.7 MSE_train + 0.3 MSE_val`` in scaled units (the authors' selection rule)."""
-        a, b = BEST_M_WEIGHTS
-        return a * self.error.scaled["train"] + b * self.error.scaled["val"]
+        """:func:`criterion` of this row (scaled units): what the best burn-in minimises."""
+        return criterion(self.error.scaled["train"], self.error.scaled["val"])
 
 
 def evaluate_burn_in(bench: Benchmark, files: dict[int, Path]) -> list[BurnInRow]:

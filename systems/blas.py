@@ -1,4 +1,5 @@
-"""OpenBLAS held at one thread inside a block (the BPTT threads and L-BFGS-B need it).
+"""The CPUs this process may use, and OpenBLAS held at one thread inside a block (the BPTT
+threads and L-BFGS-B need it).
 
 The per-step products of BPTT and the steps of L-BFGS-B are tiny BLAS calls; OpenBLAS threads
 that wake for each of them, competing with our own threads for the same two cores, cost far
@@ -9,9 +10,18 @@ busy machine, and ~1.4 ms instead of ~10 us for an L-BFGS-B step of a 5-variable
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask; ``os.cpu_count()`` elsewhere)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _find_openblas() -> tuple | None:

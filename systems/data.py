@@ -8,11 +8,15 @@ from rest, inputs and noise as below, every signal min–max scaled to ``[-1, 1]
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
+
+from .errors import InputError
 
 #: Largest accepted data magnitude: squared errors and their sums over windows stay far below
 #: float64's 1.8e308. Larger values are almost surely a unit or format error.
@@ -199,29 +203,47 @@ def paper_lti(split: str = "train", T: int = 100, seed: int = 0) -> Sequence:
 def _csv_file(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(
+        raise InputError(
             f"data file {str(path)!r} is a directory; give a CSV file with a header row"
         )
     if not path.is_file():
-        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+        raise InputError(f"data file {str(path)!r} does not exist")
     return path
+
+
+def _open_csv(path: Path) -> TextIO:
+    """``path`` opened as text for :mod:`csv`; a ``.gz`` file is decompressed on the fly."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="", encoding="utf-8")
+    return open(path, newline="", encoding="utf-8")
+
+
+def _rows(path: Path) -> list[list[str]]:
+    """Every row of the CSV file ``path``; an unreadable file is an :class:`InputError`."""
+    try:
+        with _open_csv(path) as f:
+            return list(csv.reader(f))
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{str(path)!r} is not a readable CSV file: {exc}") from None
 
 
 def _header(path: Path, row: list[str] | None) -> list[str]:
     if not row or not any(h.strip() for h in row):
-        raise ValueError(f"{str(path)!r} is empty; expected a header row")
+        raise InputError(f"{str(path)!r} is empty; expected a header row")
     header = [h.strip() for h in row]
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
-        raise ValueError(f"{str(path)!r} has duplicate column name(s) {dup}; names must be unique")
+        raise InputError(
+            f"{str(path)!r} has duplicate column name(s) {dup}; names must be unique"
+        )
     return header
 
 
 def read_columns(path: str | Path) -> list[str]:
     """The header row of a CSV file (names stripped; empty or duplicate names raise)."""
     path = _csv_file(path)
-    with open(path, newline="") as f:
-        return _header(path, next(csv.reader(f), None))
+    rows = _rows(path)
+    return _header(path, rows[0] if rows else None)
 
 
 def load_csv(
@@ -230,9 +252,10 @@ def load_csv(
     outputs: Seq[str],
     name: str | None = None,
 ) -> Sequence:
-    """Read a CSV with a header row and one time step per row (the ``../shared/data`` layout).
+    """Read a CSV with a header row and one time step per row (``.csv`` or ``.csv.gz``).
 
-    Every problem is a one-line ``ValueError`` naming the file and what is wrong: a missing
+    Every problem is a one-line :class:`~systems.errors.InputError` (a ``ValueError``) naming
+    the file and what is wrong: a missing or unreadable
     file or a directory, no header, duplicate column names, unknown columns, no data rows, a
     row with the wrong number of values, a non-number (with its line and column), NaN/inf.
     Blank lines are skipped.
@@ -244,36 +267,35 @@ def load_csv(
 
     Examples
     --------
-    ``load_csv("../shared/data/paper_synthetic/train.csv", inputs=["x"], outputs=["y"])``
+    ``load_csv("train.csv", inputs=["x"], outputs=["y"])``
     """
     path = _csv_file(path)
     inputs, outputs = list(_names("inputs", inputs)), list(_names("outputs", outputs))
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = _header(path, next(reader, None))
-        missing = [c for c in inputs + outputs if c not in header]
-        if missing:
-            raise ValueError(f"{str(path)!r} has no column(s) {missing}; its columns are {header}")
-        col = {c: i for i, c in enumerate(header)}
-        rows = []
-        for row in reader:
-            if not any(v.strip() for v in row):
-                continue
-            if len(row) != len(header):
-                raise ValueError(
-                    f"{str(path)!r} line {reader.line_num} has {len(row)} values but the header "
-                    f"names {len(header)} columns"
-                )
-            rows.append((reader.line_num, row))
+    lines = _rows(path)
+    header = _header(path, lines[0] if lines else None)
+    missing = [c for c in inputs + outputs if c not in header]
+    if missing:
+        raise InputError(f"{str(path)!r} has no column(s) {missing}; its columns are {header}")
+    col = {c: i for i, c in enumerate(header)}
+    rows = []
+    for line, row in enumerate(lines[1:], start=2):
+        if not any(v.strip() for v in row):
+            continue
+        if len(row) != len(header):
+            raise InputError(
+                f"{str(path)!r} line {line} has {len(row)} values but the header "
+                f"names {len(header)} columns"
+            )
+        rows.append((line, row))
     if not rows:
-        raise ValueError(f"{str(path)!r} has a header row ({', '.join(header)}) but no data rows")
+        raise InputError(f"{str(path)!r} has a header row ({', '.join(header)}) but no data rows")
     table = np.empty((len(rows), len(header)))
     for t, (line, row) in enumerate(rows):
         try:
             table[t] = [float(v) for v in row]
         except ValueError:
             k = next(k for k, v in enumerate(row) if not _is_number(v))
-            raise ValueError(
+            raise InputError(
                 f"{str(path)!r} line {line}, column {header[k]!r}: {row[k].strip()!r} is "
                 "not a number"
             ) from None
@@ -282,7 +304,7 @@ def load_csv(
     try:
         return Sequence(x, y, name=name if name is not None else path.stem)
     except ValueError as exc:  # NaN/inf or out-of-range values: say which file
-        raise ValueError(f"{str(path)!r}: {exc}") from None
+        raise InputError(f"{str(path)!r}: {exc}") from None
 
 
 def _is_number(v: str) -> bool:
@@ -298,5 +320,5 @@ def _names(arg: str, names: object) -> tuple[str, ...]:
         names = [n for n in names.split(",") if n]
     out = tuple(str(n).strip() for n in names)  # type: ignore[union-attr]
     if not out:
-        raise ValueError(f"{arg} must name at least one column")
+        raise InputError(f"{arg} must name at least one column")
     return out

@@ -21,6 +21,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import expit
 
+from .model_files import build_model, read_npz_model
 from .rnn import finite_array, save_npz, slices_of
 
 PARAM_NAMES = ("W_ih", "W_hh", "b_ih", "b_hh", "W_hy", "b_y")
@@ -218,27 +219,15 @@ class GatedCell:
 
     @classmethod
     def load(cls, path: str | Path) -> GatedCell:
-        """Read a model written by :meth:`save`; malformed files raise ``ValueError``."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model file {str(path)!r} does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                contents = {k: f[k] for k in f.files}
-        except Exception as exc:  # zipfile / pickle / format errors
-            raise ValueError(f"{str(path)!r} is not a readable .npz model file: {exc}") from exc
-        cell = str(contents.get("cell", ""))
-        if cell != cls.cell:
-            raise ValueError(
-                f"{str(path)!r} holds cell {cell!r}, not {cls.cell!r}; use systems.load_model"
-            )
-        missing = [k for k in PARAM_NAMES if k not in contents]
-        if missing:
-            raise ValueError(f"{str(path)!r} is missing the arrays {missing}")
-        try:
-            return cls(**{k: contents[k] for k in PARAM_NAMES})
-        except ValueError as exc:
-            raise ValueError(f"{str(path)!r} holds an inconsistent model: {exc}") from exc
+        """Read a model written by :meth:`save`.
+
+        A damaged or foreign file raises :class:`~systems.model_files.ModelFileError` (a
+        ``ValueError``) naming it and what is wrong: another cell, unknown or missing arrays,
+        a wrong shape, weights that are not finite or exceed ``1e100``.
+        """
+        arrays = read_npz_model(path, cls.cell, (*PARAM_NAMES, "cell"))
+        arrays.pop("cell")
+        return build_model(path, lambda: cls(**arrays))
 
 
 def _vector(name: str, value: object, n: int) -> np.ndarray:

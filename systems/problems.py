@@ -48,6 +48,7 @@ from .bptt import WindowBatch
 from .cells import CELLS, Model, check_cell
 from .data import Sequence
 from .rnn import check_activation
+from .spec import Spec
 from .windows import WindowedData, Windows, check_burn_in, check_int
 
 PROBLEMS = ("tbptt", "benchmark", "relaxed")
@@ -198,57 +199,6 @@ def _check_model(model: Model, data: Sequence | WindowedData, n_h: int | None = 
 
 
 # ----------------------------------------------------------------------------- objectives
-@dataclass(frozen=True)
-class Spec:
-    """The model family being trained: cell, sizes and options (``activation`` for Elman)."""
-
-    cell: str
-    n_x: int
-    n_h: int
-    n_y: int
-    activation: str = "tanh"
-
-    @classmethod
-    def of(cls, model: Model) -> Spec:
-        return cls(model.cell, model.n_x, model.n_h, model.n_y,
-                   model.options.get("activation", "tanh"))
-
-    @property
-    def model_class(self) -> type:
-        return CELLS[self.cell]
-
-    @property
-    def options(self) -> dict[str, str]:
-        return {"activation": self.activation} if self.cell == "elman" else {}
-
-    @property
-    def n_z(self) -> int:
-        return self.n_h * (2 if self.cell == "lstm" else 1)
-
-    @property
-    def n_theta(self) -> int:
-        return self.model_class.n_params(self.n_x, self.n_h, self.n_y)
-
-    def slices(self) -> dict[str, slice]:
-        """Where each named parameter lives in ``theta``."""
-        return self.model_class.param_slices(self.n_x, self.n_h, self.n_y)
-
-    def model(self, theta: np.ndarray) -> Model:
-        return self.model_class.from_theta(theta, n_x=self.n_x, n_h=self.n_h, n_y=self.n_y,
-                                           **self.options)
-
-    def batch(self, X: np.ndarray, Y: np.ndarray, m: int, weights: np.ndarray | None = None,
-              normalizer: float | None = None) -> WindowBatch:
-        return WindowBatch(X, Y, m, weights, n_h=self.n_h, cell=self.cell,
-                           normalizer=normalizer, **self.options)
-
-
-def _benchmark_batch(wd: WindowedData, spec: Spec) -> WindowBatch:
-    """The benchmark as one weighted pass: a single window of length ``T``."""
-    seq = wd.sequence
-    return spec.batch(seq.x[None], seq.y[None], wd.m, wd.coverage, normalizer=float(wd.K))
-
-
 class _Objective:
     """``x -> (V, dV/dx)`` for one problem; ``x = (theta, u)`` with states ``z = zeta * u``."""
 
@@ -259,12 +209,12 @@ class _Objective:
         self.n_x, self.n_y = wd.n_x, wd.n_y
         self.bias = bias
         if problem == "benchmark":
-            self.batch = _benchmark_batch(wd, spec)
+            self.batch = WindowBatch.one_pass(spec, wd)
             self.state_shape: tuple[int, ...] = (1, spec.n_z)
             self.pos_weights = wd.coverage  # (T,) coverage counts
             self.targets = wd.sequence.y[:, None, :]  # (T, 1, n_y) time-major
         else:
-            self.batch = spec.batch(wd.X, wd.Y, wd.m)
+            self.batch = WindowBatch.for_model(spec, wd.X, wd.Y, wd.m)
             self.state_shape = (wd.S, spec.n_z) if problem == "relaxed" else (0, spec.n_z)
             self.pos_weights = wd.mask.astype(np.float64)  # (N,)
             self.targets = wd.Y.transpose(1, 0, 2)  # (N, S, n_y) time-major
@@ -465,25 +415,12 @@ def _relaxed_states(theta: np.ndarray, model: Model, wd: WindowedData
 
 
 # ----------------------------------------------------------------------------- fit
-def fit(
-    problem: str,
-    data: Sequence | WindowedData,
-    N: int | None = None,
-    m: int | None = None,
-    *,
-    n_h: int,
-    activation: str = "tanh",
-    cell: str = "elman",
-    bias: bool = True,
-    w_hh_max: float | None = None,
-    stride: int | None = None,
-    init: Model | Solution | None = None,
-    seed: int | np.random.Generator = 0,
-    restarts: int | None = None,
-    maxiter: int | None = None,
-    tol: float | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> Solution:
+def fit(problem: str, data: Sequence | WindowedData, N: int | None = None,
+        m: int | None = None, *, n_h: int, activation: str = "tanh", cell: str = "elman",
+        bias: bool = True, w_hh_max: float | None = None, stride: int | None = None,
+        init: Model | Solution | None = None, seed: int | np.random.Generator = 0,
+        restarts: int | None = None, maxiter: int | None = None, tol: float | None = None,
+        progress: Callable[[str], None] | None = None) -> Solution:
     """Solve one of the training problems of docs/theory.md §2 with L-BFGS-B (multi-start).
 
     Parameters
@@ -535,14 +472,40 @@ def fit(
 
 def _fit(problem, data, N, m, *, n_h, activation, cell, bias, w_hh_max, stride, init, seed,
          restarts, maxiter, tol, progress, t_start) -> Solution:
+    """:func:`fit` after the BLAS setup: check, build the starts, screen them, polish."""
     problem = _check_problem(problem)
+    wd = windowed(data, N, m, stride)
+    n_h, restarts, maxiter, tol = _check_fit(wd, n_h=n_h, activation=activation, cell=cell,
+                                             w_hh_max=w_hh_max, init=init, restarts=restarts,
+                                             maxiter=maxiter, tol=tol)
+    say = progress if progress is not None else (lambda s: None)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    spec = Spec(cell, wd.n_x, n_h, wd.n_y, activation)
+    obj = _Objective(problem, wd, spec, bias, w_hh_max)
+    starts = _starts(problem, wd, obj, init, restarts, rng, bias, w_hh_max)
+    run = _Runner(obj, tol)
+    screened = _screen(problem, wd.m, obj, run, starts, say)
+    x, res = _polish(problem, wd.m, obj, run, screened, maxiter, say)
+    converged = check_result(res, f"the {problem} problem (N={wd.N}, m={wd.m})")
+    theta, z = obj.split(obj.rescale(x))
+    sol = _solution(problem, spec.model(theta), wd, z)
+    sol.iterations, sol.converged = run.iterations, converged
+    sol.n_starts, sol.message = len(starts), str(res.message)
+    sol.start_values = [s[0] for s in screened]
+    sol.seconds = time.perf_counter() - t_start
+    say(f"{problem} m={wd.m}: done, V = {sol.value:.6g} ({sol.seconds:.2f}s)")
+    return sol
+
+
+def _check_fit(wd: WindowedData, *, n_h, activation, cell, w_hh_max, init, restarts, maxiter,
+               tol) -> tuple[int, int, int, float]:
+    """Check :func:`fit`'s settings; ``(n_h, restarts, maxiter, tol)`` with the defaults."""
     restarts = DEFAULT_RESTARTS if restarts is None else restarts
     maxiter = DEFAULT_MAXITER if maxiter is None else maxiter
     tol = DEFAULT_TOL if tol is None else tol
     check_activation(activation)
     check_cell(cell)
-    wd = windowed(data, N, m, stride)
-    data, N, m = wd.sequence, wd.N, wd.m
     n_h = check_int("n_h", n_h, 1)
     restarts = check_int("restarts", restarts, 0)
     maxiter = check_int("maxiter", maxiter, 1)
@@ -551,18 +514,23 @@ def _fit(problem, data, N, m, *, n_h, activation, cell, bias, w_hh_max, stride, 
     if w_hh_max is not None and not (np.isfinite(w_hh_max) and w_hh_max > 0):
         raise ValueError(f"w_hh_max = {w_hh_max} must be a finite number > 0 (or None)")
     if init is not None:
-        _check_model(init.model if isinstance(init, Solution) else init, data, n_h,
+        _check_model(init.model if isinstance(init, Solution) else init, wd.sequence, n_h,
                      activation if cell == "elman" else None, what="init", cell=cell)
     if init is None and restarts == 0:
         raise ValueError("restarts = 0 needs a warm start: pass init=")
-    say = progress if progress is not None else (lambda s: None)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return n_h, restarts, maxiter, tol
 
-    spec = Spec(cell, data.n_x, n_h, data.n_y, activation)
-    obj = _Objective(problem, wd, spec, bias, w_hh_max)
 
-    # ---- starts: warm start(s) first, then the random ones
-    starts: list[tuple[np.ndarray, np.ndarray | None]] = []
+Start = tuple[np.ndarray, np.ndarray | None]  # (theta, z)
+
+
+def _starts(problem: str, wd: WindowedData, obj: _Objective, init: Model | Solution | None,
+            restarts: int, rng: np.random.Generator, bias: bool, w_hh_max: float | None
+            ) -> list[Start]:
+    """The warm start (if any) first, then ``restarts`` random ones; of the candidate states
+    of each start, the one with the lowest objective."""
+    spec = obj.spec
+    starts: list[Start] = []
     if init is not None:
         cands = _warm_start(init, problem, wd, obj)
         starts.append(min(cands, key=lambda c: obj.value(*c)))
@@ -577,19 +545,27 @@ def _fit(problem, data, N, m, *, n_h, activation, cell, bias, w_hh_max, stride, 
         # the readout of a random start: the least-squares one for its states
         cands = [(obj.fit_readout(th, z), z) for th, z in cands]
         starts.append(min(cands, key=lambda c: obj.value(*c)))
+    return starts
 
-    opts = {"ftol": tol, "gtol": tol * 1e3, "maxcor": 20}
-    iterations = 0
 
-    def run(x0: np.ndarray, iters: int) -> OptimizeResult:
-        nonlocal iterations
-        res = minimize(obj, x0, jac=True, method="L-BFGS-B", bounds=obj.bounds,
-                       options={**opts, "maxiter": iters})
-        iterations += int(res.nit)
+class _Runner:
+    """L-BFGS-B runs on one objective, counting their iterations."""
+
+    def __init__(self, obj: _Objective, tol: float) -> None:
+        self.obj, self.iterations = obj, 0
+        self.opts = {"ftol": tol, "gtol": tol * 1e3, "maxcor": 20}
+
+    def __call__(self, x0: np.ndarray, iters: int) -> OptimizeResult:
+        res = minimize(self.obj, x0, jac=True, method="L-BFGS-B", bounds=self.obj.bounds,
+                       options={**self.opts, "maxiter": iters})
+        self.iterations += int(res.nit)
         return res
 
-    # ---- screening: a short run from every start (skipped when there is only one)
-    screened: list[tuple[float, np.ndarray, float]] = []  # (value, x, zeta)
+
+def _screen(problem: str, m: int, obj: _Objective, run: _Runner, starts: list[Start],
+            say: Callable[[str], None]) -> list[tuple[float, np.ndarray, float]]:
+    """``(value, x, zeta)`` after a short run from every start (no run when there is one)."""
+    screened: list[tuple[float, np.ndarray, float]] = []
     for k, (theta, z) in enumerate(starts):
         obj.zeta = 1.0
         x0 = obj.rescale(obj.join(theta, z))
@@ -600,16 +576,21 @@ def _fit(problem, data, N, m, *, n_h, activation, cell, bias, w_hh_max, stride, 
         check_result(res, f"{problem} (screening start {k})", warn=False)
         screened.append((float(res.fun), res.x, obj.zeta))
         say(f"{problem} m={m}: start {k + 1}/{len(starts)} screened, V = {res.fun:.6g}")
-    start_values = [s[0] for s in screened]
+    return screened
 
-    # ---- polish the best screened starts; rescale the states between rounds
-    best: tuple[float, np.ndarray, float, OptimizeResult | None] | None = None
-    order = np.argsort(start_values)
+
+def _polish(problem: str, m: int, obj: _Objective, run: _Runner,
+            screened: list[tuple[float, np.ndarray, float]], maxiter: int,
+            say: Callable[[str], None]) -> tuple[np.ndarray, OptimizeResult]:
+    """Polish the best screened starts to convergence, rescaling the states between rounds;
+    the best ``x`` and its last result (``obj.zeta`` set to its scale)."""
+    values = [s[0] for s in screened]
+    best: tuple[float, np.ndarray, float, OptimizeResult] | None = None
+    order = np.argsort(values)
     keep = [i for i in order[:POLISH_KEEP]
-            if start_values[i] <= start_values[order[0]] * (1 + POLISH_MARGIN) + 1e-300]
+            if values[i] <= values[order[0]] * (1 + POLISH_MARGIN) + 1e-300]
     for rank, idx in enumerate(keep):
-        _, x, zeta = screened[idx]
-        obj.zeta = zeta
+        _, x, obj.zeta = screened[idx]
         res = None
         for _ in range(POLISH_ROUNDS):
             x = obj.rescale(x)
@@ -624,33 +605,23 @@ def _fit(problem, data, N, m, *, n_h, activation, cell, bias, w_hh_max, stride, 
             best = (float(res.fun), x, obj.zeta, res)
     assert best is not None
     _, x, obj.zeta, res = best
-    converged = check_result(res, f"the {problem} problem (N={N}, m={m})")
-    x = obj.rescale(x)
-    theta, z = obj.split(x)
-    model = spec.model(theta)
-    sol = _solution(problem, model, wd, z)
-    sol.iterations, sol.converged = iterations, converged
-    sol.n_starts, sol.message = len(starts), str(res.message)
-    sol.start_values = start_values
-    sol.seconds = time.perf_counter() - t_start
-    say(f"{problem} m={m}: done, V = {sol.value:.6g} ({sol.seconds:.2f}s)")
-    return sol
+    return x, res
 
 
 def _solution(problem: str, model: Model, wd: WindowedData, z: np.ndarray | None
               ) -> Solution:
     """Assemble a :class:`Solution` (value, outputs, states) for given parameters."""
-    n_z, spec = model.n_z, Spec.of(model)
+    n_z = model.n_z
     states = h0 = None
     if problem == "benchmark":
         h0 = np.asarray(z, dtype=np.float64).reshape(n_z).copy()
         states, y = model.simulate(wd.sequence.x, h0)
         zz = states[wd.starts].copy()
         outputs = wd.windows.stack(y)
-        value = float(_benchmark_batch(wd, spec).loss(model.theta, h0))
+        value = float(WindowBatch.one_pass(model, wd).loss(model.theta, h0))
     else:
         zz = np.zeros((wd.S, n_z)) if z is None else np.array(z, dtype=np.float64)
-        batch = spec.batch(wd.X, wd.Y, wd.m)
+        batch = WindowBatch.for_model(model, wd.X, wd.Y, wd.m)
         outputs = batch.outputs(model.theta, zz)
         value = float(batch.loss(model.theta, zz))
     return Solution(problem=problem, model=model, value=value, h0=h0, z=zz, outputs=outputs,
@@ -677,18 +648,18 @@ def evaluate(problem: str, model: Model, data: Sequence | WindowedData, N: int |
     problem = _check_problem(problem)
     wd = windowed(data, N, m, stride)
     _check_model(model, wd)
-    spec, n_z = Spec.of(model), model.n_z
+    n_z = model.n_z
     if problem == "benchmark":
         h = np.zeros(n_z) if h0 is None else np.asarray(h0, dtype=np.float64)
         if h.shape != (n_z,):
             raise ValueError(f"h0 must have shape (n_z,)=({n_z},), got {h.shape}")
-        return float(_benchmark_batch(wd, spec).loss(model.theta, h))
+        return float(WindowBatch.one_pass(model, wd).loss(model.theta, h))
     zz = None
     if problem == "relaxed" and z is not None:
         zz = np.asarray(z, dtype=np.float64)
         if zz.shape != (wd.S, n_z):
             raise ValueError(f"z must have shape (S, n_z)=({wd.S}, {n_z}), got {zz.shape}")
-    batch = spec.batch(wd.X, wd.Y, wd.m)
+    batch = WindowBatch.for_model(model, wd.X, wd.Y, wd.m)
     return float(batch.loss(model.theta, zz))
 
 

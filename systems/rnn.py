@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .model_files import ModelFileError, build_model, read_npz_model, where
+
 ACTIVATIONS = ("linear", "tanh")
 PARAM_NAMES = ("W_hh", "W_xh", "b_h", "W_hy", "b_y")
 
@@ -273,30 +275,19 @@ class ElmanRNN:
 
     @classmethod
     def load(cls, path: str | Path) -> ElmanRNN:
-        """Read a model written by :meth:`save`; malformed files raise ``ValueError``."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model file {str(path)!r} does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                contents = {k: f[k] for k in f.files}
-        except Exception as exc:  # zipfile / pickle / format errors
-            raise ValueError(f"{str(path)!r} is not a readable .npz model file: {exc}") from exc
-        missing = [k for k in (*PARAM_NAMES, "activation") if k not in contents]
-        if missing:
-            raise ValueError(
-                f"{str(path)!r} is missing the arrays {missing}; a model file holds "
-                f"{list(PARAM_NAMES) + ['activation']}"
-            )
-        activation = str(contents.pop("activation"))
-        cell = str(contents.pop("cell", "elman"))
-        if cell != cls.cell:
-            raise ValueError(f"{str(path)!r} holds a {cell!r} model, not an Elman RNN; "
-                             "use systems.load_model")
-        try:
-            return cls(**{k: contents[k] for k in PARAM_NAMES}, activation=activation)
-        except ValueError as exc:
-            raise ValueError(f"{str(path)!r} holds an inconsistent model: {exc}") from exc
+        """Read a model written by :meth:`save` (or an older file without ``cell``).
+
+        A damaged or foreign file raises :class:`~systems.model_files.ModelFileError` (a
+        ``ValueError``) naming it and what is wrong: unknown or missing arrays, a wrong shape,
+        weights that are not finite or exceed ``1e100`` (:mod:`systems.model_files`).
+        """
+        arrays = read_npz_model(path, cls.cell, (*PARAM_NAMES, "activation"), ("cell",))
+        activation = arrays.pop("activation")
+        arrays.pop("cell", None)
+        if activation not in ACTIVATIONS:
+            raise ModelFileError(f"{where(path)}: array 'activation' is {activation!r}; "
+                                 f"accepted: {ACTIVATIONS}")
+        return build_model(path, lambda: cls(**arrays, activation=activation))
 
     # -------------------------------------------------------------- converter
     @classmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data import Sequence
+
 
 def check_int(name: str, value: object, minimum: int) -> int:
     """Return ``value`` as an int if it is an integer ``>= minimum``, else raise naming it."""
@@ -138,9 +140,7 @@ class WindowedData:
     (4, (4, 4, 1), 12, True)
     """
 
-    def __init__(self, sequence, N: int, m: int = 0, stride: int = 1) -> None:
-        from .data import Sequence  # windows.py is below data.py; import at use
-
+    def __init__(self, sequence: Sequence, N: int, m: int = 0, stride: int = 1) -> None:
         if not isinstance(sequence, Sequence):
             raise TypeError(f"sequence must be a systems.data.Sequence, got "
                             f"{type(sequence).__name__}")

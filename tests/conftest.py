@@ -1,5 +1,9 @@
 """Shared test configuration: hypothesis profiles and the paths to ../shared.
 
+The benchmarks ship with the package; only the authors' trained models (``../shared/models``,
+not redistributed) and one check that the packaged data equal the shared copy need the shared
+folder: those tests skip in a user's clone and fail under ``CI``, which always has it.
+
 Hypothesis profiles (select with ``BURNIN_HYPOTHESIS_PROFILE``):
 
 * ``ci`` (default): derandomized, modest example counts, sized so the suite stays fast.
@@ -61,9 +65,10 @@ def require_shared(sub: str) -> Path:
     """``../shared/<sub>``; skips in a user's clone, fails in CI (which always has it)."""
     d = shared_dir(sub)
     if d is None:
+        what = "the authors' 405 trained models" if sub == "models" else "the shared data"
         msg = (
-            f"../shared/{sub} (the authors' series, benchmarks and models) is not next to this "
-            "checkout; set BURNIN_SHARED to the shared folder to run these tests"
+            f"../shared/{sub} ({what}) is not next to this checkout; set BURNIN_SHARED to "
+            "the shared folder to run these tests"
         )
         if os.environ.get("CI"):
             pytest.fail(f"CI must have ../shared/{sub}: " + msg)

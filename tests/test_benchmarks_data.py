@@ -1,13 +1,15 @@
-"""Benchmark data and the authors' evaluation protocol (systems.benchmarks), on ../shared."""
+"""Benchmark data (the packaged copy) and the authors' evaluation protocol (systems.benchmarks)."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 
 import numpy as np
 import pytest
 
 from systems.benchmarks import (
+    PACKAGED_ROOT,
     BurnInRow,
     FreeRunError,
     authors_models,
@@ -16,26 +18,28 @@ from systems.benchmarks import (
     load_benchmark,
 )
 from systems.cells import load_model
+from systems.errors import InputError
 
 SCALE_RTOL = 1e-12  # mean/std of 20000 values against their definition: summation round-off
 SIM_ATOL = 1e-12  # the same simulation, batched with padding vs alone
 
 
 @pytest.fixture(scope="module")
-def rlc(shared_data):
-    return load_benchmark("rlc", shared_data / "benchmarks")
+def rlc():
+    return load_benchmark("rlc")
 
 
-def _column(path, name) -> np.ndarray:
-    with open(path, newline="") as f:
+def _column(split: str, name: str) -> np.ndarray:
+    """One column of the packaged ``rlc_<split>.csv.gz``, read with the csv module alone."""
+    with gzip.open(PACKAGED_ROOT / f"rlc_{split}.csv.gz", "rt", newline="") as f:
         rows = list(csv.DictReader(f))
     return np.array([float(r[name]) for r in rows])
 
 
-def test_standard_scaler_fitted_on_train_only(rlc, shared_data):
+def test_standard_scaler_fitted_on_train_only(rlc):
     """Population std (ddof = 0) and mean of the training split, applied to val unchanged."""
-    i_tr = _column(shared_data / "benchmarks" / "rlc_train.csv", "i_l")
-    i_va = _column(shared_data / "benchmarks" / "rlc_val.csv", "i_l")
+    i_tr = _column("train", "i_l")
+    i_va = _column("val", "i_l")
     mu, sd = i_tr.mean(), np.sqrt(np.mean((i_tr - i_tr.mean()) ** 2))
     np.testing.assert_allclose(rlc.scaled["train"].y[:, 0], (i_tr - mu) / sd, rtol=SCALE_RTOL,
                                atol=SCALE_RTOL)
@@ -44,10 +48,9 @@ def test_standard_scaler_fitted_on_train_only(rlc, shared_data):
     assert abs(rlc.scaled["val"].y[:, 0].std() - 1) > 1e-3  # val is not re-fitted
 
 
-def test_rlc_outputs_are_current_then_voltage(rlc, shared_data):
-    path = shared_data / "benchmarks" / "rlc_test.csv"
-    np.testing.assert_array_equal(rlc.raw["test"].y[:, 0], _column(path, "i_l"))
-    np.testing.assert_array_equal(rlc.raw["test"].y[:, 1], _column(path, "v_c"))
+def test_rlc_outputs_are_current_then_voltage(rlc):
+    np.testing.assert_array_equal(rlc.raw["test"].y[:, 0], _column("test", "i_l"))
+    np.testing.assert_array_equal(rlc.raw["test"].y[:, 1], _column("test", "v_c"))
 
 
 def test_free_run_error_by_hand_and_output_order(rlc, shared_models):
@@ -83,5 +86,5 @@ def test_best_burn_in_weighs_train_and_validation():
 def test_bad_dataset_name(tmp_path):
     with pytest.raises(ValueError, match="name must be one of"):
         load_benchmark("cascaded_tanks", tmp_path)
-    with pytest.raises(FileNotFoundError, match="N100"):
+    with pytest.raises(InputError, match="N100"):
         authors_models(tmp_path)

@@ -162,7 +162,8 @@ def test_t1b_chain_on_dense_grid():
 
 
 def test_theory_chain_b1_is_not_below_c2():
-    """docs/theory.md §6 writes B1(m) <= C2 lam**m/(N-m); that fails, hence T2b goes through T1b.
+    """The original contract's T2b chain used B1(m) <= C2 lam**m/(N-m); that fails (docs/theory.md
+    §6.3), hence T2b goes through T1b.
 
     lam = 1/2, C = 1, Delta_0 = Delta_01 = 1, rho = sqrt(V_inf) = 1, m = 0, N = 100:
     B1(0) ~ 0.119 but C2 / N ~ 0.0233.
@@ -256,10 +257,10 @@ def test_headline_latex():
     assert r"o_{\min}" in h["T2b"]
 
 
-def test_readme_shows_the_headline_bounds():
-    """README.md shows headline_latex() verbatim (its examples are run by tests/test_readme.py)."""
+def test_theory_document_shows_the_headline_bounds():
+    """docs/theory.md shows headline_latex() verbatim: the bounds as the code states them."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "docs" / "theory.md").read_text()
     for tex in sy.headline_latex().values():
         assert tex in text

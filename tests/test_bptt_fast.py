@@ -1,25 +1,22 @@
 """The fast paths of ``systems/bptt.py``: ``fast_tanh`` and the threaded window parts.
 
 References are independent: ``np.tanh`` for the activation, central finite differences
-along random directions and a loop-over-windows BPTT for the gradient, and the single-part
+along random directions and the plain reference kernel for the gradient, and the single-part
 path for the threaded one.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import systems.blas as blas
 import systems.bptt as bptt
+from systems import bptt_reference
 from systems.blas import single_thread_blas
-from systems.bptt import WindowBatch, fast_tanh
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _naive_bptt import naive_loss_grad  # noqa: E402
+from systems.bptt import WindowBatch
+from systems.bptt_kernel import fast_tanh
+from systems.spec import Spec
 
 TANH_ABS_TOL = 4e-16  # absolute error of fast_tanh against np.tanh, whole real line
 FD_RTOL = 1e-6  # central differences vs the exact directional derivative
@@ -60,29 +57,29 @@ def test_fast_tanh_edge_cases():
     assert np.all(np.abs(_tanh(y)) <= 1.0)
 
 
-def _problem(rng, S, N, n_h, activation, m, weights=False, cell="elman"):
+def _problem(rng, S, N, n_h, activation, weights=False, cell="elman"):
+    """Windows, weights and a model of ``cell`` with ``n_x = n_y = 1``; initial states."""
     X, Y = rng.normal(size=(S, N, 1)), rng.normal(size=(S, N, 1))
     w = rng.uniform(0.5, 2.0, size=(S, N)) if weights else None
-    one = WindowBatch(X[:1], Y[:1], m, n_h=n_h, cell=cell)
-    theta = rng.normal(size=one.n_theta) * (0.8 / np.sqrt(n_h))
-    z = rng.normal(size=(S, one.n_z)) * 0.5
-    return X, Y, w, theta, z
+    spec = Spec(cell, 1, n_h, 1, activation)
+    model = spec.model(rng.normal(size=spec.n_theta) * (0.8 / np.sqrt(n_h)))
+    z = rng.normal(size=(S, spec.n_z)) * 0.5
+    return X, Y, w, model, z
 
 
 @pytest.fixture(params=["one part", "threaded parts"])
 def threaded(request, monkeypatch):
     """Run a test with the batch split into parts on threads, and without."""
     monkeypatch.setattr(bptt, "MIN_WORK_PER_THREAD", 1 if request.param != "one part" else 1 << 60)
-    monkeypatch.setattr(bptt, "_cpu_count", lambda: 3)  # three parts even on one core
+    monkeypatch.setattr(bptt, "cpu_count", lambda: 3)  # three parts even on one core
     return request.param != "one part"
 
 
 @pytest.mark.parametrize("activation", ["tanh", "linear"])
 def test_gradient_matches_central_differences(threaded, activation):
     rng = np.random.default_rng(2)
-    X, Y, w, theta, z = _problem(rng, S=9, N=7, n_h=4, activation=activation, m=2,
-                                 weights=True)
-    batch = WindowBatch(X, Y, 2, w, n_h=4, activation=activation)
+    X, Y, w, model, z = _problem(rng, S=9, N=7, n_h=4, activation=activation, weights=True)
+    batch, theta = WindowBatch.for_model(model, X, Y, 2, w), model.theta
     assert len(batch._parts) == (3 if threaded else 1)
     V, g, dz = batch.loss_grad(theta, z)
     assert V == pytest.approx(batch.loss(theta, z), rel=REF_RTOL)
@@ -94,11 +91,13 @@ def test_gradient_matches_central_differences(threaded, activation):
         assert g @ u + np.sum(dz * v) == pytest.approx(fd, rel=FD_RTOL)
 
 
-def test_gradient_matches_loop_over_windows(threaded):
+@pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
+def test_threaded_gradient_matches_the_reference_kernel(threaded, cell):
     rng = np.random.default_rng(3)
-    X, Y, _, theta, z = _problem(rng, S=11, N=8, n_h=3, activation="tanh", m=3)
-    V, g, dz = WindowBatch(X, Y, 3, n_h=3).loss_grad(theta, z)
-    V1, g1, dz1 = naive_loss_grad(theta, z, X, Y, 3, 3, "tanh")
+    X, Y, w, model, z = _problem(rng, S=11, N=8, n_h=3, activation="tanh", weights=True,
+                                 cell=cell)
+    V, g, dz = WindowBatch.for_model(model, X, Y, 3, w).loss_grad(model.theta, z)
+    V1, g1, dz1 = bptt_reference.loss_grad(model, X, Y, 3, z, w)
     assert V == pytest.approx(V1, rel=REF_RTOL)
     np.testing.assert_allclose(g, g1, rtol=0, atol=REF_RTOL * np.abs(g1).max())
     np.testing.assert_allclose(dz, dz1, rtol=0, atol=REF_RTOL * np.abs(dz1).max())
@@ -107,12 +106,13 @@ def test_gradient_matches_loop_over_windows(threaded):
 @pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
 def test_threaded_parts_equal_one_part(monkeypatch, cell):
     rng = np.random.default_rng(4)
-    X, Y, w, theta, z = _problem(rng, S=301, N=12, n_h=5, activation="tanh", m=4,
-                                 weights=True, cell=cell)
-    one = WindowBatch(X, Y, 4, w, n_h=5, cell=cell)
+    X, Y, w, model, z = _problem(rng, S=301, N=12, n_h=5, activation="tanh", weights=True,
+                                 cell=cell)
+    theta = model.theta
+    one = WindowBatch.for_model(model, X, Y, 4, w)
     monkeypatch.setattr(bptt, "MIN_WORK_PER_THREAD", 1)
-    monkeypatch.setattr(bptt, "_cpu_count", lambda: 4)
-    many = WindowBatch(X, Y, 4, w, n_h=5, cell=cell)
+    monkeypatch.setattr(bptt, "cpu_count", lambda: 4)
+    many = WindowBatch.for_model(model, X, Y, 4, w)
     assert len(one._parts) == 1 and len(many._parts) == 4
     for z_ in (z, None, z[0]):
         V1, g1, dz1 = one.loss_grad(theta, z_)
@@ -128,6 +128,8 @@ def test_threaded_parts_equal_one_part(monkeypatch, cell):
         O1 = one.outputs(theta, z_)
         np.testing.assert_allclose(many.outputs(theta, z_), O1, rtol=0,
                                    atol=ULPS * np.abs(O1).max())
+        np.testing.assert_allclose(many.final_state(), F1[-1], rtol=0,
+                                   atol=ULPS * np.abs(F1).max())
         assert dz4.shape == (301, one.n_z) and g4.dtype == np.float64
 
 

@@ -135,18 +135,16 @@ def test_bound_gated_json(tmp_path, capsys):
     assert doc["recommendation"]["certified"] is True
 
 
-def test_authors_lstm_certifies_on_data(shared_models, shared_data, capsys):
+def test_authors_lstm_certifies_on_data(shared_models, capsys):
     path = shared_models / "authors_lstm" / "rlc" / "model_N100_m0_stateless.pt"
-    root = shared_data / "benchmarks"
-    argv = ["certify", str(path), "--benchmark", "rlc", "--data-root", str(root),
-            "--stride", "200", "--json"]
+    argv = ["certify", str(path), "--benchmark", "rlc", "--stride", "200", "--json"]
     assert cli.main(argv) == 0
     doc = _json(capsys)
     assert doc["verified"] is True and doc["kind"] == "on-data"
     assert doc["global"]["verified"] is False  # the delta-ISS condition fails on these models
     assert "stride 200" in doc["region"] and doc["N"] == 100
     model = load_model(path)
-    u = load_benchmark("rlc", root).scaled["train"].x
+    u = load_benchmark("rlc").scaled["train"].x
     X, starts = _windows(u, 100, 200)
     assert doc["windows"] == len(starts)
     z, _ = model.simulate(u)
@@ -160,9 +158,11 @@ def test_authors_lstm_certifies_on_data(shared_models, shared_data, capsys):
         (["certify", "{gru}", "--N", "30"], "give either --data FILE.csv"),
         (["certify", "{gru}", "--data", "{csv}", "--benchmark", "rlc", "--data-root", "{tmp}"],
          "give either --data FILE.csv"),
-        (["certify", "{gru}", "--benchmark", "rlc"], "--benchmark rlc needs --data-root"),
+        (["certify", "{gru}", "--benchmark", "rlc"], "the model has n_x = 1, n_y = 1; the data"),
         (["certify", "{gru}", "--benchmark", "rlc", "--data-root", "{tmp}/nowhere"],
-         "is not a directory"),
+         "nowhere' does not exist"),
+        (["certify", "{gru}", "--benchmark", "rlc", "--data-root", "{tmp}"],
+         "lacks ['rlc_train.csv', 'rlc_val.csv', 'rlc_test.csv']"),
         (["certify", "{gru}", "--data", "{csv}", "--inputs", "x"], "--data needs --outputs"),
         (["certify", "{gru}", "--data", "{csv}", "--inputs", "x", "--outputs", "y",
           "--N", "0"], "N = 0 must be >= 1"),

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from systems.data import Sequence, load_csv, read_columns
+from systems.errors import InputError
 
 
 def _write(tmp_path, text: str, name: str = "d.csv"):
@@ -56,9 +57,9 @@ def test_malformed_files_give_one_clear_error_and_no_warning(tmp_path, text, mes
 
 
 def test_a_directory_is_named_as_such(tmp_path):
-    with pytest.raises(IsADirectoryError, match="is a directory; give a CSV file"):
+    with pytest.raises(InputError, match="is a directory; give a CSV file"):
         load_csv(tmp_path, ["x"], ["y"])
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         load_csv(tmp_path / "missing.csv", ["x"], ["y"])
 
 

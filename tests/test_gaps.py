@@ -12,10 +12,10 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import shared_data_dir
 from tolerances import UPPER_ATOL, UPPER_RTOL
 
-from systems.data import load_csv, paper_lti
+from systems.benchmarks import paper_series
+from systems.data import paper_lti
 from systems.windows import WindowedData
 from verification.certificates import curve
 from verification.experiment.gaps import measure
@@ -27,12 +27,7 @@ PAPER_MS = (0, 4, 8, 12, 16, 20)
 
 
 def _series():
-    d = shared_data_dir()
-    if d is None or not (d / "paper_synthetic").is_dir():
-        return paper_lti("train"), paper_lti("test")
-    d = d / "paper_synthetic"
-    return (load_csv(d / "train.csv", ["x"], ["y"], name="authors/train"),
-            load_csv(d / "test.csv", ["x"], ["y"], name="authors/test"))
+    return paper_series("train"), paper_series("test")
 
 
 @pytest.fixture(scope="module")

@@ -77,13 +77,13 @@ def test_a_large_forget_gate_bias_is_not_certified():
 
 
 @pytest.mark.parametrize("m", [5, 10])
-def test_multistable_authors_models_are_never_globally_certified(shared_models, m, shared_data):
+def test_multistable_authors_models_are_never_globally_certified(shared_models, m):
     from systems.benchmarks import load_benchmark
     from systems.cells import load_model
 
     model = load_model(shared_models / f"authors_lstm/wienerhammerstein/model_h8_N100_m{m}"
                                        "_stateless.pt")
-    u = load_benchmark("wiener_hammerstein", shared_data / "benchmarks").scaled["train"].x
+    u = load_benchmark("wiener_hammerstein").scaled["train"].x
     cert = certify_global(model, float(np.max(np.abs(u))))
     assert not cert.verified and cert.value > 1 and cert.kind == "global"
 
@@ -117,6 +117,20 @@ def test_sampled_on_pairs_is_below_the_certificate_of_the_same_pairs(pairs):
     assert np.all(e.rho <= cert.envelope * (1 + UPPER_RTOL) + 1e-9)
     if pairs == "pair":
         np.testing.assert_array_equal(e.rho, simulate_pairs(model, X, z0).max(axis=0))
+
+
+@pytest.mark.parametrize("pairs", ["pair", "segment"])
+def test_sampled_on_pairs_without_separation_is_no_estimate(pairs):
+    """z_i = 0 everywhere: no pair is a witness; not lam = 1e-6, C = 0, contracting."""
+    model = _model("lstm", 7, 0.4)
+    X = np.random.default_rng(3).standard_normal((3, 10, 1))
+    e = sampled_on_pairs(model, X, np.zeros((3, model.n_z)), pairs=pairs)
+    assert e.n_pairs == 0 and np.isnan(e.lam) and np.isnan(e.C) and not e.contracting
+    z0 = np.zeros((3, model.n_z))
+    z0[1] = 0.5
+    assert sampled_on_pairs(model, X, z0).n_pairs == 1
+    one = sampled_on_pairs(model, X[:, :1], z0)  # N = 1: no rate from one step
+    assert np.isnan(one.lam) and not one.contracting
 
 
 # ---------------------------------------------------------------------------------- burn-in

@@ -1,9 +1,10 @@
-"""On-data A1 certificates (verification.certificates.ondata, tube, interval).
+"""On-data A1 certificates (verification.certificates.ondata, tube, taylor).
 
-References are independent of the code under test: activation derivatives written out and
-evaluated on dense grids; Jacobians of perturbed states from the model's own ``jacobian``;
-pair and segment ratios by plain simulation with ``model.simulate`` from both initial states;
-for linear Elman cells the closed form ``||W_hy W_hh**j u||``.
+References are independent of the code under test (the activation enclosures against mpmath
+are in ``test_enclosures.py``, the float error of a step in ``test_step_error.py``): Jacobians
+of perturbed states from the model's own ``jacobian``; pair and segment ratios by plain
+simulation with ``model.simulate`` from both initial states; for linear Elman cells the closed
+form ``||W_hy W_hh**j u||``.
 Upper bounds are asserted as upper bounds: ``measured <= bound * (1 + UPPER_RTOL)``.
 """
 
@@ -15,18 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from systems.cells import model_class
+from systems.errors import InputError
 from systems.rnn import ElmanRNN
 from tests.tolerances import EPS, UPPER_RTOL
-from verification.certificates import interval
 from verification.certificates.ondata import (
     certify_on_data,
+    cover_C,
     fewest_steps_fit,
     pair_bounds,
     segment_bounds,
     segment_parts,
+    separations,
     steps_to,
 )
-from verification.certificates.taylor import TM, d3, d4, second_derivative, tangent_model
+from verification.certificates.taylor import TM, second_derivative, tangent_model
 from verification.certificates.tube import JAC_REL, jacobian_deviation
 
 CELLS = ("elman", "lstm", "gru")
@@ -34,14 +37,15 @@ CELLS = ("elman", "lstm", "gru")
 #: operations each, errors damped or amplified by at most a few per step: 1e4 is generous).
 SIM_ULPS = 1e4
 #: The pair certificate is the traced pair plus a float-error enclosure: it may exceed the
-#: simulated ratio only by rounding-sized amounts (STEP_REL = 1e-12 per step, N <= 12 steps,
-#: amplified by the transient gain of the Jacobian products, up to ~1e3 for these weights).
+#: simulated ratio only by rounding-sized amounts (the float error of a step, ~1e-15 of its
+#: terms, N <= 12 steps, amplified by the transient gain of the Jacobian products, up to ~1e3
+#: for these weights).
 PAIR_TIGHT = 1e-7
 #: Central differences of D^2 f (step 1e-5) against the Taylor model's coefficients: truncation
 #: O(h^2) ~ 1e-10, cancellation O(eps / h) ~ 1e-11 times the entries' scale (<= 1e2 here).
 FD2_RTOL, FD2_ATOL = 1e-6, 1e-7
-#: Linear cells: the bound is the closed form plus the float-error enclosure (STEP_REL = 1e-12
-#: per step, propagated over 15 steps through a non-normal W_hh): 1e-7 relative.
+#: Linear cells: the bound is the closed form plus the float-error enclosure (gamma_k of the
+#: terms per step, propagated over 15 steps through a non-normal W_hh): 1e-7 relative.
 LINEAR_TIGHT = 1e-7
 
 
@@ -91,44 +95,6 @@ def _states(case, salt, B):
 cases = st.tuples(st.sampled_from(CELLS), st.integers(0, 10_000), st.integers(1, 3),
                   st.sampled_from([0.3, 0.8, 1.5]), st.integers(1, 4), st.integers(1, 12),
                   st.sampled_from([0.01, 0.5, 2.0]))
-
-
-# ------------------------------------------------------------------------------ interval
-@pytest.mark.parametrize("kind", interval.KINDS)
-def test_activation_enclosures_cover_a_dense_grid(kind):
-    rng = np.random.default_rng(0)
-    a, r = rng.normal(0, 3, 400), rng.uniform(0, 2, 400)
-    s = a[:, None] + r[:, None] * np.linspace(-1, 1, 4001)[None]
-    if kind == "tanh":
-        t = np.tanh(s)
-        g1, g2 = 1 - t**2, np.abs(-2 * t * (1 - t**2))
-    else:
-        p = 1 / (1 + np.exp(-s))
-        g1, g2 = p * (1 - p), np.abs(p * (1 - p) * (1 - 2 * p))
-    assert np.all(g1.max(axis=1) <= interval.d1(kind, a, r))
-    assert np.all(g2.max(axis=1) <= interval.d2(kind, a, r))
-    # and not loose: the grid comes within 1e-5 of the enclosure (grid spacing <= 1e-3)
-    assert np.all(interval.d2(kind, a, r) <= g2.max(axis=1) + 1e-5)
-
-
-@pytest.mark.parametrize("kind", interval.KINDS)
-def test_third_and_fourth_derivative_enclosures_cover_a_dense_grid(kind):
-    rng = np.random.default_rng(1)
-    a, r = rng.normal(0, 3, 400), rng.uniform(0, 2, 400)
-    s = a[:, None] + r[:, None] * np.linspace(-1, 1, 4001)[None]
-    if kind == "tanh":  # derivatives written out in t = tanh(s)
-        t = np.tanh(s)
-        g3 = np.abs(-2 * (1 - t**2) * (1 - 3 * t**2))
-        g4 = np.abs(8 * t * (1 - t**2) * (2 - 3 * t**2))
-    else:  # and in p = sigmoid(s)
-        p = 1 / (1 + np.exp(-s))
-        g3 = np.abs(p * (1 - p) * (1 - 6 * p + 6 * p**2))
-        g4 = np.abs(p * (1 - p) * (1 - 2 * p) * (1 - 12 * p + 12 * p**2))
-    assert np.all(g3.max(axis=1) <= d3(kind, a, r))
-    assert np.all(g4.max(axis=1) <= d4(kind, a, r))
-    # d3 is exact up to the grid (spacing <= 1e-3, the 4th derivative <= 4.1 in modulus);
-    # d4 is a product of suprema
-    assert np.all(d3(kind, a, r) <= g3.max(axis=1) + 5e-3)
 
 
 # ---------------------------------------------------------------------------- taylor
@@ -213,7 +179,7 @@ def test_pair_bound_is_never_beaten_and_is_the_pair_up_to_rounding(case):
     bound, _ = pair_bounds(model, X, z0)
     sim = _simulated_ratio(model, X, z0, np.zeros_like(z0))
     assert np.all(sim <= bound * (1 + UPPER_RTOL))
-    # the float-error enclosure is absolute (STEP_REL (1 + ||z||) per step): relative to the
+    # the float-error enclosure is absolute (~1e-15 of the step's terms): relative to the
     # pair's distance it grows like 1 / ||z0||
     slack = sim.max() + 1.0 / np.linalg.norm(z0, axis=1).min()
     np.testing.assert_allclose(bound, sim, rtol=PAIR_TIGHT, atol=PAIR_TIGHT * slack)
@@ -287,6 +253,101 @@ def test_steps_to_level():
     assert steps_to(1.0, 1.0) == np.inf
 
 
+# ------------------------------------------------------------- degenerate pairs and fits
+def _unverified(cert, why):
+    assert not cert.verified and np.isnan(cert.lam) and np.isnan(cert.C), cert
+    assert cert.steps_to_level == np.inf and why in cert.reason, cert.reason
+
+
+@pytest.mark.parametrize("pairs", ["pair", "segment"])
+def test_pairs_without_separation_certify_nothing(pairs):
+    """z_i = 0 in every window (window 0 of a free run, or S = 1 at the start): both sides of
+    A1 are 0 for every (lam, C); the certificate says so instead of lam = 1e-6, C = 1e-300."""
+    model = _model("lstm", 0, 2, 0.5)
+    X = np.random.default_rng(0).standard_normal((3, 10, 1))
+    cert = certify_on_data(model, X, np.zeros((3, model.n_z)), pairs=pairs)
+    _unverified(cert, "no pair has a separation")
+    assert np.all(cert.envelope == 0) and np.all(cert.pieces == 0)
+    assert cert.extra["pairs_separated"] == 0
+
+
+@pytest.mark.parametrize("pairs", ["pair", "segment"])
+def test_windows_without_separation_do_not_drive_the_certificate(pairs):
+    """Windows with z_i = 0 are left out: the certificate equals the one on the others alone;
+    fewer separated windows than min_pairs: not verified, with the count."""
+    model = _model("gru", 1, 2, 0.5)
+    rng = np.random.default_rng(1)
+    X, z0 = rng.standard_normal((5, 12, 1)), rng.uniform(-1, 1, (5, 2))
+    z0[[0, 3]] = 0.0
+    keep = [1, 2, 4]
+    cert = certify_on_data(model, X, z0, pairs=pairs)
+    ref = certify_on_data(model, X[keep], z0[keep], pairs=pairs)
+    assert cert.verified and ref.verified
+    np.testing.assert_array_equal(cert.envelope, ref.envelope)  # same windows, same code
+    assert (cert.lam, cert.C) == (ref.lam, ref.C)
+    assert cert.pieces[0] == cert.pieces[3] == 0 and np.all(cert.pieces[keep] >= 1)
+    assert "3 windows X_i with z_i != 0 among the 5" in cert.region
+    _unverified(certify_on_data(model, X, z0, pairs=pairs, min_pairs=4), "fewer than min_pairs")
+    with pytest.raises(InputError, match="min_pairs"):
+        certify_on_data(model, X, z0, min_pairs=0)
+
+
+def test_tiny_separations_are_separations():
+    """||z|| below ~1e-154 underflows in np.linalg.norm; such a pair is not (0, 0): it is
+    traced (its float error then dwarfs it: honest, not verified) and never dropped."""
+    np.testing.assert_allclose(separations(np.array([[1e-200, 0.0], [3e-170, 4e-170]])),
+                               [1e-200, 5e-170], rtol=1e-15)
+    m = ElmanRNN([[0.5]], [[1.0]], None, [[2.0]], None)
+    cert = certify_on_data(m, np.ones((1, 4, 1)), np.array([[1e-200]]))
+    assert cert.extra["pairs_separated"] == 1 and np.all(cert.envelope > 1e100)
+    assert not cert.verified
+
+
+def test_one_step_has_no_rate():
+    model = _model("elman", 2, 2, 0.5)
+    rng = np.random.default_rng(2)
+    cert = certify_on_data(model, rng.standard_normal((4, 1, 1)), rng.standard_normal((4, 2)))
+    _unverified(cert, "N = 1")
+    assert cert.envelope.shape == (1,) and cert.envelope[0] > 0  # the envelope is still there
+
+
+def test_two_steps_are_enough_and_covered():
+    rng = np.random.default_rng(3)
+    m = ElmanRNN([[0.6]], [[1.0]], None, [[1.5]], None, activation="linear")
+    cert = certify_on_data(m, rng.standard_normal((2, 2, 1)), rng.standard_normal((2, 1)))
+    assert cert.verified
+    assert np.all(cert.envelope <= cert.C * cert.lam ** np.arange(1, 3) * (1 + UPPER_RTOL))
+    np.testing.assert_allclose([cert.lam, cert.C], [0.6, 1.5], rtol=1e-9)  # |y_j| = 1.5 0.6**j
+
+
+def test_unverified_certificates_have_nan_constants():
+    """A non-contracting cell (W_hh = 1.1): the fitted lam >= 1 is in the reason, not in lam."""
+    rng = np.random.default_rng(4)
+    m = ElmanRNN([[1.1]], [[1.0]], None, [[1.0]], None, activation="linear")
+    cert = certify_on_data(m, rng.standard_normal((3, 8, 1)), rng.standard_normal((3, 1)))
+    _unverified(cert, "does not decay")
+    assert "1.1" in cert.reason and np.isfinite(cert.envelope).all()
+
+
+@pytest.mark.parametrize("G", [np.zeros(5), np.array([1.0, np.inf, 0.5]),
+                               np.array([1.0, np.nan, 0.5]), np.array([0.3]),
+                               np.array([0.5, 0.5]), np.array([0.5, 0.6]), np.array([1.0, 0.0]),
+                               np.array([1.0, -0.5, 0.5]), np.ones((2, 2))])
+def test_fewest_steps_fit_refuses_envelopes_without_a_rate(G):
+    with pytest.raises(InputError, match="0 < G_N < G_1"):
+        fewest_steps_fit(G)
+
+
+def test_fewest_steps_fit_on_two_steps_and_cover_C_without_underflow():
+    lam, C = fewest_steps_fit(np.array([1.0, 0.5]))
+    assert 0.5 <= lam < 1 and np.all(C * lam ** np.arange(1, 3) >= [1.0, 0.5])
+    assert cover_C(np.zeros(4), 0.5) == 0.0
+    # lam**j underflows to 0 for j = 200, lam = 1e-6: C is an honest inf, not G / 0 = nan
+    with np.errstate(all="raise"):
+        assert cover_C(np.full(200, 1e-3), 1e-6) == np.inf
+        assert cover_C(np.array([2.0, 1.0]), 0.5) == pytest.approx(4.0, rel=1e-11)
+
+
 def test_bad_input_is_refused_before_any_work():
     model = _model("lstm", 0, 2, 0.5)
     X, z0 = np.zeros((2, 5, 1)), np.zeros((2, 4))
@@ -300,13 +361,13 @@ def test_bad_input_is_refused_before_any_work():
         certify_on_data(model, X, z0, pieces=0)
 
 
-def test_authors_silverbox_model_segment_certificate(shared_data, shared_models):
+def test_authors_silverbox_model_segment_certificate(shared_models):
     """Where the first-order enclosure diverged at 128 pieces, the second-order one holds at 64."""
     from systems.benchmarks import load_benchmark
     from systems.cells import load_model
 
     model = load_model(shared_models / "authors_lstm/silverbox/model_h8_N100_m0_stateless.pt")
-    u = load_benchmark("silverbox", shared_data / "benchmarks").scaled["train"].x
+    u = load_benchmark("silverbox").scaled["train"].x
     z, _ = model.simulate(u[:1200])
     starts = np.array([300, 700, 1100])
     X, z0 = np.stack([u[s:s + 100] for s in starts]), z[starts]
@@ -320,12 +381,12 @@ def test_authors_silverbox_model_segment_certificate(shared_data, shared_models)
     assert np.all(cert.envelope <= 1.5 * cert.lower)  # within 50% of the centre tangents
 
 
-def test_authors_silverbox_model_pair_certificate(shared_data, shared_models):
+def test_authors_silverbox_model_pair_certificate(shared_models):
     from systems.benchmarks import load_benchmark
     from systems.cells import load_model
 
     model = load_model(shared_models / "authors_lstm/silverbox/model_h8_N100_m0_stateless.pt")
-    u = load_benchmark("silverbox", shared_data / "benchmarks").scaled["train"].x
+    u = load_benchmark("silverbox").scaled["train"].x
     z, _ = model.simulate(u[:1200])
     starts = np.arange(50, 1100, 50)  # z_0 = 0 would be no pair
     X = np.stack([u[s:s + 100] for s in starts])
@@ -358,8 +419,7 @@ def test_fewest_steps_fit_is_exact_on_a_geometric_envelope():
     np.testing.assert_allclose([lam, C], [0.95, 2.0], rtol=1e-9)
 
 
-def test_authors_wiener_hammerstein_n1000_certified_through_its_float_floor(shared_data,
-                                                                         shared_models):
+def test_authors_wiener_hammerstein_n1000_certified_through_its_float_floor(shared_models):
     """N = 1000: the envelope reaches its float-error floor (~1e-8) within ~250 steps, the
     log-linear fit follows it to lam >= 1; the fallback certifies lam < 1, and the simulated
     pairs never exceed C lam**j."""
@@ -368,7 +428,7 @@ def test_authors_wiener_hammerstein_n1000_certified_through_its_float_floor(shar
 
     model = load_model(shared_models / "authors_lstm/wienerhammerstein/"
                        "model_h8_N1000_m0_stateless.pt")
-    u = load_benchmark("wiener_hammerstein", shared_data / "benchmarks").scaled["train"].x
+    u = load_benchmark("wiener_hammerstein").scaled["train"].x
     z, _ = model.simulate(u[:4000])
     starts = np.array([500, 1700, 2900])
     X = np.stack([u[s:s + 1000] for s in starts])

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from systems.data import Sequence, load_csv, paper_lti
+from systems.benchmarks import paper_series
+from systems.data import Sequence, paper_lti
 from systems.problems import (
     PROBLEMS,
     ConvergenceWarning,
@@ -108,8 +109,8 @@ def _ls_global(problem: str, x: np.ndarray, y: np.ndarray, m: int, n: int = 401)
 
 # ----------------------------------------------------------------------------- paper data
 @pytest.fixture(scope="module")
-def paper_train(shared_data) -> Sequence:
-    return load_csv(shared_data / "paper_synthetic" / "train.csv", ["x"], ["y"])
+def paper_train() -> Sequence:
+    return paper_series("train")
 
 
 @pytest.fixture(scope="module")

@@ -164,9 +164,10 @@ def _scale(*arrays: np.ndarray) -> float:
 
 
 def _activation_scale(model: ElmanRNN) -> float:
-    """Extra rounding scale of ``WindowBatch`` outputs: its tanh (``systems.bptt.fast_tanh``) is
-    accurate to a few eps *absolutely* (``fast_tanh(x) = 0`` for ``|x| < 1e-17``), so a tanh
-    model's outputs carry an error of about ``eps ||W_hy||`` however small they are."""
+    """Extra rounding scale of ``WindowBatch`` outputs: its tanh
+    (``systems.bptt_kernel.fast_tanh``) is accurate to a few eps *absolutely*
+    (``fast_tanh(x) = 0`` for ``|x| < 1e-17``), so a tanh model's outputs carry an error of
+    about ``eps ||W_hy||`` however small they are."""
     return float(np.linalg.norm(model.W_hy, 2)) if model.activation == "tanh" else 0.0
 
 
@@ -191,11 +192,11 @@ def _check_l1_and_t1a(model: ElmanRNN, C: float, lam: float, case: WindowCase) -
     S, N, _ = case.X.shape
     m = case.m
     Y_d = case.Y
-    batch = WindowBatch(case.X, Y_d, m, n_h=model.n_h, activation=model.activation)
+    batch = WindowBatch.for_model(model, case.X, Y_d, m)
     theta = model.theta
     if case.fit is not None:  # targets fitted to the outputs from z2: the tight case
         Y_d = batch.outputs(theta, case.z2) + case.fit * case.Y
-        batch = WindowBatch(case.X, Y_d, m, n_h=model.n_h, activation=model.activation)
+        batch = WindowBatch.for_model(model, case.X, Y_d, m)
     V1, V2, V0 = batch.loss(theta, case.z), batch.loss(theta, case.z2), batch.loss(theta)
     Y1, Y2, Y0 = (batch.outputs(theta, z) for z in (case.z, case.z2, None))
     scale = _scale(Y1, Y2, Y0, Y_d) + _activation_scale(model)
@@ -224,8 +225,7 @@ def _check_t2a(star: ElmanRNN, C: float, lam: float, bench: ElmanRNN, h0_b: np.n
     data = Sequence(seq.x, seq.y)
     w, m, T = Windows(seq.T, seq.N, seq.stride), seq.m, seq.T
     assert w.end == T and w.o_min >= m  # the hypotheses of T2, by construction
-    batch = WindowBatch(w.stack(seq.x), w.stack(seq.y), m, n_h=star.n_h,
-                        activation=star.activation)
+    batch = WindowBatch.for_model(star, w.stack(seq.x), w.stack(seq.y), m)
     Y_star = batch.outputs(star.theta)  # zero-init TBPTT windows, (S, N, n_y)
     _, y_b = bench.simulate(seq.x, h0_b)  # the benchmark's free run from h_0^b
     Y_b = w.stack(y_b)  # benchmark windows lie on it

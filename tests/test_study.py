@@ -14,6 +14,7 @@ import pytest
 
 from systems.lstm import LSTM
 from verification.experiment import study as st
+from verification.experiment.study_plan import FORMAT_VERSION
 from verification.presentation import study_cli
 
 #: Published numbers have 3 significant digits (rounding <= 0.21 % at 2.42e-3); the authors
@@ -66,9 +67,18 @@ def test_quick_grid_is_five_authors_burn_ins_with_zero(N):
 
 
 # --------------------------------------------------------------------------- the table
-def _row(N, m, kind, seed, train, val, test):
-    return {"N": N, "m": m, "kind": kind, "seed": seed, "mse_train_scaled": train,
-            "mse_val_scaled": val, "mse_test_scaled": test}
+def record(N, m, kind, seed, train, val, test, **fields) -> st.ModelRecord:
+    """A finished model's record with the given scaled MSE (data units the same)."""
+    base = dict(format=FORMAT_VERSION, key=f"mine_lstm_h3_N{N}_m{m}_{kind}_s{seed}_quick",
+                model_hash="0" * 16, dataset="mine", cell="lstm", n_h=3, N=N, m=m, kind=kind,
+                seed=seed, budget="quick", source=None, epochs=1, budget_lr=0.1, seconds=1.0,
+                cpu_seconds=1.0, seconds_eval=0.1, mse_train_scaled=train, mse_val_scaled=val,
+                mse_test_scaled=test, mse_train=train, mse_val=val, mse_test=test, e_j=None,
+                loss_history=None, diverged=None)
+    return st.ModelRecord(**{**base, **fields})
+
+
+_row = record
 
 
 def test_paper_table_worked_by_hand():
@@ -90,13 +100,14 @@ def test_paper_table_worked_by_hand():
     np.testing.assert_allclose([t["m0_train"], t["m0_train_sd"]], [5.0 * s, math.sqrt(2) * s])
     np.testing.assert_allclose([t["m_star_train"], t["m_star_test"]], [2.0 * s, 4.0 * s])
     np.testing.assert_allclose([t["stateful_train"], t["bptt_test"]], [8.0 * s, 0.5 * s])
-    # improvement per seed: train 1 - 1/4 = 75 %, 1 - 3/6 = 50 % -> 62.5 % +- sd(75, 50)
-    np.testing.assert_allclose(t["impr_m0_train"], 62.5)
-    np.testing.assert_allclose(t["impr_m0_train_sd"], np.std([75.0, 50.0], ddof=1))
-    # test: 1 - 4/8 = 50 %, 1 - 4/10 = 60 %
-    np.testing.assert_allclose([t["impr_m0_test"], t["impr_m0_test_min"],
-                                t["impr_m0_test_max"]], [55.0, 50.0, 60.0])
-    assert st.table_columns([t])[: len(st.TABLE_COLUMNS)] == list(st.TABLE_COLUMNS)
+    # the paper's change per seed, (new - old) / old: train 1/4 - 1 = -75 %, 3/6 - 1 = -50 %
+    # -> -62.5 % +- sd(-75, -50)
+    np.testing.assert_allclose(t["change_m0_train_pct"], -62.5)
+    np.testing.assert_allclose(t["change_m0_train_pct_sd"], np.std([75.0, 50.0], ddof=1))
+    # test: 4/8 - 1 = -50 %, 4/10 - 1 = -60 %
+    np.testing.assert_allclose([t["change_m0_test_pct"], t["change_m0_test_pct_min"],
+                                t["change_m0_test_pct_max"]], [-55.0, -60.0, -50.0])
+    assert list(t.to_dict())[: len(st.TABLE_COLUMNS)] == list(st.TABLE_COLUMNS)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -127,12 +138,11 @@ def test_window_error_first_position_is_the_error_of_one_step_from_zero(tmp_path
     np.testing.assert_allclose(e, sq.mean(axis=0), rtol=1e-12)
 
 
-def test_authors_silverbox_models_give_the_published_numbers(shared_data, shared_models,
-                                                              tmp_path):
+def test_authors_silverbox_models_give_the_published_numbers(shared_models, tmp_path):
     """Issue 10 quotes the authors: m = 0 train/test 2.42e-3 / 2.91e-3, m = 94 4.19e-4 /
     1.42e-3 (scaled units)."""
-    code = study_cli.main(["silverbox", "--data-root", str(shared_data / "benchmarks"),
-                           "--from-models", str(shared_models / "authors_lstm" / "silverbox"),
+    folder = shared_models / "authors_lstm" / "silverbox"
+    code = study_cli.main(["silverbox", "--from-models", str(folder),
                            "--N", "100", "--m", "0", "94", "--kinds", "stateless",
                            "--workers", "0", "--out", str(tmp_path)])
     assert code == 0
@@ -147,9 +157,11 @@ def test_authors_silverbox_models_give_the_published_numbers(shared_data, shared
 def test_store_writes_a_task_once_and_leaves_no_partial_file(tmp_path):
     store = st.Store(tmp_path)
     task = st.Task("mine", "lstm", 3, 20, 5, "stateless", 0, "quick")
-    first = st.TaskResult(small_lstm(0), {"key": task.key, "mse_train_scaled": 1.0})
-    second = st.TaskResult(small_lstm(1), {"key": task.key, "mse_train_scaled": 2.0})
-    assert not store.done(task)
+    rec = record(20, 5, "stateless", 0, 1.0, 1.0, 1.0)
+    assert rec.key == task.key
+    first = st.TaskResult(small_lstm(0), rec)
+    second = st.TaskResult(small_lstm(1), record(20, 5, "stateless", 0, 2.0, 2.0, 2.0))
+    assert not store.done(task, rec.model_hash)
     assert store.write(task, first) is True
     stamp = [(p.stat().st_ino, p.stat().st_mtime_ns) for p in
              (store.model_path(task), store.metrics_path(task))]

@@ -26,15 +26,15 @@ def cluster():
 def test_study_on_a_dask_cluster_survives_a_killed_worker(cluster, tmp_path):
     from verification.experiment.executors import DaskExecutor
 
-    tasks, job = small_study(tmp_path)
+    tasks, hashes, job = small_study(tmp_path)
     store, started, killed, lines = st.Store(tmp_path / "out"), [], [], []
     executor = DaskExecutor(cluster.scheduler_address)
     try:
-        ran = st.run_study(tasks, job, store, executor, log=lines.append,
+        ran = st.run_study(tasks, hashes, job, store, executor, log=lines.append,
                            observer=killer(started, killed))
     finally:
         executor.close()
-    assert len(ran) == 4 and all(store.done(t) for t in tasks)
+    assert len(ran) == 4 and all(store.done(t, hashes[t.key]) for t in tasks)
     assert started.count(killed[0]) >= 2, started  # the scheduler ran the killed task again
     assert len(list((store.out / "metrics").glob("*.json"))) == 4
     assert not any("duplicate" in s for s in lines)
@@ -44,7 +44,7 @@ def test_study_on_a_dask_cluster_survives_a_killed_worker(cluster, tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in (store.out / "metrics").glob("*.json")}
     executor = DaskExecutor(cluster.scheduler_address)
     try:
-        assert st.run_study(tasks, job, store, executor, log=lines.append) == []
+        assert st.run_study(tasks, hashes, job, store, executor, log=lines.append) == []
     finally:
         executor.close()
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}

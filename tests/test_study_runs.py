@@ -28,9 +28,9 @@ DIRS = {"silverbox": "silverbox", "wiener_hammerstein": "wienerhammerstein", "rl
 
 
 @pytest.mark.parametrize("dataset", sorted(DIRS))
-def test_from_models_writes_table_figures_report(dataset, shared_data, shared_models, tmp_path):
-    code = study_cli.main([dataset, "--data-root", str(shared_data / "benchmarks"),
-                           "--from-models", str(shared_models / "authors_lstm" / DIRS[dataset]),
+def test_from_models_writes_table_figures_report(dataset, shared_models, tmp_path):
+    folder = shared_models / "authors_lstm" / DIRS[dataset]
+    code = study_cli.main([dataset, "--from-models", str(folder),
                            "--N", "100", "--m", "0", "52", "94", "--workers", "0",
                            "--certify-windows", "20", "--out", str(tmp_path)])
     assert code == 0
@@ -54,7 +54,7 @@ def test_from_models_writes_table_figures_report(dataset, shared_data, shared_mo
     # the theory's view: the m = 0 and m* models certified on 20 training windows, the
     # certificate never beaten by the model's own simulation of those pairs
     theory = json.loads((tmp_path / "theory.json").read_text())
-    u = st.load_splits(dataset, shared_data / "benchmarks").scaled("train").x
+    u = st.load_splits(dataset).scaled("train").x
     assert sorted(r["m"] for r in theory["models"]) == sorted({0, int(row["m_star"])})
     for rec in theory["models"]:
         assert rec["verified"] is True and 0 < rec["lam"] < 1, rec["reason"]
@@ -65,11 +65,10 @@ def test_from_models_writes_table_figures_report(dataset, shared_data, shared_mo
     assert advice["m_rec"] in (0, 52, 94) and advice["constants"] == "certified on-data"
 
 
-def test_rlc_outputs_are_in_the_authors_order(shared_data, shared_models, tmp_path):
+def test_rlc_outputs_are_in_the_authors_order(shared_models, tmp_path):
     """Output 0 of the authors' rlc models is i_l: in that order the m* model fits (scaled test
     MSE ~0.011); with the outputs swapped the same model is off by ~1.6."""
-    code = study_cli.main(["rlc", "--data-root", str(shared_data / "benchmarks"),
-                           "--from-models", str(shared_models / "authors_lstm" / "rlc"),
+    code = study_cli.main(["rlc", "--from-models", str(shared_models / "authors_lstm" / "rlc"),
                            "--N", "100", "--m", "83", "--kinds", "stateless", "--workers", "0",
                            "--out", str(tmp_path)])
     assert code == 0
@@ -148,14 +147,15 @@ def small_study(tmp_path, epochs: int = 300):
     splits = st.load_splits("mine", files=pair, inputs=["u"], outputs=["y"])
     tasks = st.plan("mine", T_train=splits.train.T, n_h=3, Ns=(20,), ms=(0, 5, 10),
                     kinds=("stateless", "stateful"))
-    return tasks, st.Job(splits, st.Budget("test", epochs=epochs, lr=1e-2, batch_size=20))
+    job = st.Job(splits, st.Budget("test", epochs=epochs, lr=1e-2, batch_size=20))
+    return tasks, st.training_hashes(tasks, splits, job.budget), job
 
 
 def test_local_worker_killed_mid_task_is_rerun_and_written_once(tmp_path):
-    tasks, job = small_study(tmp_path)
+    tasks, hashes, job = small_study(tmp_path)
     store, started, killed = st.Store(tmp_path / "out"), [], []
-    ran = st.run_study(tasks, job, store, LocalExecutor(workers=2), log=lambda s: None,
+    ran = st.run_study(tasks, hashes, job, store, LocalExecutor(workers=2), log=lambda s: None,
                        observer=killer(started, killed))
-    assert len(ran) == 4 and all(store.done(t) for t in tasks)
+    assert len(ran) == 4 and all(store.done(t, hashes[t.key]) for t in tasks)
     assert started.count(killed[0]) >= 2  # the killed task ran again
     assert len(list((store.out / "metrics").glob("*.json"))) == 4

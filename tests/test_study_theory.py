@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_study import small_lstm, write_pair
+from test_study import record, small_lstm, write_pair
 
 from systems import load_model
 from tests.tolerances import SUM_RTOL, UPPER_RTOL
@@ -145,7 +145,7 @@ def _record(verified: bool, lam: float, sampled_lam: float) -> dict:
 ])
 def test_recommendation_uses_certified_constants_when_verified(verified, lam, sampled_lam,
                                                                constants):
-    rows = {m: {"key": f"k{m}", "mse_train_scaled": 0.01, "mse_test_scaled": 0.1 + m}
+    rows = {m: record(50, m, "stateless", 0, 0.01, 0.01, 0.1 + m, key=f"k{m}")
             for m in (0, 10, 40)}
     models = {"k0": _record(verified, lam, sampled_lam), "k40": _record(True, 0.5, 0.5)}
     rec = th._recommendation(50, 0, 40, rows, models, K=7)
@@ -156,7 +156,7 @@ def test_recommendation_uses_certified_constants_when_verified(verified, lam, sa
     assert rec["constants"] == constants and rec["m_rec"] in (0, 10, 40)
     used = lam if verified else sampled_lam
     assert f"lam = {used:.4g}" in rec["reason"]
-    assert rec["test_m_rec"] == rows[rec["m_rec"]]["mse_test_scaled"]
+    assert rec["test_m_rec"] == rows[rec["m_rec"]].mse_test_scaled
 
 
 def test_a_float_floored_envelope_tail_is_pointed_out():

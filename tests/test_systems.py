@@ -12,10 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from systems import problems
+from systems.benchmarks import paper_series
 from systems.bptt import WindowBatch
 from systems.cells import CELLS
 from systems.data import Scaler, Sequence, load_csv, paper_lti, scale_pair
+from systems.errors import InputError
 from systems.rnn import ElmanRNN
+from systems.spec import Spec
 from systems.windows import WindowedData, Windows
 
 # ---- tolerances (one place)
@@ -63,7 +66,7 @@ def test_objective_gradient_matches_finite_differences(problem, kind, n_h, m):
     rng = np.random.default_rng([n_h, m, len(problem), len(kind)])
     data = _data(rng)
     model = _model(rng, n_h, data.n_x, data.n_y, kind)
-    obj = problems._Objective(problem, WindowedData(data, 8, m, 3), problems.Spec.of(model),
+    obj = problems._Objective(problem, WindowedData(data, 8, m, 3), Spec.of(model),
                               True, None)
     z = rng.normal(size=obj.state_shape) if obj.n_state else None
     x = obj.join(model.theta, z)
@@ -88,8 +91,8 @@ def test_weighted_window_batch_gradient(kind):
     rng = np.random.default_rng(7)
     X, Y = rng.normal(size=(4, 6, 2)), rng.normal(size=(4, 6, 1))
     wts = rng.uniform(0, 2, size=(4, 6))
-    opts = {"cell": kind} if kind in ("lstm", "gru") else {"activation": kind}
-    b = WindowBatch(X, Y, 2, wts, n_h=3, normalizer=5.0, **opts)
+    spec = Spec(kind, 2, 3, 1) if kind in ("lstm", "gru") else Spec("elman", 2, 3, 1, kind)
+    b = WindowBatch.for_model(spec, X, Y, 2, wts, normalizer=5.0)
     theta, z = 0.5 * rng.normal(size=b.n_theta), rng.normal(size=(4, b.n_z))
     V, dth, dz = b.loss_grad(theta, z)
     x, g = np.concatenate([theta, z.ravel()]), np.concatenate([dth, dz.ravel()])
@@ -111,7 +114,7 @@ def test_forward_equals_simulate(activation):
     w = Windows(data.T, 7, 2)
     model = _model(rng, 3, data.n_x, data.n_y, activation)
     z = rng.normal(size=(w.S, 3))
-    b = WindowBatch(w.stack(data.x), w.stack(data.y), 2, n_h=3, activation=activation)
+    b = WindowBatch.for_model(model, w.stack(data.x), w.stack(data.y), 2)
     out = b.outputs(model.theta, z)
     for i in range(w.S):  # an independent loop over windows and steps
         h, ys = z[i], []
@@ -132,7 +135,7 @@ def test_gated_batch_equals_simulate(cell):
     wd = WindowedData(data, 7, 2, stride=2)
     model = _model(rng, 3, data.n_x, data.n_y, cell)
     z = rng.normal(size=(wd.S, model.n_z))
-    b = WindowBatch(wd.X, wd.Y, 2, n_h=3, cell=cell)
+    b = WindowBatch.for_model(model, wd.X, wd.Y, 2)
     Z_sim, y_sim = model.simulate(wd.X, z)
     np.testing.assert_allclose(b.outputs(model.theta, z), y_sim, atol=SIM_ATOL)
     np.testing.assert_allclose(b.forward(model.theta, z), Z_sim.transpose(1, 0, 2), atol=SIM_ATOL)
@@ -150,7 +153,7 @@ def test_benchmark_single_pass_is_average_over_window_passes(kind, stride):
     V_single = problems.evaluate("benchmark", model, data, 9, m, stride, h0=h0)
     h, _ = model.simulate(data.x, h0)
     z = h[w.starts]  # phi_{s_i}(h0)
-    b = problems.Spec.of(model).batch(w.stack(data.x), w.stack(data.y), m)
+    b = WindowBatch.for_model(model, w.stack(data.x), w.stack(data.y), m)
     assert np.isclose(V_single, b.loss(model.theta, z), rtol=1e-12)
     # a fitted benchmark Solution's outputs are the same window passes
     sol = problems._solution("benchmark", model, WindowedData(data, 9, m, stride), h0)
@@ -291,10 +294,10 @@ def test_rnn_bad_input():
 
 
 # ----------------------------------------------------------------------------- data
-def test_paper_lti_matches_authors_series(shared_data):
+def test_paper_lti_matches_authors_series():
     for split in ("train", "test"):
         ours = paper_lti(split)
-        theirs = load_csv(shared_data / "paper_synthetic" / f"{split}.csv", ["x"], ["y"])
+        theirs = paper_series(split)
         np.testing.assert_allclose(ours.x, theirs.x, atol=1e-12)
         assert np.corrcoef(ours.y[:, 0], theirs.y[:, 0])[0, 1] > 0.99  # noise draws differ
 
@@ -306,7 +309,7 @@ def test_load_csv_errors(tmp_path):
     assert seq.x.shape == (2, 1)
     with pytest.raises(ValueError, match=r"no column\(s\) \['u'\].*\['t', 'x', 'y'\]"):
         load_csv(p, ["u"], ["y"])
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="does not exist"):
         load_csv(tmp_path / "missing.csv", ["x"], ["y"])
     q = tmp_path / "nan.csv"
     q.write_text("x,y\n0.1,nan\n0.2,0.3\n")
@@ -341,3 +344,5 @@ def test_window_batch_bad_input():
         WindowBatch(X, np.zeros((2, 4, 1)), 0, n_h=1)
     with pytest.raises(ValueError, match="z must have shape"):
         WindowBatch(X, Y, 0, n_h=1).loss(np.zeros(5), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="the model has n_x=2"):
+        WindowBatch.for_model(Spec("gru", 2, 1, 1), X, Y)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from torch_files import Call, G, dumps, tensor, write_archive
 
 from systems import LSTM, load_model
-from systems.torch_io import UnsafePickleError, read_state_dict
+from systems.torch_io import ModelFileError, UnsafePickleError, read_state_dict
 
 
 @pytest.fixture(autouse=True)
@@ -26,78 +25,16 @@ def _no_torch(monkeypatch):
 
 
 # ----------------------------------------------------------------------- crafted archives
-class _G:
-    """A pickled reference to a global ``module.name`` (what torch's pickler writes)."""
-
-    def __init__(self, module: str, name: str) -> None:
-        self.module, self.name = module, name
-
-
-class _Call:
-    """``func(*args)`` in the pickle (a REDUCE)."""
-
-    def __init__(self, func: _G, args: tuple) -> None:
-        self.func, self.args = func, args
-
-
-class _Pid:
-    """A persistent id (BINPERSID), as torch.save writes for each storage."""
-
-    def __init__(self, *fields) -> None:
-        self.fields = fields
-
-
-def _enc(obj) -> bytes:
-    """Pickle opcodes (protocol 2) for the few object kinds torch.save writes, by hand."""
-    if isinstance(obj, _G):
-        return b"c" + f"{obj.module}\n{obj.name}\n".encode()
-    if isinstance(obj, _Call):
-        return _enc(obj.func) + _enc(tuple(obj.args)) + b"R"
-    if isinstance(obj, _Pid):
-        return _enc(tuple(obj.fields)) + b"Q"
-    if isinstance(obj, tuple):
-        return b"(" + b"".join(_enc(o) for o in obj) + b"t"
-    if isinstance(obj, list):
-        return b"]" + b"".join(_enc(o) + b"a" for o in obj)
-    if isinstance(obj, bool):
-        return b"\x89" if not obj else b"\x88"
-    if isinstance(obj, int):
-        return b"J" + obj.to_bytes(4, "little", signed=True)
-    if isinstance(obj, str):
-        raw = obj.encode()
-        return b"X" + len(raw).to_bytes(4, "little") + raw
-    raise TypeError(type(obj))
-
-
-def _dumps(obj) -> bytes:
-    return b"\x80\x02" + _enc(obj) + b"."
-
-
-def _tensor(key: str, storage: str, numel: int, offset: int, size: tuple, stride: tuple):
-    return _Call(_G("torch._utils", "_rebuild_tensor_v2"),
-                 (_Pid("storage", _G("torch", storage), key, "cpu", numel),
-                  offset, size, stride, False, _Call(_G("collections", "OrderedDict"), ())))
-
-
-def _write(path: Path, pkl: bytes, storages: dict[str, bytes], name: str = "archive") -> Path:
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr(f"{name}/data.pkl", pkl)
-        z.writestr(f"{name}/byteorder", "little")
-        for key, raw in storages.items():
-            z.writestr(f"{name}/data/{key}", raw)
-    return path
-
-
 def test_reads_offsets_strides_and_dtypes(tmp_path):
     """A float64 transposed view, a float16 slice at an offset, a float32 scalar."""
     base = np.arange(12.0)  # storage "0", float64
     half = np.arange(10, dtype=np.float16) / 4  # storage "1"
-    state = _Call(_G("collections", "OrderedDict"), ([
-        ("a", _tensor("0", "DoubleStorage", 12, 0, (4, 3), (1, 4))),  # base.reshape(3,4).T
-        ("b", _tensor("1", "HalfStorage", 10, 3, (2, 2), (2, 1))),
-        ("c", _tensor("0", "DoubleStorage", 12, 5, (), ())),
+    state = Call(G("collections", "OrderedDict"), ([
+        ("a", tensor("0", "DoubleStorage", 12, 0, (4, 3), (1, 4))),  # base.reshape(3,4).T
+        ("b", tensor("1", "HalfStorage", 10, 3, (2, 2), (2, 1))),
+        ("c", tensor("0", "DoubleStorage", 12, 5, (), ())),
     ],))
-    path = _write(tmp_path / "t.pt", _dumps(state),
+    path = write_archive(tmp_path / "t.pt", dumps(state),
                   {"0": base.tobytes(), "1": half.tobytes()})
     sd = read_state_dict(path)
     np.testing.assert_array_equal(sd["a"], base.reshape(3, 4).T)
@@ -107,11 +44,12 @@ def test_reads_offsets_strides_and_dtypes(tmp_path):
 
 
 def test_a_tensor_past_its_storage_is_refused(tmp_path):
-    state = _Call(_G("collections", "OrderedDict"), ([
-        ("a", _tensor("0", "FloatStorage", 4, 2, (3,), (1,))),
+    state = Call(G("collections", "OrderedDict"), ([
+        ("a", tensor("0", "FloatStorage", 4, 2, (3,), (1,))),
     ],))
-    path = _write(tmp_path / "t.pt", _dumps(state), {"0": np.zeros(4, np.float32).tobytes()})
-    with pytest.raises(pickle.UnpicklingError, match="runs past its storage"):
+    path = write_archive(tmp_path / "t.pt", dumps(state), {"0": np.zeros(4, np.float32).tobytes()})
+    with pytest.raises(ModelFileError, match="tensor 'a' of size .3,., stride .1,. at offset 2 "
+                       "runs past its storage of 4 elements"):
         read_state_dict(path)
 
 
@@ -123,8 +61,8 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, target):
     cmd = f"open({str(marker)!r}, 'w').write('x')"
     if target[1] == "system" or target[1] == "Popen":
         cmd = f"touch {marker}"
-    evil = _Call(_G(*target), (cmd,))
-    path = _write(tmp_path / "evil.pt", _dumps(evil), {})
+    evil = Call(G(*target), (cmd,))
+    path = write_archive(tmp_path / "evil.pt", dumps(evil), {})
     with pytest.raises(UnsafePickleError, match=f"{target[0]}.{target[1]}"):
         load_model(path)
     assert not marker.exists()
@@ -133,7 +71,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, target):
 def test_the_crafted_pickles_would_run_code_with_plain_pickle(tmp_path):
     """The refusal above is the unpickler's doing: plain pickle.loads runs the same bytes."""
     marker = tmp_path / "ran"
-    pkl = _dumps(_Call(_G("builtins", "exec"), (f"open({str(marker)!r}, 'w').write('x')",)))
+    pkl = dumps(Call(G("builtins", "exec"), (f"open({str(marker)!r}, 'w').write('x')",)))
     pickle.loads(pkl)
     assert marker.exists()
 
@@ -142,7 +80,7 @@ def test_not_a_zip_and_no_dict_are_clear_errors(tmp_path):
     (tmp_path / "legacy.pt").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(ValueError, match="not a zip archive"):
         load_model(tmp_path / "legacy.pt")
-    path = _write(tmp_path / "list.pt", _dumps([1, 2]), {})
+    path = write_archive(tmp_path / "list.pt", dumps([1, 2]), {})
     with pytest.raises(ValueError, match="state dict"):
         read_state_dict(path)
 

@@ -71,8 +71,7 @@ def _torch_grad(ref, kind, model) -> np.ndarray:
 @pytest.mark.parametrize("kind", KINDS)
 def test_bptt_matches_torch_autograd(ref, kind):
     model = load_model(FIXTURES / f"torch_{kind}.pt")
-    batch = WindowBatch(ref["X"], ref["Yd"], int(ref["m"]), n_h=3,
-                        cell=model.cell, **model.options)
+    batch = WindowBatch.for_model(model, ref["X"], ref["Yd"], int(ref["m"]))
     V, g, dz = batch.loss_grad(model.theta, _z0(ref, kind))
     assert V == pytest.approx(float(ref[f"L_{kind}"]), rel=1e-13)
     np.testing.assert_allclose(g, _torch_grad(ref, kind, model), rtol=0, atol=TORCH_ATOL)

@@ -507,6 +507,34 @@ def certify(
     if method not in ("eigen", "bisection"):
         raise ValueError(f"method must be 'eigen' or 'bisection', got {method!r}")
     check_model(model)
+    early = _without_sdp(model, lam, tol, fast_path, t0)
+    if early is not None:
+        return early
+    problem = _sdp if _sdp is not None else _ContractionSDP(model.W_hh, model.activation)
+    attempt = _attempts(model, problem, solver, t0)
+    if lam is not None:
+        status, cert, info = attempt(lam)
+        if cert is not None:
+            return cert
+        reason = {
+            "infeasible": f"LMI-C infeasible at lam = {lam:.6g} (solver {info})",
+            "failure": f"solver failure: {info}",
+        }.get(status, info)
+        return _no_certificate(model, reason, t0, lam_solver=lam, n_solves=problem.n_solves)
+    if method == "eigen":
+        cert = _certify_eigen(model, tol, solver, problem, t0)
+        if cert is not None:
+            return cert
+    return _bisection(model, tol, attempt, problem, t0)
+
+
+Attempt = Callable[[float], tuple[str, "Certificate | None", str]]
+
+
+def _without_sdp(model: ElmanRNN, lam: float | None, tol: float, fast_path: bool, t0: float
+                 ) -> Certificate | None:
+    """The answers that need no SDP: a memoryless model, a spectral radius that rules out every
+    rate (or the requested one), the closed form of a scalar linear model; else ``None``."""
     if is_memoryless(model):
         return _memoryless(model, 0.0 if lam is None else lam, t0)
     W = model.W_hh
@@ -524,9 +552,8 @@ def certify(
             f"infeasible at lam = {lam:.6g}: lam < spectral radius of W_hh = {rho:.6g}",
             t0,
         )
-
-    # Scalar linear fast path: lam_min = |w|, P = 1, C = |w_hy|.
     if fast_path and model.activation == "linear" and model.n_h == 1:
+        # scalar linear: lam_min = |w|, P = 1, C = |w_hy|
         lam0 = max(abs(float(W[0, 0])), tol) if lam is None else lam
         P = np.ones((1, 1))
         lam_ok = nudge(lambda l: check_lmi_c(W, l, P, None).passed, lam0, LAM_MAX)
@@ -534,8 +561,14 @@ def certify(
             return _no_certificate(model, f"closed form lam = {lam0:.9g} is not < 1", t0)
         chk = check_lmi_c(W, lam_ok, P, None)
         return _certificate(model, lam0, lam_ok, P, None, chk, "closed form", t0, 0)
+    return None
 
-    problem = _sdp if _sdp is not None else _ContractionSDP(W, model.activation)
+
+def _attempts(model: ElmanRNN, problem: _ContractionSDP, solver: str | None, t0: float
+              ) -> Attempt:
+    """``attempt(lam) -> (status, certificate or None, solver info)``: one SDP at ``lam``, then
+    the float64 re-check (nudging ``lam`` up if needed)."""
+    W = model.W_hh
 
     def attempt(l: float) -> tuple[str, Certificate | None, str]:
         status, P, mu, info = problem.solve(l, solver)
@@ -550,21 +583,15 @@ def certify(
             )
         return "ok", _certificate(model, l, lam_ok, P, mu, chk, info, t0, problem.n_solves), info
 
-    if lam is not None:
-        status, cert, info = attempt(lam)
-        if cert is not None:
-            return cert
-        reason = {
-            "infeasible": f"LMI-C infeasible at lam = {lam:.6g} (solver {info})",
-            "failure": f"solver failure: {info}",
-        }.get(status, info)
-        return _no_certificate(model, reason, t0, lam_solver=lam, n_solves=problem.n_solves)
+    return attempt
 
-    if method == "eigen":
-        cert = _certify_eigen(model, tol, solver, problem, t0)
-        if cert is not None:
-            return cert
-    # Bisection on (rho, hi]; hi = ||W_hh||_2 is feasible with P = I, Lambda = I when < 1.
+
+def _bisection(model: ElmanRNN, tol: float, attempt: Attempt, problem: _ContractionSDP,
+               t0: float) -> Certificate:
+    """The smallest certifiable rate by bisection on ``(rho, hi]``, one SDP per step; ``hi =
+    ||W_hh||_2`` is feasible with ``P = I``, ``Lambda = I`` when it is below 1."""
+    W = model.W_hh
+    rho = spectral_radius(W)
     hi = min(float(np.linalg.norm(W, 2)) * (1.0 + 1e-9) + 1e-12, LAM_MAX)
     lo = rho
     status, best, info = attempt(hi)

@@ -58,17 +58,25 @@ The proof (all arrays, windows x pieces at once)
 4. Refinement. All windows start with ``pieces`` pieces; a window whose bound exceeds the
    largest lower bound at some ``j`` (simulated pairs, centre tangents) by more than ``tol`` gets
    its ``K`` doubled, up to ``max_pieces``. Windows that do not set the maximum are never refined.
-5. Rounding. Every enclosure step is rounded outward (:mod:`~verification.certificates.interval`);
-   float error of the model's ``step``/``jacobian`` and of each matrix-vector product enters
-   ``beta`` through a priori bounds (``GAMMA``, ``STEP_REL``, ``tube.JAC_REL``; in the Taylor
-   models ``taylor.RND``, ``taylor.FN_ABS``: every computed coefficient's error goes to
-   ``eps_t``), and the remainder's own evaluation is inflated by ``Q_REL``.
+5. Rounding. Every enclosure step is rounded outward (:mod:`~verification.certificates.interval`).
+   The traced states (pairs and piece centres alike) are computed by
+   :func:`~verification.certificates.step_error.step`, which returns with each step the bound
+   of its float error (``eps_t``; its docstring has the proof: pre-activation with the input and
+   bias terms, activations, state update); the float error of the model's ``jacobian`` is part
+   of :func:`~verification.certificates.tube.jacobian_deviation`; matrix-vector products by
+   Higham's ``gamma_n`` (:func:`~verification.certificates.interval.gamma`); in the Taylor
+   models every computed coefficient's error goes to ``eps_t`` (``taylor.RND``, and each
+   activation derivative's own bound from :func:`~verification.certificates.interval.derivatives`);
+   the remainder's own evaluation is inflated by ``Q_REL``.
 
 The result (:class:`OnDataCertificate`) states its pairs, inputs and region; ``verified`` is True
-when every ``G_j`` is finite and the fitted ``lam < 1``: the ``fit`` rule, or, where the
-envelope's tail is its float-error floor (it ends ``FLOOR_GAP`` times above the witnesses) and
-that fit follows it, or where that fit gives ``lam >= 1`` although ``G_N < G_1``,
-:func:`fewest_steps_fit` (``lam`` at least the envelope's net rate).
+when at least ``min_pairs`` windows have ``z_i != 0`` (pairs ``(0, 0)`` hold A1 trivially and are
+left out of the envelope; none at all certifies nothing), ``N >= 2`` (one step has no rate),
+every ``G_j`` is finite and the fitted ``lam < 1`` with a finite ``C``: the ``fit`` rule, or,
+where the envelope's tail is its float-error floor (it ends ``FLOOR_GAP`` times above the
+witnesses) and that fit follows it, or where that fit gives ``lam >= 1`` although
+``G_N < G_1``, :func:`fewest_steps_fit` (``lam`` at least the envelope's net rate). Otherwise
+``lam = C = nan`` and ``reason`` says which condition failed.
 
 Examples
 --------
@@ -88,17 +96,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from systems.errors import InputError
+from verification.certificates import interval
 from verification.certificates.interval import up
 from verification.certificates.sampled import fit_envelope
+from verification.certificates.step_error import step as step_enclosure
 from verification.certificates.taylor import DEGREES, RND, TM, tangent_model
 from verification.certificates.tube import cell_of, jacobian_deviation, spectral_upper
 
 EPS = float(np.finfo(np.float64).eps)
-#: Matrix-vector rounding: ``|fl(J v) - J v| <= GAMMA n |J| |v|`` (Higham's gamma_n, doubled).
-GAMMA = 2.0 * EPS
-#: Float error of the model's ``step`` relative to ``1 + ||z_t|| + ||z_{t+1}||`` (a few dozen
-#: operations with few-ulp elementary functions; 1e-12 leaves a factor ~1e2).
-STEP_REL = 1e-12
 #: Relative inflation of the remainder terms (float error of ``Q_t`` and its traces).
 Q_REL = 1e-9
 PAIRS = ("pair", "segment")
@@ -107,6 +113,8 @@ PAIRS = ("pair", "segment")
 FLOOR_GAP = 10.0
 #: Decay level of "steps to 1%": the smallest ``j`` with ``C lam**j <= LEVEL``.
 LEVEL = 0.01
+#: Fewest pairs with a separation (``z_i != 0``) a certificate needs (``min_pairs``).
+MIN_PAIRS = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,9 +126,11 @@ class OnDataCertificate:
     lam, C : float
         ``C lam**j >= envelope[j - 1]`` for ``j = 1..N`` (``nan`` when not verified).
     verified : bool
-        Every ``envelope`` entry finite and ``lam < 1``.
+        At least ``min_pairs`` windows with ``z_i != 0``, ``N >= 2``, every ``envelope`` entry
+        finite, ``lam < 1`` and ``C`` finite.
     envelope : (N,) ndarray
-        Certified ``G_j`` of (A1-D): the largest ratio over all windows and pairs.
+        Certified ``G_j`` of (A1-D): the largest ratio over all windows and pairs (windows
+        with ``z_i = 0`` left out; all zero if there is no other).
     lower : (N,) ndarray
         Largest ratio of simulated pairs (a witness: ``lower <= envelope`` always).
     pairs : ``"pair"`` or ``"segment"``
@@ -129,11 +139,16 @@ class OnDataCertificate:
     cell : str
     n_windows : int
     pieces : (S,) int ndarray
-        Pieces used per window after refinement (1 for ``"pair"``).
+        Pieces used per window after refinement (1 for ``"pair"``; 0 where ``z_i = 0``: no
+        pair to bound).
     seconds : float
     kind : str
         Always ``"on-data"``.
     reason : str
+        ``"certified..."`` or why not.
+    extra : dict
+        ``rounds`` (refinement: pieces, windows, windows still over), ``pairs_separated``
+        (windows with ``z_i != 0``), ``fit`` (``"fewest_steps"`` where that fit was taken).
     """
 
     lam: float
@@ -153,8 +168,7 @@ class OnDataCertificate:
 
     def C_at(self, lam: float) -> float:
         """Smallest ``C`` with ``C lam**j >= envelope_j`` for all ``j`` (any ``lam > 0``)."""
-        j = np.arange(1, self.envelope.size + 1)
-        return float(up(np.max(self.envelope / float(lam) ** j)))
+        return cover_C(self.envelope, float(lam))
 
     @property
     def steps_to_level(self) -> float:
@@ -176,13 +190,22 @@ def fewest_steps_fit(G: np.ndarray, level: float = LEVEL) -> tuple[float, float]
 
     Parameters
     ----------
-    G : (N,) finite, non-negative envelope with ``0 < G_N < G_1``, ``N >= 2``
+    G : (N,) finite, non-negative envelope with ``0 < G_N < G_1``, ``N >= 2`` (else
+        ``InputError``: an all-zero, non-finite, non-decaying or one-step envelope has no rate)
+    level : in ``(0, 1)``
 
     Returns
     -------
-    (lam, C) : ``lam`` in ``(0, 1)``; ``C`` rounded up
+    (lam, C) : ``lam`` in ``(0, 1)`` (``1.0`` only if ``G_N / G_1`` is within rounding of 1:
+        no rate); ``C`` rounded up
     """
     G = np.asarray(G, dtype=np.float64)
+    if not (G.ndim == 1 and G.size >= 2 and np.all(np.isfinite(G)) and np.all(G >= 0)
+            and 0 < G[-1] < G[0]):
+        raise InputError("G must be a finite, non-negative envelope of N >= 2 steps with "
+                         f"0 < G_N < G_1, got shape {G.shape}")
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1), got {level}")
     j = np.arange(1, G.size + 1, dtype=np.float64)
     pos = G > 0
     lg, jp = np.log(G[pos]), j[pos]
@@ -190,8 +213,6 @@ def fewest_steps_fit(G: np.ndarray, level: float = LEVEL) -> tuple[float, float]
     def steps(x: float) -> float:  # x = -log(lam) > 0: (log C - log level) / x, at least 1
         return max(float(np.max(lg + jp * x)) - np.log(level), x) / x
 
-    if not (G.size >= 2 and 0 < G[-1] < G[0] and np.all(np.isfinite(G))):
-        raise ValueError("need a finite envelope of N >= 2 steps with 0 < G_N < G_1")
     x_hi = float(np.log(G[0] / G[-1]) / (G.size - 1))  # -log(lam_net)
     xs = np.geomspace(min(1e-9, x_hi / 2), x_hi, 801)
     k = int(np.argmin([steps(x) for x in xs]))
@@ -199,7 +220,7 @@ def fewest_steps_fit(G: np.ndarray, level: float = LEVEL) -> tuple[float, float]
                           method="bounded", options={"xatol": 1e-12})
     x = float(res.x) if res.fun <= steps(xs[k]) else float(xs[k])
     lam = float(np.exp(-x))
-    return lam, float(up(np.max(G / lam**j)))
+    return lam, cover_C(G, lam)
 
 
 def steps_to(lam: float, C: float, level: float = LEVEL) -> float:
@@ -212,6 +233,15 @@ def steps_to(lam: float, C: float, level: float = LEVEL) -> float:
 
 
 # ------------------------------------------------------------------------- dynamics
+def separations(z0: np.ndarray) -> np.ndarray:
+    """``||z0_i||`` per row, (S,): scaled by the largest entry first, so that states below
+    ~1e-154 (whose squares underflow: ``np.linalg.norm`` returns 0) keep their separation."""
+    z0 = np.asarray(z0, dtype=np.float64)
+    top = np.max(np.abs(z0), axis=1)
+    safe = np.where(top > 0, top, 1.0)
+    return top * np.linalg.norm(z0 / safe[:, None], axis=1)
+
+
 def dynamics(model: object) -> tuple:
     """``(step, jacobian, W_y, n_z)`` of a cell with the ``systems`` model interface."""
     for name in ("step", "jacobian", "output_matrix", "n_z", "n_x"):
@@ -229,7 +259,7 @@ def simulate_pairs(model: object, X: np.ndarray, z0: np.ndarray) -> np.ndarray:
     S, N, _ = X.shape
     za, zb = z0.copy(), np.zeros_like(z0)
     out = np.empty((S, N))
-    nrm = np.linalg.norm(z0, axis=1)
+    nrm = separations(z0)
     safe = np.where(nrm > 0, nrm, 1.0)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(N):
@@ -288,7 +318,8 @@ def pair_bounds(model: object, X: np.ndarray, z0: np.ndarray) -> tuple[np.ndarra
 
     The true trajectory ``z_t`` and the computed ``zh_t`` differ by ``d_t`` with
     ``d_t = Jh_t d_{t-1} + w_t``, ``w_t = (Jbar_t - Jh_t) d_{t-1} + eps_t`` (``Jbar`` the
-    mean-value Jacobian on ``[zh, z]``, ``eps_t`` the float error of ``step``), so
+    mean-value Jacobian on ``[zh, z]``, ``eps_t`` the float error of one step,
+    :func:`~verification.certificates.step_error.step`), so
     ``||w_t|| <= ||Dev(ball R_{t-1})||_2 R_{t-1} + eps_t`` and ``R_t`` follows from
     :class:`_Ellipsoid`. Then ``||y_j(a) - y_j(b)|| <= ||W_y (zh_a - zh_b)|| + ||W_y||_2
     (R_a + R_b)`` (+ the float error of that product).
@@ -304,9 +335,9 @@ def pair_bounds(model: object, X: np.ndarray, z0: np.ndarray) -> tuple[np.ndarra
     bound : (S, N) certified ratios
     simulated : (S, N) the float ratios (witnesses)
     """
-    step, jac, W_y, n = dynamics(model)
+    _, jac, W_y, n = dynamics(model)
     S, N, _ = X.shape
-    nrm = np.linalg.norm(z0, axis=1)
+    nrm = separations(z0)
     safe = np.where(nrm > 0, nrm, 1.0)
     zh = np.concatenate([z0, np.zeros_like(z0)])  # (2S, n): a-trajectories then b
     xs = np.concatenate([X, X])
@@ -318,18 +349,17 @@ def pair_bounds(model: object, X: np.ndarray, z0: np.ndarray) -> tuple[np.ndarra
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(N):
             xt = xs[:, t]
+            st = step_enclosure(model, zh, xt)
             Dn = spectral_upper(jacobian_deviation(model, zh, xt, np.zeros_like(zh), R,
-                                                   crude=True))
-            J = jac(zh, xt)
-            z_new = step(zh, xt)
-            eps = STEP_REL * (1.0 + np.linalg.norm(zh, axis=1) + np.linalg.norm(z_new, axis=1))
-            ell.push(J, up(Dn * R + eps))
+                                                   crude=True, pre=st.pre))
+            ell.push(jac(zh, xt), up(Dn * R + np.linalg.norm(st.err, axis=1)))
             R = ell.radius()
-            zh = z_new
+            zh = st.z
             dz = zh[:S] - zh[S:]
             dy = np.linalg.norm(dz @ W_y.T, axis=1)
             sim[:, t] = dy / safe
-            err = GAMMA * W_y.shape[1] * WF * np.linalg.norm(dz, axis=1) * 2.0
+            # float error of W_y dz, and of dz itself (one subtraction)
+            err = 2.0 * interval.gamma(W_y.shape[1]) * WF * np.linalg.norm(dz, axis=1)
             bound[:, t] = up((dy + err + W2 * (R[:S] + R[S:])) / safe * (1.0 + 4 * EPS))
     bound = np.where(np.isnan(bound), np.inf, bound)
     zero = nrm == 0
@@ -398,9 +428,9 @@ def segment_parts(model: object, X: np.ndarray, z0: np.ndarray, K: int,
     """
     if degree not in DEGREES:
         raise ValueError(f"degree must be one of {DEGREES}, got {degree}")
-    step, jac, W_y, n = dynamics(model)
+    _, jac, W_y, n = dynamics(model)
     S, N, _ = X.shape
-    nrm = np.linalg.norm(z0, axis=1)
+    nrm = separations(z0)
     safe = np.where(nrm > 0, nrm, 1.0)
     u = z0 / safe[:, None]
     delta = up(safe / (2.0 * K))
@@ -438,11 +468,11 @@ def segment_parts(model: object, X: np.ndarray, z0: np.ndarray, K: int,
             # the Jacobian's movement over (TZ), for the remainder's own feedback
             far = up(ball + np.linalg.norm(Z.e, axis=1)
                      + sum(np.linalg.norm(x, axis=1) for x in Z.a[2:]))
-            Dn = spectral_upper(jacobian_deviation(model, zc, xt, Z.a[1], far))
+            st = step_enclosure(model, zc, xt)  # the traced centre's next state and its error
+            Dn = spectral_upper(jacobian_deviation(model, zc, xt, Z.a[1], far, pre=st.pre))
             J = jac(zc, xt)
-            z_new = step(zc, xt)
-            rho = up(STEP_REL * (1.0 + np.linalg.norm(zc, axis=1) + np.linalg.norm(z_new, axis=1))
-                     + Dn * R)
+            z_new = st.z
+            rho = up(np.linalg.norm(st.err, axis=1) + Dn * R)
             beta = up(np.linalg.norm(T.e, axis=1) + Dn * E)
             beta = np.maximum(beta, rho)  # a larger weight is still a bound; keeps rho/beta <= 1
             zc, V = z_new, TM(T.a, zero)
@@ -452,7 +482,7 @@ def segment_parts(model: object, X: np.ndarray, z0: np.ndarray, K: int,
             R = up(E * np.sqrt(Rsum / ell.P))
             Wa = [x @ W_y.T for x in V.a]
             size = sum(np.linalg.norm(x, axis=1) for x in V.a)
-            sup = up(_poly_sup(Wa) + 2.0 * GAMMA * n * WF * size
+            sup = up(_poly_sup(Wa) + 2.0 * interval.gamma(n) * WF * size
                      + 4.0 * RND * sum(np.linalg.norm(x, axis=1) for x in Wa))
             rem = ell.out_radius(W_y)
             rem = np.where(np.isfinite(rem), rem, np.inf)
@@ -466,32 +496,133 @@ def segment_parts(model: object, X: np.ndarray, z0: np.ndarray, K: int,
     return bound, centre, spread
 
 
-def _check(model, X, z0, pairs, pieces, max_pieces, tol):
+def _check(model, X, z0, pairs, pieces, max_pieces, tol, min_pairs):
     if pairs not in PAIRS:
-        raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}")
+        raise InputError(f"pairs must be one of {PAIRS}, got {pairs!r}")
     _, _, _, n = dynamics(model)
     X = np.asarray(X, dtype=np.float64)
     z0 = np.asarray(z0, dtype=np.float64)
     if X.ndim != 3 or X.shape[0] < 1 or X.shape[1] < 1 or X.shape[2] != model.n_x:
-        raise ValueError(f"X must have shape (S, N, n_x={model.n_x}) with S, N >= 1, "
+        raise InputError(f"X must have shape (S, N, n_x={model.n_x}) with S, N >= 1, "
                          f"got {X.shape}")
     if z0.shape != (X.shape[0], n):
-        raise ValueError(f"z0 must have shape (S={X.shape[0]}, n_z={n}), got {z0.shape}")
+        raise InputError(f"z0 must have shape (S={X.shape[0]}, n_z={n}), got {z0.shape}")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(z0))):
-        raise ValueError("X and z0 must be finite")
+        raise InputError("X and z0 must be finite")
     if not (1 <= pieces <= max_pieces):
-        raise ValueError(f"need 1 <= pieces <= max_pieces, got pieces={pieces}, "
+        raise InputError(f"need 1 <= pieces <= max_pieces, got pieces={pieces}, "
                          f"max_pieces={max_pieces}")
     if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol}")
+        raise InputError(f"tol must be > 0, got {tol}")
+    if not (isinstance(min_pairs, (int, np.integer)) and min_pairs >= 1):
+        raise InputError(f"min_pairs must be an integer >= 1, got {min_pairs!r}")
     return X, z0
+
+
+def cover_C(G: np.ndarray, lam: float) -> float:
+    """Smallest ``C`` with ``C lam**j >= G_j`` for ``j = 1..N`` (``lam > 0``), rounded up.
+
+    Evaluated as ``exp(max_j (log G_j - j log lam))``: no underflow of ``lam**j`` (a tiny ``lam``
+    with a long envelope gives an honest overflow to ``inf``, not ``G / 0``). ``0`` for an
+    all-zero ``G``.
+    """
+    G = np.asarray(G, dtype=np.float64)
+    if not np.any(G > 0):
+        return 0.0
+    j = np.arange(1, G.size + 1, dtype=np.float64)
+    pos = G > 0
+    with np.errstate(over="ignore"):
+        return float(up(np.exp(np.max(np.log(G[pos]) - j[pos] * np.log(lam)))))
+
+
+def _pair_run(model, X, z0, chunk):
+    """:func:`pair_bounds` over chunks of windows: ``(bound, lower, K, rounds)``."""
+    S, N, _ = X.shape
+    bound, lower = np.full((S, N), np.inf), np.empty((S, N))
+    for a in range(0, S, chunk):
+        bound[a:a + chunk], lower[a:a + chunk] = pair_bounds(model, X[a:a + chunk],
+                                                             z0[a:a + chunk])
+    return bound, lower, np.ones(S, dtype=int), []
+
+
+def _segment_run(model, X, z0, pieces, max_pieces, tol, fit, chunk, t0, time_limit):
+    """:func:`segment_bounds` with refinement (step 4 of the module): ``(bound, lower, K,
+    rounds)``; ``rounds`` lists ``(pieces, windows, windows still over the target)``."""
+    S, N, _ = X.shape
+    lower = simulate_pairs(model, X, z0)
+    lam_w, _ = fit_envelope(lower.max(axis=0), fit)
+    gamma_ = float(np.clip(lam_w, 0.5, 1.0)) if np.isfinite(lam_w) else 1.0
+    K = np.full(S, int(pieces))
+    bound = np.full((S, N), np.inf)
+    todo, rounds = np.arange(S), []
+    while todo.size:
+        k = int(K[todo[0]])
+        per = max(1, chunk // k)
+        for a in range(0, todo.size, per):
+            idx = todo[a:a + per]
+            b, c = segment_bounds(model, X[idx], z0[idx], k, gamma_)
+            bound[idx] = np.minimum(bound[idx], b)
+            lower[idx] = np.maximum(lower[idx], c)
+        top = lower.max(axis=0)
+        floor = 1e-9 * max(float(top.max()), 1e-300)
+        target = (1.0 + tol) * np.maximum(top, floor)
+        over = np.any(bound > target[None, :], axis=1)
+        rounds.append((k, int(todo.size), int(over.sum())))
+        out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
+        todo = np.flatnonzero(over & (K < max_pieces))
+        if out_of_time:
+            break
+        # every window still over the target has the same K (bounds only fall and the
+        # target only rises), so each round is one rectangular array
+        K[todo] = np.minimum(2 * K[todo], max_pieces)
+    return bound, lower, K, rounds
+
+
+def _rate(G: np.ndarray, lower: np.ndarray, fit: str) -> tuple[float, float, str, dict]:
+    """``(lam, C, reason, extra)`` for a finite, positive envelope of ``N >= 2`` steps;
+    ``lam < 1`` and a finite ``C`` mean verified (then ``reason`` starts with "certified").
+
+    The ``fit`` rule first. The envelope's tail is float error, not decay, when it ends far
+    above the witnesses (``FLOOR_GAP``); a fit through it follows the floor (to ``lam >= 1`` at
+    worst): take :func:`fewest_steps_fit`. The same where the fit's tail slope is ``>= 0`` on an
+    envelope that still decays over the window (``G_N < G_1``); one that does not decay
+    (``G_N >= G_1``) is never verified.
+    """
+    lam, _ = fit_envelope(G, fit)
+    C = cover_C(G, lam)
+    reason, extra = "certified", {}
+    floored = G[-1] > FLOOR_GAP * max(float(lower[-1]), 1e-300)
+    if (floored or not lam < 1.0) and 0 < G[-1] < G[0]:
+        lam2, C2 = fewest_steps_fit(G)
+        if not lam < 1.0 or steps_to(lam2, C2) < steps_to(lam, C):
+            why = ("following the envelope's float-error floor" if floored else
+                   "its tail slope is >= 0 though the envelope decays over the window")
+            reason = (f"certified; lam by the fewest steps to {LEVEL:g} (the {fit} fit gives "
+                      f"lam = {lam:.4g}: {why})")
+            lam, C = lam2, C2
+            extra["fit"] = "fewest_steps"
+    if not lam < 1.0:
+        reason = f"the certified envelope does not decay (fitted lam = {lam:.4g} >= 1)"
+    elif not np.isfinite(C):
+        reason = (f"no finite C covers the envelope at the fitted lam = {lam:.4g} "
+                  "(C lam**j overflows)")
+    return lam, C, reason, extra
 
 
 def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str = "pair",
                     pieces: int = 2, max_pieces: int = 256, tol: float = 0.02,
                     fit: str = "loglinear", chunk: int = 8192,
-                    time_limit: float | None = None) -> OnDataCertificate:
+                    time_limit: float | None = None,
+                    min_pairs: int = MIN_PAIRS) -> OnDataCertificate:
     """Certify A1 on the pairs ``(z0_i, 0)`` (or their segments) under the windows ``X_i``.
+
+    Pairs without separation: a window with ``z0_i = 0`` compares ``(0, 0)``: both sides of
+    (A1-D) are 0, so it holds for every ``(lam, C)`` and proves nothing. Such windows are not
+    traced and do not enter the envelope or the fit (``pieces`` 0, the region says how many
+    there were). At least ``min_pairs`` windows with ``z0_i != 0`` are needed, else the result
+    is not verified and the reason says so (no separated pair at all: the certificate would be
+    about nothing). ``N = 1`` is never verified either: A1 is about ``j >= 1`` and one step
+    gives ``G_1`` but no rate (the envelope is still computed and returned).
 
     Parameters
     ----------
@@ -508,80 +639,51 @@ def certify_on_data(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str 
         ``j``
     chunk : windows x pieces processed at once (memory: ``chunk * n_z**2 * 8`` bytes x ~6)
     time_limit : seconds after which refinement stops (the bound stays sound, only looser)
+    min_pairs : fewest windows with ``z0_i != 0`` for a verified certificate (default 1)
 
     Returns
     -------
-    OnDataCertificate
+    OnDataCertificate (``lam = C = nan`` unless verified)
     """
     t0 = time.perf_counter()
-    X, z0 = _check(model, X, z0, pairs, pieces, max_pieces, tol)
+    X, z0 = _check(model, X, z0, pairs, pieces, max_pieces, tol, min_pairs)
     S, N, _ = X.shape
-    cell = cell_of(model)
-    K = np.ones(S, dtype=int)
+    nrm = separations(z0)
+    sep = np.flatnonzero(nrm > 0)
+    bound, lower, K = np.zeros((S, N)), np.zeros((S, N)), np.zeros(S, dtype=int)
     rounds: list[tuple[int, int, int]] = []
-    if pairs == "pair":
-        bound, lower = np.full((S, N), np.inf), np.empty((S, N))
-        for a in range(0, S, chunk):
-            bound[a:a + chunk], lower[a:a + chunk] = pair_bounds(model, X[a:a + chunk],
-                                                                 z0[a:a + chunk])
-    else:
-        lower = simulate_pairs(model, X, z0)
-        lam_w, _ = fit_envelope(lower.max(axis=0), fit)
-        gamma = float(np.clip(lam_w, 0.5, 1.0)) if np.isfinite(lam_w) else 1.0
-        K[:] = int(pieces)
-        bound = np.full((S, N), np.inf)
-        todo = np.arange(S)
-        while todo.size:
-            k = int(K[todo[0]])
-            per = max(1, chunk // k)
-            for a in range(0, todo.size, per):
-                idx = todo[a:a + per]
-                b, c = segment_bounds(model, X[idx], z0[idx], k, gamma)
-                bound[idx] = np.minimum(bound[idx], b)
-                lower[idx] = np.maximum(lower[idx], c)
-            top = lower.max(axis=0)
-            floor = 1e-9 * max(float(top.max()), 1e-300)
-            target = (1.0 + tol) * np.maximum(top, floor)
-            over = np.any(bound > target[None, :], axis=1)
-            rounds.append((k, int(todo.size), int(over.sum())))
-            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
-            todo = np.flatnonzero(over & (K < max_pieces))
-            if out_of_time:
-                break
-            # every window still over the target has the same K (bounds only fall and the
-            # target only rises), so each round is one rectangular array
-            K[todo] = np.minimum(2 * K[todo], max_pieces)
-    G = bound.max(axis=0)
+    if sep.size >= min_pairs:
+        Xs, zs = X[sep], z0[sep]
+        bound[sep], lower[sep], K[sep], rounds = (
+            _pair_run(model, Xs, zs, chunk) if pairs == "pair" else
+            _segment_run(model, Xs, zs, pieces, max_pieces, tol, fit, chunk, t0, time_limit))
+    G, low = bound.max(axis=0), lower.max(axis=0)
     region = (f"{'the pair (z_i, 0)' if pairs == 'pair' else 'every pair on the segment [0, z_i]'}"
-              f" for each of the {S} windows X_i given (N = {N}); ||z_i|| up to "
-              f"{float(np.linalg.norm(z0, axis=1).max()):.4g}")
-    seconds = time.perf_counter() - t0
-    extra = {"rounds": rounds}
-    if not np.all(np.isfinite(G)):
-        return OnDataCertificate(np.nan, np.nan, False, G, lower.max(axis=0), pairs, region,
-                                 cell, S, K, seconds, reason="the enclosure diverged in "
-                                 f"{int(np.sum(~np.isfinite(bound).all(axis=1)))} windows; "
-                                 "raise max_pieces", extra=extra)
-    lam, _ = fit_envelope(G, fit)
-    j = np.arange(1, N + 1)
-    C = float(up(np.max(G / lam ** j))) if lam > 0 else np.inf
-    reason = "certified"
-    # The envelope's tail is float error, not decay, when it ends far above the witnesses; a
-    # fit through it follows the floor (to lam >= 1 at worst): take the fewest-steps fit. The
-    # same where the fit's tail slope is >= 0 on an envelope that still decays over the
-    # window (G_N < G_1); one that does not decay (G_N >= G_1) is never verified.
-    floored = G[-1] > FLOOR_GAP * max(float(lower.max(axis=0)[-1]), 1e-300)
-    if (floored or not lam < 1.0) and N >= 2 and 0 < G[-1] < G[0]:
-        lam2, C2 = fewest_steps_fit(G)
-        if not lam < 1.0 or steps_to(lam2, C2) < steps_to(lam, C):
-            why = ("following the envelope's float-error floor" if floored else
-                   "its tail slope is >= 0 though the envelope decays over the window")
-            reason = (f"certified; lam by the fewest steps to {LEVEL:g} (the {fit} fit gives "
-                      f"lam = {lam:.4g}: {why})")
-            lam, C = lam2, C2
-            extra["fit"] = "fewest_steps"
-    ok = bool(lam < 1.0 and np.isfinite(C))
+              f" for each of the {sep.size} windows X_i with z_i != 0 among the {S} given "
+              f"(N = {N}; the {S - sep.size} with z_i = 0 compare (0, 0): A1 holds there "
+              f"trivially); ||z_i|| up to {float(nrm.max()):.4g}")
+    extra: dict = {"rounds": rounds, "pairs_separated": int(sep.size)}
+    if sep.size < min_pairs:
+        reason = ("no pair has a separation (z_i = 0 in every window): a certificate over "
+                  "pairs (0, 0) certifies nothing" if sep.size == 0 else
+                  f"only {sep.size} of the {S} windows have z_i != 0, fewer than "
+                  f"min_pairs = {min_pairs}")
+        lam = C = np.nan
+    elif not np.all(np.isfinite(G)):
+        bad = int(np.sum(~np.isfinite(bound).all(axis=1)))
+        reason = (f"the enclosure diverged in {bad} windows; raise max_pieces" if pairs == "segment"
+                  else f"the float-error enclosure of the traced pairs is not finite in {bad} "
+                  "windows (states or separations beyond float64's range)")
+        lam = C = np.nan
+    elif N == 1:
+        reason = ("N = 1: one step gives the envelope G_1 but no rate (A1 is about "
+                  "j >= 1; a rate needs at least two steps)")
+        lam = C = np.nan
+    else:
+        lam, C, reason, more = _rate(G, low, fit)
+        extra.update(more)
+    ok = bool(lam < 1.0 and np.isfinite(C))  # False for nan
     if not ok:
-        reason = f"the certified envelope does not decay (fitted lam = {lam:.4g} >= 1)"
-    return OnDataCertificate(lam if ok else lam, C, ok, G, lower.max(axis=0), pairs, region,
-                             cell, S, K, seconds, reason=reason, extra=extra)
+        lam = C = np.nan
+    return OnDataCertificate(float(lam), float(C), ok, G, low, pairs, region, cell_of(model), S,
+                             K, time.perf_counter() - t0, reason=reason, extra=extra)

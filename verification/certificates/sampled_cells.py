@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from verification.certificates.ondata import PAIRS, dynamics, simulate_pairs
+from verification.certificates.ondata import PAIRS, dynamics, separations, simulate_pairs
 from verification.certificates.sampled import (
     NEAR_SCALE,
     Empirical,
@@ -61,7 +61,10 @@ def sampled_on_pairs(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str
     ``pairs="pair"``: ``rho_j = max_i ||y_j(z_i) - y_j(0)|| / ||z_i||`` (the pair itself).
     ``pairs="segment"``: additionally, per window, ``n_segment`` random pairs ``(s z_i,
     s' z_i)`` and ``n_segment`` near pairs (``|s - s'| = NEAR_SCALE``), ``s, s'`` uniform in
-    ``[0, 1]``.
+    ``[0, 1]``. Pairs without separation (``z_i = 0``, ``s = s'``) are no witnesses and are not
+    counted; with none left, or with ``N = 1`` (no rate from one step), ``lam = C = nan``; as
+    in :func:`~verification.certificates.ondata.certify_on_data`, ``contracting`` needs
+    ``lam < 1`` and a finite ``C``.
 
     Parameters
     ----------
@@ -78,7 +81,7 @@ def sampled_on_pairs(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str
     X = np.asarray(X, float)
     z0 = np.asarray(z0, float)
     rho = simulate_pairs(model, X, z0).max(axis=0)
-    n_pairs = X.shape[0]
+    n_pairs = int(np.count_nonzero(separations(z0) > 0))
     if pairs == "segment" and n_segment > 0:
         gen = rng if rng is not None else np.random.default_rng(seed)
         step, _, W_y, _ = dynamics(model)
@@ -101,7 +104,7 @@ def sampled_on_pairs(model: object, X: np.ndarray, z0: np.ndarray, *, pairs: str
                 if r.size:
                     rho[t] = max(rho[t], float(np.max(r)))
         n_pairs += int(ok.sum())
-    lam, C = fit_envelope(rho, fit)
+    lam, C = fit_envelope(rho, fit) if n_pairs and rho.size > 1 else (np.nan, np.nan)
     return Empirical(lam=lam, C=C, rho=rho, n_pairs=n_pairs,
                      seed=seed if rng is None else None, certified=False,
-                     contracting=bool(lam < 1.0), margin=0.0, fit=fit)
+                     contracting=bool(lam < 1.0 and np.isfinite(C)), margin=0.0, fit=fit)

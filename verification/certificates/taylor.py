@@ -18,7 +18,7 @@ written out as the cell computes it, never as a matrix) on Taylor models of ``z(
 * ``phi(A)`` with ``x = A - a_0``, ``m = |P_x| + e_A``: ``sum_(k<=D) phi^(k)(a_0) x**k / k!``
   evaluated by the rules above, plus ``sup|phi^(D+1)| m**(D+1) / (D+1)!`` over
   ``[a_0 - m, a_0 + m]`` (Taylor's theorem with Lagrange remainder); the same for ``phi'``
-  with one derivative more (:func:`interval.d2`, :func:`d3`, :func:`d4`);
+  with one derivative more (:func:`interval.d2`, :func:`interval.d3`, :func:`interval.d4`);
 * ``W A`` (+ a ball ``||b|| <= rho`` of unknown direction): ``W a_k``, ``|W| e + ||W_k|| rho``.
 
 Along the segment, ``a_0`` is the exact signed tangent at the piece centre, ``a_1`` its first
@@ -29,11 +29,13 @@ remainder ``e`` is of order ``delta**(D+1)`` (:func:`second_derivative` exposes 
 
 Rounding: every coefficient is computed in float64 and its error is added to ``e``: sums and
 products by ``RND`` (``4 eps >= gamma_3``) times the magnitude of the exact terms; matrix-vector
-products by Higham's ``gamma_n`` (``GAMMA n |W| |x|``); each computed activation derivative at
-the centre (``tanh``, the sigmoid, ``1 - t**2``, ...: polynomials in ``tanh`` of degree <= 5) by
-``FN_ABS`` absolute. The non-negative ``e`` sums are rounded up with
-:func:`interval.up`; the suprema of :func:`d3`, :func:`d4` are taken over intervals widened by a
-relative ``1e-12`` and raised by ``D_ABS``.
+products and the input drive ``W_x x + b`` by Higham's ``gamma_k`` (``gamma_n |W| |x|``; the
+drive through :func:`step_error.affine`, the input and bias terms counted in full); each
+activation derivative at the centre by its own bound from :func:`interval.derivatives`
+(cancellation-free forms, error relative to the terms' absolute values: a saturated slope
+``~1e-17`` is known to ``~1e-31``, not to an absolute ``1e-12``). The non-negative ``e`` sums are
+rounded up with :func:`interval.up`; the suprema :func:`interval.d2`, :func:`interval.d3`,
+:func:`interval.d4` are outward-rounded enclosures.
 
 Cells (as in :mod:`~verification.certificates.tube`): ``elman`` (``tanh`` or linear), ``lstm``
 (``z = (h, c)``), ``gru``.
@@ -46,21 +48,16 @@ from math import factorial
 
 import numpy as np
 
-from verification.certificates import interval
-from verification.certificates.interval import sigmoid, up
-from verification.certificates.tube import cell_of
+from verification.certificates import interval, step_error
+from verification.certificates.interval import d3, d4, gamma, up
+from verification.certificates.step_error import cell_of
+
+__all__ = ["DEGREES", "RND", "TM", "act", "add", "affine", "const", "d3", "d4", "drive", "matvec",
+           "mul", "one_minus", "scale", "second_derivative", "sub", "tangent_model"]
 
 EPS = float(np.finfo(np.float64).eps)
 #: Float error of up to three chained elementary operations, relative to the terms' magnitude.
 RND = 4.0 * EPS
-#: Matrix-vector rounding: ``|fl(W x) - W x| <= GAMMA n |W| |x|`` (Higham's gamma_n, doubled).
-GAMMA = 2.0 * EPS
-#: Absolute float error of a computed activation derivative at a point: a polynomial of degree
-#: <= 5 in ``t = tanh(a)`` (or ``p = sigmoid(a)``), slope in ``t`` <= 60, after a few-ulp
-#: ``tanh``: <= ~1e-13; 1e-12 leaves a factor 10.
-FN_ABS = 1e-12
-#: Absolute margin on :func:`d3` and :func:`d4` (covers the rounding of ends and of ``tanh``).
-D_ABS = 1e-12
 DEGREES = (1, 2)
 
 
@@ -156,128 +153,33 @@ def matvec(W: np.ndarray, A: TM, rho: np.ndarray | None = None) -> TM:
     """
     absW = np.abs(W)
     a = tuple(x @ W.T for x in A.a)
-    e = A.e @ absW.T + GAMMA * W.shape[1] * (A.poly @ absW.T)
+    e = A.e @ absW.T + gamma(W.shape[1]) * (A.poly @ absW.T)
     if rho is not None:
         e = e + np.sqrt(np.sum(W * W, axis=1))[None, :] * up(rho)[:, None]
     return TM(a, up(e))
 
 
-def drive(W_x: np.ndarray, x: np.ndarray, b: np.ndarray, D: int) -> TM:
-    """The constant ``W_x x + b`` with the float error of its evaluation, degree ``D``.
+def drive(W_x: np.ndarray, x: np.ndarray, b: list[np.ndarray], D: int) -> TM:
+    """The constant ``W_x x + sum(b)`` with the float error of its evaluation, degree ``D``.
 
-    ``x : (B, n_x)``, ``W_x : (k, n_x)``, ``b : (k,)``.
+    ``x : (B, n_x)``, ``W_x : (k, n_x)``, ``b``: bias vectors ``(k,)`` (:func:`step_error.affine`).
     """
-    k = x @ W_x.T + b
-    err = GAMMA * (W_x.shape[1] + 1) * (np.abs(x) @ np.abs(W_x).T + np.abs(b))
-    return const(k, D, err)
+    val, err = step_error.affine([(W_x, x)], b)
+    return const(val, D, err)
 
 
 def affine(W: np.ndarray, A: TM, rho: np.ndarray | None, W_x: np.ndarray, x: np.ndarray,
-           b: np.ndarray) -> TM:
-    """``W (A + ball) + W_x x + b`` (:func:`matvec` plus :func:`drive`)."""
+           b: list[np.ndarray]) -> TM:
+    """``W (A + ball) + W_x x + sum(b)`` (:func:`matvec` plus :func:`drive`)."""
     return add(matvec(W, A, rho), drive(W_x, x, b, A.D))
 
 
 # ------------------------------------------------------------ activation derivatives
-def _widen(a: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``|s|`` range ``[s_lo, s_hi]`` over ``|s - a| <= r``, the ends widened outward."""
-    lo, hi = a - r, a + r
-    lo, hi = lo - 1e-12 * np.abs(lo) - 1e-300, hi + 1e-12 * np.abs(hi) + 1e-300
-    s_lo = np.where((lo <= 0.0) & (hi >= 0.0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
-    return s_lo, np.maximum(np.abs(lo), np.abs(hi))
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in interval.KINDS:
-        raise ValueError(f"kind must be one of {interval.KINDS}, got {kind!r}")
-
-
-def _ends(kind: str, a: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Range of ``|tanh|`` (``tanh``) or of ``sigmoid'`` (sigmoid) over ``|s - a| <= r``."""
-    _check_kind(kind)
-    s_lo, s_hi = _widen(np.asarray(a, float), np.asarray(r, float))
-    if kind == "tanh":
-        return np.tanh(s_lo), np.tanh(s_hi)
-    return _q(s_hi), _q(s_lo)
-
-
-def _d3(kind: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    if kind == "tanh":
-        ends, vertex = (lo * lo, hi * hi), 2.0 / 3.0
-
-        def P(T):
-            return -2.0 + 8.0 * T - 6.0 * T * T
-    else:
-        ends, vertex = (lo, hi), 1.0 / 12.0
-
-        def P(q):
-            return q - 6.0 * q * q
-    val = np.maximum(np.abs(P(ends[0])), np.abs(P(ends[1])))
-    inside = (ends[0] <= vertex) & (ends[1] >= vertex)
-    val = np.where(inside, np.maximum(val, abs(P(vertex))), val)
-    return up(val + D_ABS)
-
-
-def _d4(kind: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    if kind == "tanh":
-        Ta, Tb = lo * lo, hi * hi
-        val = hi * (1.0 - Ta) * np.maximum(np.abs(16 - 24 * Ta), np.abs(16 - 24 * Tb))
-    else:
-        # 1 - 4 q >= 0; its computed value may be off by ~4 eps, which sqrt would magnify
-        val = hi * np.sqrt(np.maximum(1.0 - 4.0 * lo, 0.0) + 1e-14) * np.maximum(
-            np.abs(1 - 12 * lo), np.abs(1 - 12 * hi))
-    return up(val * (1.0 + 1e-12) + D_ABS)
-
-
-def d3(kind: str, a: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Upper bound of ``|phi'''(s)|`` over ``|s - a| <= r`` (elementwise), rounded outward.
-
-    ``tanh''' = -2 + 8 T - 6 T**2`` with ``T = tanh(s)**2``; ``sigmoid''' = q - 6 q**2`` with
-    ``q = sigmoid'(s)``. ``T`` (``q``) is monotone in ``|s|``, so over the interval it ranges
-    over ``[T(s_lo), T(s_hi)]`` (``[q(s_hi), q(s_lo)]``) and the quadratic's largest modulus is
-    at an end or at its vertex (``T = 2/3``; ``q = 1/12``).
-    """
-    return _d3(kind, *_ends(kind, a, r))
-
-
-def d4(kind: str, a: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Upper bound of ``|phi''''(s)|`` over ``|s - a| <= r`` (elementwise), rounded outward.
-
-    ``tanh'''' = t (1 - T) (16 - 24 T)`` (``t = tanh s``, ``T = t**2``) and
-    ``sigmoid'''' = q (1 - 2 p) (1 - 12 q)`` (``p = sigmoid s``, ``q = p (1 - p)``,
-    ``|1 - 2 p| = sqrt(1 - 4 q)``): each factor is bounded separately over the interval's range
-    of ``T`` (``q``), a product of suprema.
-    """
-    return _d4(kind, *_ends(kind, a, r))
-
-
-def _q(s: np.ndarray) -> np.ndarray:
-    p = sigmoid(s)
-    return p * (1.0 - p)
-
-
-def derivatives(kind: str, a: np.ndarray, K: int) -> list[np.ndarray]:
-    """``[phi(a), phi'(a), ..., phi^(K)(a)]`` for ``K <= 4`` (each to ``FN_ABS``)."""
-    _check_kind(kind)
-    if kind == "tanh":
-        t = np.tanh(a)
-        T = t * t
-        out = [t, 1.0 - T, -2.0 * t * (1.0 - T), -2.0 + 8.0 * T - 6.0 * T * T,
-               t * (1.0 - T) * (16.0 - 24.0 * T)]
-    else:
-        p = sigmoid(a)
-        q = p * (1.0 - p)
-        out = [p, q, q * (1.0 - 2.0 * p), q * (1.0 - 6.0 * q),
-               q * (1.0 - 2.0 * p) * (1.0 - 12.0 * q)]
-    return out[:K + 1]
-
-
 def _sups(kind: str, D: int, a: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``sup |phi^(D+1)|`` and ``sup |phi^(D+2)|`` over ``|s - a| <= r`` (``D`` in 1, 2)."""
-    ends = _ends(kind, a, r)
     if D == 1:
-        return interval.d2(kind, a, r), _d3(kind, *ends)
-    return _d3(kind, *ends), _d4(kind, *ends)
+        return interval.d2(kind, a, r), d3(kind, a, r)
+    return interval.d34(kind, a, r)
 
 
 def act(kind: str, A: TM) -> tuple[TM, TM]:
@@ -287,16 +189,18 @@ def act(kind: str, A: TM) -> tuple[TM, TM]:
     zero = np.zeros_like(a0)
     x = TM((zero,) + A.a[1:], A.e)
     m = up(x.poly + A.e)
-    der = derivatives(kind, a0, D + 1)
+    der, err = interval.derivatives(kind, a0, D + 1)
     powers = [const(np.ones_like(a0), D), x]
     for _ in range(2, D + 1):
         powers.append(mul(powers[-1], x))
     out = []
     sups = _sups(kind, D, a0, m)
     for shift in (0, 1):  # phi, then phi'
-        acc = const(der[shift], D, FN_ABS)
+        acc = const(der[shift], D, err[shift])
         for k in range(1, D + 1):
-            acc = add(acc, scale(der[shift + k] / factorial(k), powers[k], FN_ABS))
+            c_k = der[shift + k] / factorial(k)  # its error: the derivative's, and the division's
+            acc = add(acc, scale(c_k, powers[k], up(err[shift + k] / factorial(k)
+                                                    + interval.U * np.abs(c_k))))
         lag = sups[shift] * m ** (D + 1) / factorial(D + 1)
         out.append(TM(acc.a, up(acc.e + lag)))
     return out[0], out[1]
@@ -354,7 +258,7 @@ def _elman(model, x, Z, rho, V):
     dA = matvec(W, V)
     if getattr(model, "activation", "tanh") == "linear":
         return dA
-    A = affine(W, Z, rho, np.asarray(model.W_xh, float), x, np.asarray(model.b_h, float))
+    A = affine(W, Z, rho, np.asarray(model.W_xh, float), x, [np.asarray(model.b_h, float)])
     _, slope = act("tanh", A)
     return mul(slope, dA)
 
@@ -362,9 +266,8 @@ def _elman(model, x, Z, rho, V):
 def _lstm(model, x, Z, rho, V):
     n = model.W_hh.shape[1]
     W = np.asarray(model.W_hh, float)
-    # b_ih + b_hh is one more rounding: covered by affine's (n_x + 1) gamma on |b| (doubled)
     A = affine(W, Z[:n], rho, np.asarray(model.W_ih, float), x,
-               np.asarray(model.b_ih, float) + np.asarray(model.b_hh, float))
+               [np.asarray(model.b_ih, float), np.asarray(model.b_hh, float)])
     dA = matvec(W, V[:n])
     gate = {k: slice(j * n, (j + 1) * n) for j, k in enumerate("ifgo")}
     val, dval = {}, {}
@@ -386,12 +289,12 @@ def _gru(model, x, Z, rho, V):
     W = np.asarray(model.W_hh, float)
     W_ih, b_ih, b_hh = (np.asarray(getattr(model, k), float) for k in ("W_ih", "b_ih", "b_hh"))
     g2 = slice(0, 2 * n)
-    A = affine(W[g2], Z, rho, W_ih[g2], x, b_ih[g2] + b_hh[g2])
+    A = affine(W[g2], Z, rho, W_ih[g2], x, [b_ih[g2], b_hh[g2]])
     Q = add(matvec(W[2 * n:], Z, rho), const(np.broadcast_to(b_hh[2 * n:], (x.shape[0], n)), Z.D))
     dA = matvec(W, V)
     r, dr_da = act("sigmoid", A[:n])
     u, du_da = act("sigmoid", A[n:])
-    pre = add(drive(W_ih[2 * n:], x, b_ih[2 * n:], Z.D), mul(r, Q))
+    pre = add(drive(W_ih[2 * n:], x, [b_ih[2 * n:]], Z.D), mul(r, Q))
     nv, dn_da = act("tanh", pre)
     dr, du = mul(dr_da, dA[:n]), mul(du_da, dA[n:2 * n])
     dn = mul(dn_da, add(mul(dr, Q), mul(r, dA[2 * n:])))

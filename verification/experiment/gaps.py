@@ -73,7 +73,7 @@ def certify_solutions(solved: Solved, data: WindowedData, seed: int, n_pairs: in
 
 
 def training_regret(solved: Solved, consts: Constants) -> dict[str, Any]:
-    """T1 and T1c minimised over the relaxed candidates (docs/theory.md §5, issue 8 item 4).
+    """T1 and T1c minimised over the relaxed candidates (docs/theory.md §5).
 
     For a candidate ``c = (theta_c, z_c)`` returned by the relaxed solver, with A1 certified
     for ``theta_c`` by ``(C, lam)``, and ``V^inf = min_c V^inf(theta_c, z_c)`` (the column

@@ -8,7 +8,6 @@ take their theorem inputs from this module:
   the warm-start inequalities of §8 compare with, ``V(theta; 0)`` and ``V^b(theta, z_1)``;
 * :class:`PerformanceInputs` -- T2a's inputs (§6): coverage, ``P_b``, ``A_J`` and the norms
   ``||phi_{s_i}(0; theta*)||`` in ``B``;
-* :func:`one_pass_batch` -- the benchmark objective as one weighted pass over the sequence;
 * :func:`best_on_curve` -- a bound with certified constants: every verified ``(lam, C)`` pair
   of the LMI-C curve is a valid A1 pair, so the bound is evaluated at the one that makes it
   smallest.
@@ -33,27 +32,11 @@ from systems.windows import WindowedData
 from verification.certificates import Certificate
 
 __all__ = ["RelaxedPoint", "relaxed_point", "PerformanceInputs",
-           "performance_inputs", "zero_state_batch", "one_pass_batch", "run_windows",
+           "performance_inputs", "run_windows",
            "coercive", "best_on_curve"]
 
 
 # --------------------------------------------------------------------------- objectives
-def zero_state_batch(data: WindowedData, model: ElmanRNN) -> WindowBatch:
-    """The window objective of docs/theory.md §2 at burn-in ``data.m``: ``V(theta; z)``."""
-    return WindowBatch(data.X, data.Y, data.m, n_h=model.n_h, activation=model.activation)
-
-
-def one_pass_batch(data: WindowedData, model: ElmanRNN) -> WindowBatch:
-    """``V^b(theta, h_0)`` as one pass over the sequence (docs/theory.md §2).
-
-    Time ``t`` is weighted by the number of windows that score it (``data.coverage``) and the
-    sum is normalised by ``K = S (N - m)``; the initial state argument is ``h_0 : (1, n_h)``.
-    """
-    seq = data.sequence
-    return WindowBatch(seq.x[None], seq.y[None], 0, data.coverage[None], n_h=model.n_h,
-                       activation=model.activation, normalizer=float(data.K))
-
-
 def run_windows(model: ElmanRNN, data: WindowedData, h0: np.ndarray | None = None
                 ) -> np.ndarray:
     """The free run from ``h0`` over the whole sequence, cut into windows: ``(S, N, n_y)``."""
@@ -129,7 +112,7 @@ def relaxed_point(name: str, model: ElmanRNN, z: np.ndarray, data: WindowedData)
     """Measure the T1 inputs at ``(theta, z)``; ``z : (S, n_h)``, ``data`` at burn-in ``m``."""
     theta, m = model.theta, data.m
     z = np.asarray(z, dtype=np.float64)
-    batch = zero_state_batch(data, model)
+    batch = WindowBatch.for_model(model, data.X, data.Y, data.m)
     outputs = batch.outputs(theta, z)
     z_norm = np.linalg.norm(z, axis=1)
     residual = outputs[:, m:] - data.Y[:, m:]
@@ -138,7 +121,7 @@ def relaxed_point(name: str, model: ElmanRNN, z: np.ndarray, data: WindowedData)
     return RelaxedPoint(
         name=name, model=model, z=z, m=m, N=data.N,
         V_relaxed=float(batch.loss(theta, z)), V_zero=float(batch.loss(theta, None)),
-        V_b_start=float(one_pass_batch(data, model).loss(theta, z[:1])),
+        V_b_start=float(WindowBatch.one_pass(model, data).loss(theta, z[:1])),
         Delta_0=float(np.sqrt(np.mean(z_norm**2))), Delta_01=float(np.mean(z_norm)),
         rho=float(np.max(np.linalg.norm(residual, axis=2))),
         Delta_b=float(np.sqrt(np.mean(to_phi**2))), Delta_b1=float(np.mean(to_phi)),

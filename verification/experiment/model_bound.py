@@ -52,11 +52,9 @@ from verification.certificates import (
 
 from .inputs import (
     best_on_curve,
-    one_pass_batch,
     performance_inputs,
     relaxed_point,
     run_windows,
-    zero_state_batch,
 )
 
 
@@ -146,12 +144,12 @@ def model_row(model: ElmanRNN, data: WindowedData, points: list[Certificate],
               emp: Empirical) -> ModelBoundRow:
     """The row for the burn-in ``data.m`` (``points``: the verified LMI-C curve)."""
     theta, m, seq = model.theta, data.m, data.sequence
-    batch = zero_state_batch(data, model)
+    batch = WindowBatch.for_model(model, data.X, data.Y, data.m)
     z = fit_states(batch, theta, model.simulate(seq.x)[0][data.starts])
     point = relaxed_point("fitted states", model, z, data)
     T1, point_T1 = best_on_curve(points, point.T1)  # point_T1: the curve point T1 used
     # T2a, first line, with theta* = theta^b = theta and h_0^b fitted on the sequence.
-    h0b = fit_states(one_pass_batch(data, model), theta, np.zeros((1, model.n_h)))[0]
+    h0b = fit_states(WindowBatch.one_pass(model, data), theta, np.zeros((1, model.n_h)))[0]
     P_zero, P_h0 = performance(model, seq, m), performance(model, seq, m, h0=h0b)
     inputs = performance_inputs(model, batch.outputs(theta, None),
                                 run_windows(model, data, h0b), P_h0, data)

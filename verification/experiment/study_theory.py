@@ -1,5 +1,5 @@
 """The theory's view of a burn-in study: A1 constants of the trained models and the burn-in the
-T1 bound recommends, beside the sweep's measured ``m*`` (issue 10 item 6, issue 11 item 5).
+T1 bound recommends, beside the sweep's measured ``m*``.
 
 For each window length ``N`` and seed of a study, two models are examined: the one trained at
 ``m = 0`` and the one at the study's ``m*``. For each:
@@ -24,25 +24,25 @@ sampled ones (and says which); ``Delta_0`` is the root mean square of ``||z_i||`
 training windows. The recommendation is set beside ``m*`` and the test MSE of both models.
 
 Resume: each model's constants are written atomically to ``theory/<key>_K<K>.json`` in the
-study folder the moment they are computed and read back on a rerun (same model key, same
-``K``); the recommendation is recomputed from them (microseconds).
+study folder the moment they are computed, with the model's hash, and read back on a rerun only
+for the same model (same hash), ``N``, ``K`` and format; the recommendation is recomputed from
+them (microseconds).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from verification.experiment.study import csv_value
+from verification.experiment.study_run import ModelRecord
+from verification.experiment.study_table import PaperRow
 from verification.experiment.table import atomic_write, plain, unplain
 
 #: Default number of training windows certified per model (``--certify-windows``).
@@ -52,7 +52,7 @@ TOL = 0.1
 #: Sampled constants: pairs drawn (as in ``benchmarks/ondata_certificates.py``).
 SAMPLED_PAIRS = 2000
 #: Bump when a cached record's content changes meaning.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 THEORY_COLUMNS = (
     "N", "seed", "windows", "S", "m_star", "m_rec", "constants",
     "m0_verified", "m0_lam", "m0_C", "m0_steps", "m0_sampled_lam", "m0_sampled_C",
@@ -165,43 +165,45 @@ def cache_path(out: str | Path, key: str, K: int) -> Path:
     return Path(out) / "theory" / f"{key}_K{K}.json"
 
 
-def cached_constants(out: str | Path, key: str, model_path: str | Path, u: np.ndarray, N: int,
+def cached_constants(out: str | Path, r: ModelRecord, model: Callable[[], Any], u: np.ndarray,
                      K: int, log: Callable[[str], None] = print) -> tuple[dict[str, Any], bool]:
     """One model's record, read from its cache file or computed and written atomically.
 
-    Returns ``(record, computed)``; ``computed`` is False when it came from the cache.
+    ``model()`` returns the model (called only when the cache cannot be used). Returns
+    ``(record, computed)``; ``computed`` is False when it came from the cache, which happens
+    only for the same model (its hash), ``N``, ``K`` and :data:`CACHE_FORMAT`.
     """
-    from systems import load_model
-
-    path = cache_path(out, key, K)
+    path = cache_path(out, r.key, K)
     if path.is_file():
         try:
             rec = unplain(json.loads(path.read_text()))
-            if rec.get("format") == CACHE_FORMAT and rec.get("N") == N:
+            if (rec.get("format"), rec.get("N"), rec.get("model_hash")) == (
+                    CACHE_FORMAT, r.N, r.model_hash):
                 return rec, False
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             pass  # unreadable: recompute
-    model = load_model(model_path)
-    rec = unplain(plain({"key": key, **model_constants(model, u, N, K)}))  # as read back
+    rec = unplain(plain({"key": r.key, "model_hash": r.model_hash,
+                         **model_constants(model(), u, r.N, K)}))  # as read back
     atomic_write(path, json.dumps(plain(rec)))
-    log(f"  theory: {key}: certified lam {rec['lam']:.5g}, C {rec['C']:.4g} "
+    log(f"  theory: {r.key}: certified lam {rec['lam']:.5g}, C {rec['C']:.4g} "
         f"(verified {rec['verified']}), sampled lam {rec['sampled_lam']:.5g}, on "
         f"{rec['windows']} windows in {rec['seconds']:.1f} s")
     return rec, True
 
 
-def study_theory(rows: Sequence[dict[str, Any]], table: Sequence[dict[str, Any]],
-                 out: str | Path, u: np.ndarray, K: int = DEFAULT_WINDOWS,
-                 log: Callable[[str], None] = print) -> dict[str, Any]:
+def study_theory(records: Sequence[ModelRecord], table: Sequence[PaperRow], out: str | Path,
+                 u: np.ndarray, K: int = DEFAULT_WINDOWS, log: Callable[[str], None] = print,
+                 model_of: Callable[[ModelRecord], Any] | None = None) -> dict[str, Any]:
     """Constants of the ``m = 0`` and ``m*`` models and the recommended burn-in, per ``(N, seed)``.
 
     Parameters
     ----------
-    rows : the study's per-model metrics (``Store.rows``); models in ``<out>/models/<key>.npz``
-    table : ``paper_table(rows)`` (gives ``m*`` per ``N``)
+    records : the study's finished models (models in ``<out>/models/<key>.npz``)
+    table : ``paper_table(records)`` (gives ``m*`` per ``N``)
     out : the study folder
     u : (T, n_x) the scaled training inputs
     K : training windows certified per model (>= 1)
+    model_of : reads a record's model (default: from ``<out>/models``)
 
     Returns
     -------
@@ -211,24 +213,29 @@ def study_theory(rows: Sequence[dict[str, Any]], table: Sequence[dict[str, Any]]
     if K < 1:
         raise ValueError(f"K = {K}: need at least one window (0 disables the theory's view)")
     out = Path(out)
-    stateless = [r for r in rows if r["kind"] == "stateless"]
+    if model_of is None:
+        from systems import load_model
+
+        def model_of(r: ModelRecord) -> Any:
+            return load_model(out / "models" / f"{r.key}.npz")
+
+    stateless = [r for r in records if r.kind == "stateless"]
     models: dict[str, dict[str, Any]] = {}
     recommend = []
     t0, n_new = time.perf_counter(), 0
     for t in table:
-        N, m_star = int(t["N"]), int(t["m_star"])
-        for seed in sorted({int(r["seed"]) for r in stateless if r["N"] == N}):
-            at = {int(r["m"]): r for r in stateless if r["N"] == N and r["seed"] == seed}
+        N, m_star = int(t.N), int(t.m_star)
+        for seed in sorted({r.seed for r in stateless if r.N == N}):
+            at = {r.m: r for r in stateless if r.N == N and r.seed == seed}
             for role, m in (("m0", 0), ("m_star", m_star)):
                 r = at.get(m)
                 if r is None:
                     continue
-                if r["key"] not in models:
-                    rec, new = cached_constants(out, r["key"], out / "models" / f"{r['key']}.npz",
-                                                u, N, K, log)
+                if r.key not in models:
+                    rec, new = cached_constants(out, r, lambda r=r: model_of(r), u, K, log)
                     n_new += new
-                    models[r["key"]] = {**rec, "m": m, "seed": seed, "roles": []}
-                models[r["key"]]["roles"].append(role)
+                    models[r.key] = {**rec, "m": m, "seed": seed, "roles": []}
+                models[r.key]["roles"].append(role)
             recommend.append(_recommendation(N, seed, m_star, at, models, K))
     if n_new:
         log(f"theory: {n_new} models certified in {time.perf_counter() - t0:.1f} s "
@@ -236,21 +243,21 @@ def study_theory(rows: Sequence[dict[str, Any]], table: Sequence[dict[str, Any]]
     return {"windows": K, "models": list(models.values()), "recommend": recommend}
 
 
-def _recommendation(N: int, seed: int, m_star: int, at: dict[int, dict[str, Any]],
+def _recommendation(N: int, seed: int, m_star: int, at: dict[int, ModelRecord],
                     models: dict[str, dict[str, Any]], K: int) -> dict[str, Any]:
     from verification.certificates.burn_in import recommend_m
 
     rec: dict[str, Any] = {"N": N, "seed": seed, "windows": K, "m_star": m_star,
                            "test_m_star": _test(at.get(m_star)), "test_m0": _test(at.get(0))}
     for role, m in (("m0", 0), ("m_star", m_star)):
-        c = models.get(at[m]["key"]) if m in at else None
+        c = models.get(at[m].key) if m in at else None
         for f in ("verified", "lam", "C", "steps"):
             rec[f"{role}_{f}"] = c[f] if c else None
         for f in ("lam", "C", "steps"):
             rec[f"{role}_sampled_{f}"] = c[f"sampled_{f}"] if c else None
         if role == "m0" and c:
             rec["S"], rec["region"] = c["S"], c["region"]
-    c0 = models.get(at[0]["key"]) if 0 in at else None
+    c0 = models.get(at[0].key) if 0 in at else None
     if c0 is None:
         return {**rec, "m_rec": None, "constants": None,
                 "reason": f"no m = 0 model at N = {N}, seed {seed}"}
@@ -258,7 +265,7 @@ def _recommendation(N: int, seed: int, m_star: int, at: dict[int, dict[str, Any]
         lam, C, certified = c0["lam"], c0["C"], True
     else:
         lam, C, certified = c0["sampled_lam"], c0["sampled_C"], False
-    rec.update(V_inf=float(at[0]["mse_train_scaled"]), Delta_0=c0["Delta_0"],
+    rec.update(V_inf=float(at[0].mse_train_scaled), Delta_0=c0["Delta_0"],
                constants="certified on-data" if certified else "sampled (not certified)")
     if not (0.0 < lam < 1.0 and math.isfinite(C) and C > 0):
         return {**rec, "m_rec": None, "reason": (
@@ -272,30 +279,5 @@ def _recommendation(N: int, seed: int, m_star: int, at: dict[int, dict[str, Any]
             "bound_m_rec": float(adv.bound[list(adv.ms).index(adv.m)])}
 
 
-def _test(r: dict[str, Any] | None) -> float | None:
-    return None if r is None else float(r["mse_test_scaled"])
-
-
-# --------------------------------------------------------------------------- files
-def write_theory(theory: dict[str, Any], out: str | Path) -> list[Path]:
-    """``theory.csv`` (one row per ``(N, seed)``, :data:`THEORY_COLUMNS`) and ``theory.json``
-    (those rows and every examined model's record, with its certified envelope ``G_j`` and the
-    windows it covers); both atomic.
-    """
-    out = Path(out)
-    buf = StringIO()
-    w = csv.DictWriter(buf, fieldnames=THEORY_COLUMNS, extrasaction="ignore",
-                       lineterminator="\n")
-    w.writeheader()
-    for r in theory["recommend"]:
-        w.writerow({k: csv_value(r.get(k)) for k in THEORY_COLUMNS})
-    atomic_write(out / "theory.csv", buf.getvalue())
-    atomic_write(out / "theory.json", json.dumps(plain(theory), indent=1))
-    return [out / "theory.csv", out / "theory.json"]
-
-
-def remove_theory(out: str | Path) -> None:
-    """Drop ``theory.csv``/``.json`` of an earlier run (``--certify-windows 0``); the per-model
-    cache in ``theory/`` is kept for a later run."""
-    for name in ("theory.csv", "theory.json"):
-        (Path(out) / name).unlink(missing_ok=True)
+def _test(r: ModelRecord | None) -> float | None:
+    return None if r is None else float(r.mse_test_scaled)

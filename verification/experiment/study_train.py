@@ -1,115 +1,92 @@
-"""Training one model of the study with Adam (the authors' protocol, ``../shared/models``).
+"""Training the models of one unit of work of the study: one batched computation.
 
-Three kinds, all on the scaled training split, all with the exact gradients of
-:class:`systems.bptt.WindowBatch` (any cell) and torch's Adam update; ``stateless`` and ``bptt``
-run :func:`systems.adam.train_adam`, ``stateful`` :func:`train_stateful` (``train_adam`` starts
-every window from zero):
+All models of a :class:`~verification.experiment.study_plan.Group` share the kind, the window
+length ``N``, the cell and the budget; they differ in the burn-in ``m`` and the seed. They are
+trained together by :class:`systems.batched_train.BatchedTrainer`, each exactly as if alone (the
+authors' protocol, on the scaled training split, with the exact gradients of the hand-written
+BPTT and torch's Adam update):
 
 * ``stateless`` TBPTT: windows of length ``N`` at stride ``budget.stride`` (1: every window,
   ``S = T - N + 1``), shuffled each epoch, minibatches of ``budget.batch_size`` (the last partial
   batch dropped), each window from the zero state; the loss is the mean squared error over the
   positions ``m+1..N``.
-* ``stateful`` TBPTT (``m = 0``): consecutive windows ``[kN, (k+1)N)`` in time order, one Adam
-  step per window, each window started from the final state of the previous one (carried, not
-  differentiated through); the state is reset to zero at the start of each epoch. The authors'
-  code for this kind was not available to us: this is the classical TBPTT(N, N).
+* ``stateful`` TBPTT (``m = 0``), the authors' ``LSTM_Stateful``: the stride-1 windows in time
+  order (not shuffled), minibatches of ``B`` consecutive windows, each window started from the
+  final state of the window ``N`` steps before it (carried, not differentiated through; zero at
+  the start of each epoch): ``B`` parallel streams. ``B`` divides ``N`` (the authors assert
+  it): the budget's batch size when it does, else its largest divisor below it.
 * ``bptt``: one window over the whole training split from the zero state, one Adam step per
-  epoch.
+  epoch, for as many Adam steps as a stateless model takes at ``N = 100`` (the authors' count:
+  79,600 on Silverbox and Wiener-Hammerstein, 97,500 on RLC; :func:`bptt_steps`).
 
 Initialisation as torch's defaults for ``nn.LSTM``/``nn.GRU``/``nn.RNN`` plus ``nn.Linear``:
-every parameter uniform on ``[-1/sqrt(n_h), 1/sqrt(n_h)]``, from ``seed`` alone, so every ``m``
-starts from the same model (as the authors do).
+every parameter uniform on ``[-1/sqrt(n_h), 1/sqrt(n_h)]``, from the seed alone
+(:func:`systems.batched_train.init_theta`), so every ``m`` starts from the same model (as the
+authors do). Training runs in the budget's precision (float32 by default, as torch); the models
+that come out are float64 objects, and everything that evaluates, certifies or bounds them runs
+in float64.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from systems.adam import AdamStep, train_adam
-from systems.blas import single_thread_blas
-from systems.cells import CELLS, Model
-from systems.problems import Spec
-from systems.windows import WindowedData
+from systems.batched_train import BatchedTrainer, EpochReport
+from systems.cells import Model
+from verification.experiment.study_plan import Task
+
+#: The window length whose stateless step count the full-BPTT kind matches (the authors': their
+#: BPTT ran as many Adam steps as their ``N = 100`` models).
+BPTT_REFERENCE_N = 100
 
 
-def init_model(cell: str, n_x: int, n_h: int, n_y: int, seed: int) -> Model:
-    """torch's default initialisation: every parameter ``U(-1/sqrt(n_h), 1/sqrt(n_h))``."""
-    cls = CELLS[cell]
-    k = 1.0 / math.sqrt(n_h)
-    theta = np.random.default_rng([seed, 0]).uniform(-k, k, cls.n_params(n_x, n_h, n_y))
-    return cls.from_theta(theta, n_x=n_x, n_h=n_h, n_y=n_y)
+def bptt_steps(budget: Any, T: int) -> int:
+    """Adam steps (= epochs) of the full-BPTT kind: ``epochs x floor(S / B)`` of stateless
+    training at ``N = 100`` (``S = T - 99`` windows), at least one.
+
+    >>> from verification.experiment.study_plan import Budget
+    >>> bptt_steps(Budget("paper", 400, 1e-4), 20000), bptt_steps(Budget("paper", 1500, 3e-4), 6667)
+    (79600, 97500)
+    """
+    S = max(T - min(BPTT_REFERENCE_N, T) + 1, 1)
+    return budget.epochs * max(S // min(budget.batch_size, S), 1)
 
 
-def train(task: Any, job: Any, report: Any) -> tuple[Model, dict[str, Any]]:
-    """Train the model of ``task`` under ``job.budget``; returns ``(model, history)``.
+def train_group(tasks: Sequence[Task], job: Any, report: Callable[[dict[str, Any]], None]
+                ) -> list[tuple[Model, dict[str, Any]]]:
+    """Train the models of ``tasks`` (one kind, ``N``, cell, size) under ``job.budget`` as one
+    batch; returns ``(model, history)`` per task, in order.
 
-    ``stateless`` and ``bptt`` go through :func:`systems.adam.train_adam` (windows of
-    :class:`systems.windows.WindowedData`; ``bptt`` is its one window of length ``T``);
-    ``stateful`` through :func:`train_stateful`. ``history``: ``epochs`` run, ``loss`` (mean
-    minibatch loss of each epoch) and ``diverged`` (first epoch whose loss is not finite).
+    ``history``: ``epochs`` trained, ``loss`` (each epoch's mean minibatch loss; NaN after the
+    model stopped) and ``diverged`` (the first epoch whose loss or gradient was not finite, or
+    ``None``). ``report`` gets one message per epoch: ``epoch``, ``epochs``, ``loss`` (the mean
+    over the models still training), ``elapsed``.
     """
     seq = job.splits.scaled("train")
     b = job.budget
-    model = init_model(task.cell, seq.n_x, task.n_h, seq.n_y, task.seed)
-    t0 = time.perf_counter()
+    t = tasks[0]
+    windows = (seq.T - t.N) // b.stride + 1  # S, the stateless windows
+    batch = min(b.batch_size, windows)
+    if t.kind == "stateful":  # a divisor of N: B streams of back-to-back windows
+        batch = max(d for d in range(1, min(batch, t.N) + 1) if t.N % d == 0)
+    trainer = BatchedTrainer(
+        t.cell, t.n_h, seq, N=None if t.kind == "bptt" else t.N,
+        ms=[x.m for x in tasks] if t.kind == "stateless" else None,
+        seeds=[x.seed for x in tasks], lr=b.lr, kind=t.kind, batch_size=batch,
+        stride=1 if t.kind == "stateful" else b.stride, dtype=b.dtype)
+    epochs = bptt_steps(b, seq.T) if t.kind == "bptt" else b.epochs
 
-    def progress(epoch: int, loss: float) -> None:
-        report({"key": task.key, "epoch": epoch, "epochs": b.epochs, "loss": loss,
-                "elapsed": time.perf_counter() - t0})
+    def progress(r: EpochReport) -> None:
+        live = r.losses[np.isfinite(r.losses)]
+        report({"epoch": r.epoch, "epochs": r.last, "elapsed": r.elapsed,
+                "loss": float(live.mean()) if live.size else math.nan})
 
-    if task.kind == "stateful":
-        model, losses = train_stateful(model, seq, task.N, epochs=b.epochs, lr=b.lr,
-                                       progress=progress)
-    else:
-        N, m, stride = (seq.T, 0, 1) if task.kind == "bptt" else (task.N, task.m, b.stride)
-        data = WindowedData(seq, N, m, stride)
-        model, hist = train_adam(model, data, epochs=b.epochs, lr=b.lr,
-                                 batch_size=min(b.batch_size, data.S),
-                                 seed=np.random.default_rng([task.seed, 1]), progress=progress)
-        losses = hist.loss
-    bad = [k for k, v in enumerate(losses, 1) if not math.isfinite(v)]
-    return model, {"epochs": len(losses), "loss": losses, "diverged": bad[0] if bad else None}
-
-
-def train_stateful(model: Model, seq: Any, N: int, *, epochs: int, lr: float,
-                   progress: Callable[[int, float], None] | None = None,
-                   betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
-                   ) -> tuple[Model, list[float]]:
-    """Stateful TBPTT(N, N): Adam, one step per window, the state carried between windows.
-
-    Windows ``[kN, (k+1)N)``, ``k = 0..floor(T/N) - 1``, in time order; window ``k`` starts from
-    ``z_k``, the state at its start of the run under the parameters of the step before
-    (``z_0 = 0`` at the start of each epoch); the gradient does not flow into ``z_k``. The
-    loss of a window is its mean squared error over all ``N`` positions; the Adam update is
-    :func:`systems.adam.train_adam`'s (torch's). Returns the model and each epoch's mean loss.
-    """
-    T = seq.T
-    K = T // N
-    if K < 1:
-        raise ValueError(f"N = {N} must be <= T = {T} for stateful training")
-    X = seq.x[: K * N].reshape(K, 1, N, seq.n_x)
-    Y = seq.y[: K * N].reshape(K, 1, N, seq.n_y)
-    batch = Spec.of(model).batch(X[0], Y[0], 0)
-    theta = model.theta.copy()
-    adam = AdamStep(theta.size, lr, betas, eps)
-    losses = []
-    with single_thread_blas():
-        for epoch in range(1, epochs + 1):
-            z, total = None, 0.0
-            for k in range(K):
-                batch.set_windows(X[k], Y[k])
-                V, g, _ = batch.loss_grad(theta, z)
-                z = batch.forward(theta, z)[-1].copy()  # (1, n_z): the next window's start
-                total += V
-                adam.step(theta, g)
-            losses.append(total / K)
-            if progress is not None:
-                progress(epoch, losses[-1])
-            if not math.isfinite(losses[-1]):
-                break
-    return model.with_theta(theta), losses
+    trainer.run(epochs, progress=progress)
+    losses, diverged = trainer.losses, trainer.diverged
+    return [(model, {"epochs": trainer.epoch, "loss": losses[:, k].tolist(),
+                     "diverged": int(diverged[k]) or None})
+            for k, model in enumerate(trainer.models())]

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from systems.errors import InputError
+
 #: Version of the JSON layout and of the row fields; files of another version are not resumed.
 FORMAT_VERSION = 2
 #: The settings that change a row: a table is resumed only if all of them agree.
@@ -39,7 +41,7 @@ RESUME_KEYS = ("N", "stride", "T", "model", "n_h", "bias", "w_hh_max", "eps", "s
 NO_RESUME = "rerun with --no-resume (resume=False) to recompute it, or use another output folder"
 
 
-class DamagedTable(ValueError):
+class DamagedTable(InputError):
     """A gap-table file that cannot be read back; the message names the file and the way out."""
 
     def __init__(self, path: Path, detail: str) -> None:
@@ -47,7 +49,7 @@ class DamagedTable(ValueError):
         super().__init__(f"{path} is damaged ({detail}); {NO_RESUME}")
 
 
-class ResumeMismatch(ValueError):
+class ResumeMismatch(InputError):
     """A gap table made with other settings than the current run.
 
     Attributes
@@ -58,8 +60,7 @@ class ResumeMismatch(ValueError):
 
     def __init__(self, path: Path, differences: list[tuple[str, Any, Any]]) -> None:
         self.path, self.differences = path, differences
-        what = "; ".join(f"{k}: {_short(a)} in the file, {_short(b)} now"
-                         for k, a, b in differences)
+        what = "; ".join(_difference(k, a, b) for k, a, b in differences)
         super().__init__(f"{path} was made with other settings ({what}); {NO_RESUME}")
 
 
@@ -67,6 +68,22 @@ def _short(v: Any) -> str:
     if isinstance(v, (list, np.ndarray)) and np.asarray(v).size > 4:
         return f"an array of shape {np.asarray(v).shape}"
     return repr(v)
+
+
+def _difference(key: str, a: Any, b: Any) -> str:
+    """``key: <in the file>, <now>``; two arrays of one shape are told apart by where they
+    first differ (their shapes alone would read the same)."""
+    try:
+        x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    except (TypeError, ValueError):
+        x = y = None
+    if x is not None and x.shape == y.shape and x.size > 4:
+        diff = np.flatnonzero(~((x == y) | (np.isnan(x) & np.isnan(y))).ravel())
+        if diff.size:
+            i = int(diff[0])
+            return (f"{key}: {diff.size} of {x.size} values differ (first at index {i}: "
+                    f"{x.ravel()[i]!r} in the file, {y.ravel()[i]!r} now)")
+    return f"{key}: {_short(a)} in the file, {_short(b)} now"
 
 
 def plain(v: Any) -> Any:

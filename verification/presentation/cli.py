@@ -24,6 +24,7 @@ import numpy as np
 
 from systems.benchmarks import DATASETS
 from verification.presentation import study_cli
+from verification.presentation.exits import NOT_CERTIFIED, OK, UserError, guarded, validating
 from verification.presentation.text import fmt, text_table
 
 QUICK_MS = (0, 10, 20)
@@ -31,16 +32,16 @@ PAPER_MS = (0, 4, 8, 12, 16, 20)
 
 MODEL_HELP = ("model: .npz written by ElmanRNN/LSTM/GRU.save, or a torch state dict (.pt) of "
               "a one-layer RNN/LSTM/GRU with a linear readout")
-GATED_CERTIFY_EXAMPLE = """example (an authors' LSTM on the scaled RLC training split):
-  burnin certify ../shared/models/authors_lstm/rlc/model_N100_m0_stateless.pt \\
-      --benchmark rlc --data-root ../shared/data/benchmarks --stride 200 --json
+GATED_CERTIFY_EXAMPLE = """example (an LSTM on the scaled RLC training split; the authors' models:
+github.com/jdschille/rnn-training, folder 02_public_datasets/code/models):
+  burnin certify models/rlc/model_N100_m0_stateless --benchmark rlc --stride 200 --json
 """
 
 
 REPRODUCE_EXAMPLE = """example:
   burnin reproduce --out results                 # built-in data, m = 0, 4, ..., 20
-  burnin reproduce --out quick --quick           # m = 0, 10, 20 (under a minute)
-  burnin reproduce --data ../shared/data/paper_synthetic --out authors
+  burnin reproduce --out quick --quick           # m = 0, 10, 20 only
+  burnin reproduce --data paper --out authors    # the authors' published series
 """
 BOUND_EXAMPLE = """example (makes a model and data first, then bounds it):
   python -c "from systems.rnn import ElmanRNN; ElmanRNN([[0.8]], [[1.0]], None, [[0.5]], None, activation='linear').save('model.npz')"
@@ -55,10 +56,6 @@ CERTIFY_EXAMPLE = """example:
 
 #: numpy floating-point errors raised, not warned, while ``bound``/``certify`` run.
 STRICT = {"over": "raise", "invalid": "raise"}
-
-
-class UserError(Exception):
-    """An error the user can fix; printed as one line, exit code 2."""
 
 
 def _version() -> str:
@@ -82,10 +79,10 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    help="output column names (with --data)")
     p.add_argument("--benchmark", default=None, choices=sorted(DATASETS),
                    help="a benchmark's training split, scaled as the authors did "
-                   "(needs --data-root)")
+                   "(the data ship with the package)")
     p.add_argument("--data-root", default=None,
-                   help="folder with <benchmark>_{train,val,test}.csv, "
-                   "e.g. ../shared/data/benchmarks")
+                   help="another folder with <benchmark>_{train,val,test}.csv[.gz] "
+                   "(default: $BURNIN_DATA_ROOT, else the packaged copy)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--out", default="results", help="output directory (default: results)")
     r.add_argument("--data", default="builtin",
-                   help="'builtin' (systems.data.paper_lti) or a directory with train.csv and "
-                   "test.csv (columns x, y), e.g. ../shared/data/paper_synthetic")
+                   help="'builtin' (systems.data.paper_lti, our noise draw), 'paper' (the "
+                   "authors' published series, shipped with the package) or a directory with "
+                   "train.csv and test.csv (columns x, y)")
     r.add_argument("--ms", type=int, nargs="+", default=None,
                    help=f"burn-ins to run (default {' '.join(map(str, PAPER_MS))})")
     r.add_argument("--quick", action="store_true",
@@ -142,15 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- checks
 def load_pair(spec: str) -> tuple[Any, Any]:
-    """Training and test data: built-in ``paper_lti`` or ``DIR/train.csv`` + ``DIR/test.csv``."""
+    """Training and test data: built-in ``paper_lti``, the authors' packaged series (``paper``)
+    or ``DIR/train.csv`` + ``DIR/test.csv``."""
+    from systems.benchmarks import paper_series
     from systems.data import load_csv, paper_lti
 
     if spec == "builtin":
         return paper_lti("train"), paper_lti("test")
+    if spec == "paper":
+        return paper_series("train"), paper_series("test")
     d = Path(spec)
     if not d.is_dir():
         what = "a file" if d.exists() else "does not exist"
-        raise UserError(f"--data {spec!r}: {what}; give 'builtin' or a directory with "
+        raise UserError(f"--data {spec!r}: {what}; give 'builtin', 'paper' or a directory with "
                         "train.csv and test.csv")
     missing = [f for f in ("train.csv", "test.csv") if not (d / f).is_file()]
     if missing:
@@ -188,20 +190,16 @@ def load_model(path: str) -> Any:
 
 def load_data(args: argparse.Namespace, model: Any) -> Any:
     """The data of ``bound``/``certify``: ``--data`` CSV (``--inputs``, ``--outputs``) as given,
-    or ``--benchmark NAME --data-root DIR``: the training split scaled as the authors did
+    or ``--benchmark NAME`` (``--data-root DIR`` or ``$BURNIN_DATA_ROOT`` override the packaged
+    data): the training split scaled as the authors did
     (:func:`systems.benchmarks.load_benchmark`). Its ``n_x``, ``n_y`` must match the model's."""
     from systems.benchmarks import load_benchmark
     from systems.data import load_csv
 
     if (args.data is None) == (args.benchmark is None):
         raise UserError("give either --data FILE.csv (with --inputs and --outputs) or "
-                        "--benchmark NAME --data-root DIR")
+                        "--benchmark NAME")
     if args.benchmark is not None:
-        if args.data_root is None:
-            raise UserError(f"--benchmark {args.benchmark} needs --data-root DIR (the folder "
-                            f"with {args.benchmark}_train.csv, e.g. ../shared/data/benchmarks)")
-        if not Path(args.data_root).is_dir():
-            raise UserError(f"--data-root {args.data_root!r} is not a directory")
         data = load_benchmark(args.benchmark, args.data_root).scaled["train"]
     else:
         missing = [f"--{k}" for k in ("inputs", "outputs") if getattr(args, k) is None]
@@ -212,6 +210,19 @@ def load_data(args: argparse.Namespace, model: Any) -> Any:
         raise UserError(f"the model has n_x = {model.n_x}, n_y = {model.n_y}; the data "
                         f"{data.name!r} has n_x = {data.n_x}, n_y = {data.n_y}")
     return data
+
+
+def check_settings(args: argparse.Namespace, data: Any) -> None:
+    """``bound``/``certify`` settings against the data: ``1 <= N <= T``, ``stride >= 1``, every
+    ``m`` in ``0..N-1``, ``tol > 0`` (library checks; run inside :func:`validating`)."""
+    from systems.windows import Windows, check_burn_in
+
+    Windows(data.T, args.N, args.stride)
+    for m in getattr(args, "m", None) or ():
+        check_burn_in(m, args.N)
+    tol = getattr(args, "tol", None)
+    if tol is not None and not tol > 0:
+        raise UserError(f"--tol must be > 0, got {tol}")
 
 
 def check_out_dir(out: Path) -> Path:
@@ -237,11 +248,12 @@ def reproduce(args: argparse.Namespace) -> int:
     from verification.presentation import figures
     from verification.presentation.report import write_report
 
-    train, test = load_pair(args.data)
-    ms = args.ms if args.ms is not None else (QUICK_MS if args.quick else PAPER_MS)
-    Windows(train.T, args.N, 1)  # N <= T, before anything is written
-    ms = sorted({check_burn_in(m, args.N) for m in ms})
-    out = check_out_dir(Path(args.out))
+    with validating():
+        train, test = load_pair(args.data)
+        ms = args.ms if args.ms is not None else (QUICK_MS if args.quick else PAPER_MS)
+        Windows(train.T, args.N, 1)  # N <= T, before anything is written
+        ms = sorted({check_burn_in(m, args.N) for m in ms})
+        out = check_out_dir(Path(args.out))
     print(f"burnin reproduce: {train.name} / {test.name}, N = {args.N}, m = {ms} -> {out}",
           flush=True)
     t0 = time.perf_counter()
@@ -286,7 +298,8 @@ def _finite_constants(cert: Any) -> None:
 def certify_cmd(args: argparse.Namespace) -> int:
     from verification.certificates.lmi_c import certify
 
-    model = load_model(args.model)
+    with validating():
+        model = load_model(args.model)
     if model.cell != "elman":
         return certify_gated(args, model)
     if args.data is not None or args.benchmark is not None:
@@ -302,7 +315,7 @@ def certify_cmd(args: argparse.Namespace) -> int:
               f"check, solver {cert.solver}, {cert.seconds:.2f} s)")
     else:
         print(f"not certified: {cert.reason}")
-    return 0 if cert.verified else 1
+    return OK if cert.verified else NOT_CERTIFIED
 
 
 BOUND_COLUMNS = [("m", "m"), ("V_zero", "V(0)"), ("V_free", "V(z)"), ("gap_T1", "gap"),
@@ -313,8 +326,10 @@ BOUND_COLUMNS = [("m", "m"), ("V_zero", "V(0)"), ("V_free", "V(z)"), ("gap_T1", 
 def bound_cmd(args: argparse.Namespace) -> int:
     from verification.experiment.model_bound import bound_for_model
 
-    model = load_model(args.model)
-    data = load_data(args, model)
+    with validating():
+        model = load_model(args.model)
+        data = load_data(args, model)
+        check_settings(args, data)
     if model.cell != "elman":
         return bound_gated(args, model, data)
     res = bound_for_model(model, data, args.N, args.m, stride=args.stride, tol=args.tol)
@@ -407,7 +422,9 @@ def _gated_summary(d: dict[str, Any]) -> list[str]:
 
 def certify_gated(args: argparse.Namespace, model: Any) -> int:
     """``burnin certify`` for an LSTM/GRU: global if it verifies, else on the data."""
-    data = load_data(args, model)
+    with validating():
+        data = load_data(args, model)
+        check_settings(args, data)
     doc = gated_constants(args, model, data)["doc"]
     if args.json:
         _print_json(doc)
@@ -428,10 +445,8 @@ def bound_gated(args: argparse.Namespace, model: Any, data: Any) -> int:
     from systems.windows import check_burn_in
     from verification.certificates import recommend_m
 
-    ms = list(range(args.N)) if args.m is None else sorted(
-        {check_burn_in(m, args.N) for m in args.m})
-    if not args.tol > 0:
-        raise UserError(f"--tol must be > 0, got {args.tol}")
+    ms = list(range(args.N)) if args.m is None else sorted({check_burn_in(m, args.N)
+                                                             for m in args.m})
     got = gated_constants(args, model, data)
     doc = got["doc"]
     _, yhat = model.simulate(np.asarray(data.x, dtype=np.float64))
@@ -472,40 +487,32 @@ def bound_gated(args: argparse.Namespace, model: Any, data: Any) -> int:
 
 
 # --------------------------------------------------------------------------- main
-#: Errors the user can fix: one line on stderr, exit code 2, no traceback.
-INPUT_ERRORS = (UserError, ValueError, TypeError, OSError, ArithmeticError)
 COMMANDS = {"reproduce": reproduce, "bound": bound_cmd, "certify": certify_cmd,
             "study": study_cli.run}
 
 
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, ArithmeticError):  # FloatingPointError, OverflowError, ZeroDivisionError
+def _overflow(exc: BaseException) -> str | None:
+    """``bound``/``certify`` run with float64 overflow as an error: a model or data set too
+    large for float64 is an input error, not ``C = inf`` after a page of warnings."""
+    if isinstance(exc, (FloatingPointError, OverflowError)):
         return (f"float64 overflow or invalid value while computing ({exc}): the model or the "
                 "data are too large for float64; scale them")
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return None
 
 
 def main(argv: Seq[str] | None = None) -> int:
-    """Entry point of ``burnin``; returns the exit code (0 ok, 1 not certified/unsound, 2 error).
-
-    ``bound`` and ``certify`` run with float64 overflow and invalid operations as errors: a
-    model or data too large for float64 is an input error (exit 2, one line), not a page of
-    ``RuntimeWarning`` lines followed by ``inf``.
-    """
+    """Entry point of ``burnin``; returns the exit code (:mod:`~verification.presentation.exits`:
+    0 done, 1 not certified or unsound, 2 input error, 3 internal error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     strict = args.command in ("bound", "certify")
-    try:
+
+    def run() -> int:
         with warnings.catch_warnings(), np.errstate(**STRICT if strict else {}):
             if strict:
                 warnings.simplefilter("error", RuntimeWarning)
             return COMMANDS[args.command](args)
-    except INPUT_ERRORS as exc:
-        print(f"burnin {args.command}: error: {_message(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"burnin {args.command}: interrupted; finished m values are kept", file=sys.stderr)
-        return 130
+
+    return guarded(args.command, run, _overflow if strict else None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from systems.benchmarks import BEST_M_WEIGHTS
 from verification.certificates.ondata import FLOOR_GAP
-from verification.experiment.study import M_STAR_WEIGHTS, TABLE_SCALE
+from verification.experiment.study import StudyOutcome
+from verification.experiment.study_run import ModelRecord
+from verification.experiment.study_table import TABLE_SCALE, PaperRow
 from verification.experiment.table import atomic_write
 from verification.presentation.text import fmt, markdown_table
 
@@ -23,7 +26,7 @@ CAPTIONS = {
 }
 
 
-def _pm(row: dict[str, Any], key: str, digits: int = 3) -> str:
+def _pm(row: PaperRow, key: str, digits: int = 3) -> str:
     v, sd = row.get(key), row.get(f"{key}_sd")
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
@@ -32,64 +35,62 @@ def _pm(row: dict[str, Any], key: str, digits: int = 3) -> str:
     return fmt(v, digits)
 
 
-def table_markdown(table: list[dict[str, Any]]) -> str:
-    """The paper's table (scaled MSE x 100; improvement in %), mean ± sd over seeds."""
+def table_markdown(table: list[PaperRow]) -> str:
+    """The paper's table (scaled MSE x 100; change of m* against m = 0 in %, negative =
+    better), mean ± sd over seeds."""
     head = ["N", "m*", "m=0 train", "m* train", "stateful train", "BPTT train", "m=0 test",
-            "m* test", "stateful test", "BPTT test", "impr. train %", "impr. test %"]
+            "m* test", "stateful test", "BPTT test", "change train %", "change test %"]
     keys = ["m0_train", "m_star_train", "stateful_train", "bptt_train", "m0_test",
-            "m_star_test", "stateful_test", "bptt_test", "impr_m0_train", "impr_m0_test"]
+            "m_star_test", "stateful_test", "bptt_test", "change_m0_train_pct",
+            "change_m0_test_pct"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
     for r in table:
-        cells = [str(r["N"]), str(r["m_star"])] + [
-            _pm(r, k, 3 if not k.startswith("impr") else 2) for k in keys]
+        cells = [str(r.N), str(r.m_star)] + [
+            _pm(r, k, 3 if not k.startswith("change") else 2) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _change(split: str, v: float) -> str:
-    return (f"{'lowers' if v >= 0 else 'raises'} the {split} MSE by {abs(v):.1f} %")
+    return (f"{'lowers' if v <= 0 else 'raises'} the {split} MSE by {abs(v):.1f} %")
 
 
-def claim(table: list[dict[str, Any]]) -> list[str]:
+def claim(table: list[PaperRow]) -> list[str]:
     """One sentence per N: does tuning m beat m = 0, and by more than the seed spread?"""
     out = []
     for r in table:
-        n = r.get("seeds", 1)
+        n = r.seeds
         parts = []
         for split in ("train", "test"):
-            v, sd = r[f"impr_m0_{split}"], r[f"impr_m0_{split}_sd"]
+            key = f"change_m0_{split}_pct"
+            v, sd = r[key], r[f"{key}_sd"]
             if math.isnan(v):
                 parts.append(f"{split}: n/a (no m = 0 model)")
             elif n > 1:
-                lo, hi = r[f"impr_m0_{split}_min"], r[f"impr_m0_{split}_max"]
-                parts.append(f"{_change(split, v)} ± {sd:.1f} (seeds: {lo:.1f} .. {hi:.1f} %)")
+                lo, hi = r[f"{key}_min"], r[f"{key}_max"]
+                parts.append(f"{_change(split, v)} ± {sd:.1f} (seeds: {lo:+.1f} .. {hi:+.1f} %)")
             else:
                 parts.append(_change(split, v))
-        if r["m_star"] == 0:
+        if r.m_star == 0:
             verdict = "m* = 0: no burn-in beats m = 0 here."
         elif n > 1:
-            lo = min(r["impr_m0_train_min"], r["impr_m0_test_min"])
-            verdict = ("every seed improves on both splits" if lo > 0 else
+            hi = max(r["change_m0_train_pct_max"], r["change_m0_test_pct_max"])
+            verdict = ("every seed improves on both splits" if hi < 0 else
                        "not every seed improves on both splits")
         else:
             verdict = "one seed, so the spread over seeds is unknown (use --seeds 0 1 2)"
-        out.append(f"* N = {r['N']}: against m = 0, m* = {r['m_star']} {'; '.join(parts)} "
+        out.append(f"* N = {r.N}: against m = 0, m* = {r.m_star} {'; '.join(parts)} "
                    f"— {verdict}.")
     return out
 
 
-def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: Any,
-                 out: str | Path, *, figures: list[Path], seconds_run: float,
-                 theory: dict[str, Any] | None = None) -> Path:
-    """Write ``out/report.md`` tying the table, the per-model results and the figures together.
-
-    ``theory`` (from :func:`verification.experiment.study_theory.study_theory`) adds the
-    certified and sampled constants and the recommended burn-in to "The theory's view".
-    """
-    out = Path(out)
-    sp = job.splits
-    sources = sorted({str(Path(r["source"]).parent) for r in rows if r.get("source")})
-    trained = [r for r in rows if not r.get("source")]
+def write_report(outcome: StudyOutcome, figures: list[Path]) -> Path:
+    """Write ``report.md`` into the study folder, tying the table, the per-model results, the
+    figures and the theory's view together."""
+    plan, records, table = outcome.plan, outcome.records, outcome.table
+    sp, out = plan.job.splits, plan.out
+    sources = sorted({str(Path(r.source).parent) for r in records if r.source})
+    trained = [r for r in records if not r.source]
     lines = [f"# Burn-in study: {sp.name}", ""]
     Ts = " / ".join(str(sp.series(k).T) for k in ("train", "val", "test"))
     lines.append(f"Data: train/val/test T = {Ts}, inputs "
@@ -99,41 +100,58 @@ def write_report(rows: list[dict[str, Any]], table: list[dict[str, Any]], job: A
     if sources:
         lines.append(f"Models: read from {', '.join(sources)} (not trained here).")
     if trained:
-        b = job.budget
-        secs = [r["seconds"] for r in trained]
-        cpus = [r["cpu_seconds"] for r in trained if r.get("cpu_seconds") is not None]
-        cpu = f", {np.sum(cpus) / 60:.1f} min of CPU" if len(cpus) == len(secs) else ""
+        b = plan.job.budget
+        secs = [r.seconds for r in trained]
+        cpu = f", {np.sum([r.cpu_seconds for r in trained]) / 60:.1f} min of CPU"
         lines.append(f"Training: budget `{b.name}` (Adam, lr {b.lr:g}, {b.epochs} epochs, batch "
-                     f"{b.batch_size}, window stride {b.stride}); {len(trained)} models, "
-                     f"{np.sum(secs) / 60:.1f} min of training (wall) in all{cpu} "
+                     f"{b.batch_size}, window stride {b.stride}, {b.dtype}); {len(trained)} "
+                     f"models, {np.sum(secs) / 60:.1f} min of training (wall) in all{cpu} "
                      f"({np.min(secs):.0f}..{np.max(secs):.0f} s each).")
-    cells = sorted({(r["cell"], r["n_h"]) for r in rows})
+    cells = sorted({(r.cell, r.n_h) for r in records})
     lines.append(f"Cells: {', '.join(f'{c} (n_h = {h})' for c, h in cells)}; seeds: "
-                 f"{sorted({r['seed'] for r in rows})}. This invocation took {seconds_run:.0f} s "
-                 "(models finished by earlier runs of the same study are reused).")
+                 f"{sorted({r.seed for r in records})}. This invocation took "
+                 f"{outcome.seconds_run:.0f} s (models finished by earlier runs of the same "
+                 "study are reused).")
+    lines += diverged_lines(outcome.diverged)
     lines += ["", "## The paper's table", ""]
-    a, b_ = M_STAR_WEIGHTS
+    a, b_ = BEST_M_WEIGHTS
     lines.append(f"Scaled MSE x {TABLE_SCALE:g}; m* minimises {a} x train + {b_} x validation "
-                 "MSE; improvement of m* over m = 0 in % (per seed, then mean ± sd over seeds). "
+                 "MSE; change of m* against m = 0 in %, as the paper reports it (negative = "
+                 "better; per seed, then mean ± sd over seeds). "
                  "Also in `table.csv`.")
     lines += ["", table_markdown(table), "", *claim(table), ""]
     lines += ["## Every model", "", "Scaled MSE; data units in `results.csv`.", ""]
     cols = [("N", "N"), ("m", "m"), ("kind", "kind"), ("seed", "seed"),
             ("mse_train_scaled", "train"), ("mse_val_scaled", "val"),
             ("mse_test_scaled", "test"), ("seconds", "seconds"), ("cpu_seconds", "CPU s")]
-    lines += [markdown_table(rows, cols), ""]
+    lines += [markdown_table([r.to_dict() for r in records], cols), ""]
     lines += ["## Figures", ""]
     for p in figures:
         lines += [f"![{p.stem}]({p.name})", "", CAPTIONS.get(p.stem, ""), ""]
     lines += ["## The theory's view", ""]
-    lines += constants_lines(theory)
-    lines += theory_lines(rows, table)
+    lines += constants_lines(outcome.theory)
+    lines += theory_lines(records, table)
     path = out / "report.md"
     atomic_write(path, "\n".join(lines) + "\n")
     return path
 
 
-def theory_lines(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> list[str]:
+def diverged_lines(diverged: list[ModelRecord]) -> list[str]:
+    """A warning naming every trained model whose training failed (a non-finite loss, or a
+    training MSE far above that of predicting the mean)."""
+    if not diverged:
+        return []
+    what = "; ".join(
+        f"N = {r.N}, m = {r.m}, {r.kind}, seed {r.seed}: "
+        + (f"loss not finite from epoch {r.diverged}" if r.diverged is not None else
+           f"training MSE {r.mse_train_scaled:.3g} (scaled)")
+        for r in diverged)
+    return ["", f"**Warning: training failed for {len(diverged)} model(s)** ({what}); their "
+            "errors are not comparable with the others'. A smaller learning rate (`--lr`) "
+            "usually helps."]
+
+
+def theory_lines(rows: list[ModelRecord], table: list[PaperRow]) -> list[str]:
     """What the measured window error says about the burn-in the theory asks for.
 
     The bounds of docs/theory.md shrink with ``C lam^m``: how fast a model forgets its initial
@@ -146,17 +164,17 @@ def theory_lines(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> lis
     """
     out = []
     for t in table:
-        r = next((r for r in rows if r["kind"] == "stateless" and r["N"] == t["N"]
-                  and r["m"] == t["m_star"] and r.get("e_j")), None)
+        r = next((r for r in rows if r.kind == "stateless" and r.N == t.N
+                  and r.m == t.m_star and r.e_j), None)
         if r is None:
             continue
-        e = np.array(r["e_j"], dtype=float)
+        e = np.array(r.e_j, dtype=float)
         j = np.arange(1, len(e) + 1)
         ok = np.isfinite(e) & (e > 0)
         if ok.sum() < 2:
             continue
         slope, icpt = np.polyfit(j[ok], np.log(e[ok]), 1)
-        level = float(r["mse_train_scaled"])
+        level = float(r.mse_train_scaled)
         lam_e = float(np.exp(slope / 2))
         if slope < 0:
             j_e = (np.log(level) - icpt) / slope
@@ -164,7 +182,7 @@ def theory_lines(rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> lis
                      f"j_e = {j_e:.0f}")
         else:
             reach = "the error does not decay along the window"
-        out.append(f"* N = {t['N']}, m* = {t['m_star']}: e_j falls from {e[0]:.3g} (j = 1) to "
+        out.append(f"* N = {t.N}, m* = {t.m_star}: e_j falls from {e[0]:.3g} (j = 1) to "
                    f"{e[-1]:.3g} (j = {len(e)}); measured forgetting rate lam_e = {lam_e:.4f} "
                    f"per step; {reach}. A burn-in shorter than that leaves part of the "
                    "zero-state transient in the loss.")
