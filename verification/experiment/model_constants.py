@@ -6,7 +6,8 @@ theory view both need:
 1. the windows (:func:`~.window_set.select_windows`: every ``stride``-th, or ``n_windows``
    spread evenly) and the pairs T1 compares on them: ``(z_i, 0)`` with ``z_i`` the model's
    free-run state (from ``0`` over the whole sequence) at window ``i``'s start;
-2. certified constants on exactly those pairs (the on-data certificate, ``pairs="pair"``),
+2. certified constants on exactly those pairs (the on-data certificate, ``pairs="pair"``;
+   with ``on_data="if-needed"`` only when the global certificate does not hold),
    the global certificate where one exists (LMI-C for an Elman RNN, the delta-ISS condition
    for an LSTM/GRU: valid for every state and input in its region), and sampled constants
    beside them (visited states of the same windows plus a margin: an estimate, never
@@ -117,16 +118,27 @@ def global_certificate(model: object, data: Series) -> object:
     return certify_global(model, float(np.max(np.abs(data.x))))
 
 
-def _summaries(cert: object, glob: object | None, samp: object) -> tuple[dict, dict | None, dict]:
-    on_data = {"verified": bool(cert.verified), "lam": float(cert.lam), "C": float(cert.C),
-               "reason": cert.reason, "steps_to_1pct": float(cert.steps_to_level),
-               "seconds": float(cert.seconds), "envelope": np.asarray(cert.envelope),
-               "witness": np.asarray(cert.lower), "kind": "on-data"}
+#: ``on_data="if-needed"`` when the global certificate holds: what the record says instead.
+SKIPPED = {"verified": False, "lam": math.nan, "C": math.nan, "steps_to_1pct": math.inf,
+           "seconds": 0.0, "envelope": np.array([]), "witness": np.array([]), "kind": "on-data",
+           "reason": "not computed: the global certificate holds (on_data='if-needed')"}
+
+
+def _summaries(cert: object | None, glob: object | None, samp: object
+               ) -> tuple[dict, dict | None, dict]:
+    on_data = dict(SKIPPED) if cert is None else {
+        "verified": bool(cert.verified), "lam": float(cert.lam), "C": float(cert.C),
+        "reason": cert.reason, "steps_to_1pct": float(cert.steps_to_level),
+        "seconds": float(cert.seconds), "envelope": np.asarray(cert.envelope),
+        "witness": np.asarray(cert.lower), "kind": "on-data"}
     g = None
     if glob is not None:
         g = {"verified": bool(glob.verified), "lam": float(glob.lam), "C": float(glob.C),
              "kind": "global", "reason": str(getattr(glob, "reason", "")),
-             "region": str(getattr(glob, "region", "every state, every input"))}
+             "region": str(getattr(glob, "region", "every state, every input")),
+             "quantity": str(getattr(glob, "quantity", "LMI-C")),
+             "value": float(getattr(glob, "value", math.nan)),
+             "state_bounds": [float(b) for b in getattr(glob, "state_bounds", ())]}
     s = {"lam": float(samp.lam), "C": float(samp.C), "n_pairs": int(samp.n_pairs),
          "contracting": bool(samp.contracting), "certified": False,
          "steps_to_1pct": float(steps_to(samp.lam, samp.C)),
@@ -152,7 +164,8 @@ def _recommend(ms: list[int], rows: list[dict[str, Any]], level: float, tol: flo
 def model_constants(model: object, data: Series, N: int, ms: Sequence[int] | None = None, *,
                     stride: int = 1, n_windows: int | None = None, tol: float = 0.1,
                     with_global: bool = True, sampled_pairs: int = SAMPLED_PAIRS,
-                    seed: int = 0, loss_level: float | None = None) -> ModelConstants:
+                    seed: int = 0, loss_level: float | None = None,
+                    on_data: str = "always") -> ModelConstants:
     """Certified and sampled constants of ``model`` on its windows, T1 over ``ms``, a burn-in.
 
     Parameters
@@ -165,6 +178,8 @@ def model_constants(model: object, data: Series, N: int, ms: Sequence[int] | Non
     with_global : also try the global certificate
     sampled_pairs, seed : the sampled constants' pairs and seed
     loss_level : the recommendation's reference loss (default ``V(theta; z)`` at ``m = 0``)
+    on_data : ``"always"`` or ``"if-needed"`` (skip the on-data certificate when the global one
+        holds: it is the slow part; the record then says it was not computed)
 
     Returns
     -------
@@ -174,6 +189,8 @@ def model_constants(model: object, data: Series, N: int, ms: Sequence[int] | Non
     check_model_data(model, data)
     if not (isinstance(tol, (int, float)) and tol > 0):
         raise InputError(f"tol = {tol!r} must be a number > 0")
+    if on_data not in ("always", "if-needed"):
+        raise InputError(f"on_data = {on_data!r}: use 'always' or 'if-needed'")
     w = select_windows(data, N, stride=stride, n_windows=n_windows)
     ms = list(range(w.N)) if ms is None else sorted({check_burn_in(m, w.N) for m in ms})
     with np.errstate(over="ignore", invalid="ignore"):
@@ -185,10 +202,11 @@ def model_constants(model: object, data: Series, N: int, ms: Sequence[int] | Non
     region = (f"the pairs (z_i, 0) on {w.label}, z_i the model's state at window i's start "
               f"when run from 0 over the whole sequence, under window i's inputs, j = "
               f"1..{w.N}; ||z_i|| up to {float(z_norm.max()):.4g}")
+    glob = global_certificate(model, data) if with_global or on_data == "if-needed" else None
     with np.errstate(over="ignore", invalid="ignore"):
-        cert = certify_on_data(model, w.X, z, pairs="pair")
+        cert = (None if on_data == "if-needed" and glob.verified else
+                certify_on_data(model, w.X, z, pairs="pair"))
         samp = sampled_constants(model, w.X, n_pairs=sampled_pairs, seed=seed)
-    glob = global_certificate(model, data) if with_global else None
     on_data, g, s = _summaries(cert, glob, samp)
     level = (t1_row(model, w.X, w.Y, 0, z, None).V_point if loss_level is None
              else float(loss_level))
