@@ -239,3 +239,25 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, argv, message):
             "csv": str(_csv(tmp_path)), "csv2": str(_csv(tmp_path / "two", n_x=2)),
             "tmp": str(tmp_path)}
     assert_one_line_input_error([a.format(**fill) for a in argv], message, capsys)
+
+
+def test_authors_lstm_bound_prints_the_price_beside_the_bounds(shared_models, capsys):
+    """``bound`` on an authors' LSTM: the price of the zero state per m, checked here window by
+    window (V(0) by simulating each window; V(z*) no larger than with the free-run states),
+    never above either T1 form."""
+    path = shared_models / "authors_lstm" / "rlc" / "model_N100_m0_stateless.pt"
+    stride, ms = 1000, [0, 50]
+    assert cli.main(["bound", str(path), "--benchmark", "rlc", "--N", "100", "--stride",
+                     str(stride), "--m", *map(str, ms), "--json"]) == 0
+    doc = _json(capsys)
+    model = load_model(path)
+    data = load_benchmark("rlc").scaled["train"]
+    X, starts = _windows(data.x, 100, stride)
+    Y, _ = _windows(data.y, 100, stride)
+    z0 = model.simulate(data.x)[0][starts]
+    assert doc["price_windows"] == doc["window_starts"] and doc["windows"] == len(starts)
+    for r, m in zip(doc["price"], ms, strict=True):
+        assert r["m"] == m and r["S"] == len(starts)
+        assert r["V_zero"] == pytest.approx(_window_loss(model, X, Y, None, m), rel=1e-9)
+        assert r["V_point"] <= _window_loss(model, X, Y, z0, m) * (1 + 1e-9)
+        assert 0 < r["gap"] <= min(r["T1_env"], r["T1_fit"]) and r["sound"] is True

@@ -48,6 +48,9 @@ BOUND_EXAMPLE = """example (makes a model and data first, then bounds it):
   python -c "from systems.data import paper_lti; import numpy as np; s = paper_lti('train'); np.savetxt('data.csv', np.c_[s.x, s.y], delimiter=',', header='x,y', comments='')"
   burnin bound model.npz --data data.csv --inputs x --outputs y --N 21 --m 0 5 10 20
 """  # noqa: E501
+GATED_BOUND_EXAMPLE = """example (an LSTM on the scaled RLC training split, every 200th window):
+  burnin bound models/rlc/model_N100_m0_stateless.pt --benchmark rlc --N 100 --m 0 20 40 60 80 --stride 200
+"""  # noqa: E501
 CERTIFY_EXAMPLE = """example:
   python -c "from systems.rnn import ElmanRNN; ElmanRNN([[0.5, 0.2], [0.0, 0.4]], [[1.0], [0.5]], None, [[1.0, -1.0]], None).save('model.npz')"
   burnin certify model.npz
@@ -110,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_nonnegative, default=0, help="random seed (>= 0)")
     r.add_argument("--no-resume", action="store_true", help="recompute finished m values")
 
-    b = sub.add_parser("bound", help="certificate and T1/T2 bounds over m for a saved model",
-                       epilog=BOUND_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b = sub.add_parser("bound", help="certificate and T1/T2 bounds over m for a saved model "
+                       "(LSTM/GRU: beside the measured price of the zero state)",
+                       epilog=BOUND_EXAMPLE + GATED_BOUND_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("model", help=MODEL_HELP)
     _data_args(b)
     b.add_argument("--N", type=int, required=True, help="window length")
@@ -456,8 +461,8 @@ def bound_gated(args: argparse.Namespace, model: Any, data: Any) -> int:
               "(theta, z*) from the on-data certificate of the pairs (z*_i, 0)")
         print(text_table(rows, PRICE_COLUMNS))
         rec = mc.recommendation
-        print(f"recommended burn-in: m = {rec.m} ({rec.reason})" if rec is not None else
-              f"no recommended burn-in: {mc.bound_used}")
+        print(f"recommended burn-in: m = {rec.m} ({rec.reason})" if rec and rec.m is not None
+              else f"no recommended burn-in: {rec.reason if rec else mc.bound_used}")
     if unsound:
         print(f"WARNING: the price exceeds its bound at m = {unsound} (a bug: please report)",
               file=sys.stderr)
