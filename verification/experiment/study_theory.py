@@ -13,8 +13,9 @@ spread evenly over the scaled training split:
 3. T1 over the study's grid of ``m`` at ``(theta, z)`` with ``V``, ``Delta_0``, ``Delta_01``,
    ``rho`` over exactly the same ``K`` windows: a certified number rests only on quantities
    proven for those windows. From the ``m = 0`` model's T1 the recommendation picks the
-   smallest ``m`` of the grid within :data:`TOL` of its loss on the windows; without a
-   certificate it uses the sampled constants and says so (an estimate).
+   smallest ``m`` of the grid within :data:`TOL` of its loss on the windows, else the ``m``
+   with the smallest bound (its reason says which); without a certificate it uses the sampled
+   constants and says so (an estimate).
 
 "What the burn-in leaves" (:func:`verification.experiment.zero_state.price_of_zero_state`): for
 both models at ``m = 0`` and ``m = m*``, on the first :data:`LEAVES_WINDOWS` of the same
@@ -161,8 +162,9 @@ def theory_record(model: Any, data: Any, N: int, K: int, ms: Sequence[int],
             "Delta_0": mc.Delta_0, "sampled_lam": s["lam"], "sampled_C": s["C"],
             "sampled_steps": s["steps_to_1pct"], "sampled_contracting": s["contracting"],
             "rows": [{k: r[k] for k in keep} for r in mc.rows], "loss_level": mc.loss_level,
-            "m_rec": None if rec is None else rec.m, "bound_m_rec": math.nan if rec is None
-            else rec.bound, "rec_reason": rec.reason if rec is not None else mc.bound_used,
+            "m_rec": None if rec is None else (rec.best_m if rec.m is None else rec.m),
+            "bound_m_rec": math.nan if rec is None else rec.bound,
+            "rec_reason": rec.reason if rec is not None else mc.bound_used,
             "certified": mc.certified, "bound_used": mc.bound_used,
             "leaves": {"windows": price.windows["label"], "rows": leaves_rows(price)},
             "seconds": time.perf_counter() - t0}
