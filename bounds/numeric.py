@@ -56,6 +56,10 @@ __all__ = [
     "apriori_constants",
     "performance_a_apriori",
     "performance_regret_apriori",
+    "envelope_sums",
+    "t1e",
+    "t1e_cross",
+    "training_regret_envelope",
 ]
 
 ArrayLike = float | int | np.ndarray
@@ -667,3 +671,128 @@ def performance_regret_apriori(P_b: ArrayLike, eps: ArrayLike, C: ArrayLike, lam
     a_ = performance_a_apriori(eps, C, lam, rho, Delta_0, Delta_01, Delta_b, C_star,
                                lam_star, H, S, T, N, m, o_min)
     return _out(_t2a(P_, a_))
+
+
+# --------------------------------------------------------------------------------------
+# T1e: T1 from the certified envelope (bounds.symbolic.T1E_STATEMENTS)
+# --------------------------------------------------------------------------------------
+
+# Both forms are lambdified in the sums Gamma^G_m, Lambda^G_m (symbols); the sums themselves
+# are suffix sums of the envelope (envelope_sums), like B_term's sum over windows.
+_t1e = _lambdify(
+    (sy.Gamma_G, sy.m, sy.N, sy.V_inf, sy.Delta_0),
+    sp.expand_multinomial(sy.T1E.rhs),  # 2 sqrt(V_inf) c + c**2: no cancellation
+)
+_t1e_cross = _lambdify(
+    (sy.Gamma_G, sy.Lambda_G, sy.m, sy.N, sy.rho, sy.Delta_0, sy.Delta_01), sy.T1E_CROSS.rhs
+)
+
+
+def envelope_sums(G: np.ndarray, m: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    r"""``Gamma^G_m = sum_{j=m+1..N} G_j**2`` and ``Lambda^G_m = sum_{j=m+1..N} G_j``
+    (definitions of T1e, ``bounds.symbolic.T1E_STATEMENTS``).
+
+    Parameters
+    ----------
+    G : (N,) finite, non-negative envelope ``G_1..G_N`` (A1-D)
+    m : int or int array, ``0 <= m < N``
+
+    Returns
+    -------
+    (Gamma_G, Lambda_G) : arrays of the shape of ``m``
+
+    Examples
+    --------
+    >>> g2, g1 = envelope_sums([0.5, 0.25], [0, 1])
+    >>> g2.tolist(), g1.tolist()
+    ([0.3125, 0.0625], [0.75, 0.25])
+    """
+    G_ = np.atleast_1d(checks.nonnegative("G", G, "a certified envelope"))
+    if G_.ndim != 1:
+        raise HypothesisError(f"G must be one envelope (N,), got shape {G_.shape}")
+    m_, _ = checks.burn_in(m, G_.size)
+    # suffix sums: tail[k] = sum_{j > k} (k = 0..N), added from the small end
+    tail2 = np.concatenate([np.cumsum((G_ ** 2)[::-1])[::-1], [0.0]])
+    tail1 = np.concatenate([np.cumsum(G_[::-1])[::-1], [0.0]])
+    return _out(tail2[m_]), _out(tail1[m_])
+
+
+def t1e(G: np.ndarray, m: ArrayLike, V_inf: ArrayLike, Delta_0: ArrayLike) -> np.ndarray:
+    r"""T1e, root form (upper bound; T1a with the certified envelope, docs/theory.md §5).
+
+    .. math:: V^* - V^\infty \le \left(\sqrt{V^\infty}
+              + \Delta_0 \sqrt{\Gamma^G_m / (N - m)}\right)^2 - V^\infty,
+              \quad \Gamma^G_m = \sum_{j=m+1}^N G_j^2
+
+    Hypotheses (``bounds.symbolic.T1E``, proof there): ``||psi_j(z^inf_i) - psi_j(0)|| <= G_j
+    ||z^inf_i||`` for every window and scored ``j`` (an on-data certificate's envelope on the
+    pairs ``(z^inf_i, 0)``); ``V* <= V(theta^inf; 0)``; ``Delta_0`` the RMS of ``||z^inf_i||``.
+    Never looser than :func:`t1a` with any ``(C, lam)`` satisfying ``C lam**j >= G_j``.
+
+    Parameters
+    ----------
+    G : (N,) envelope;  m : int array, ``0 <= m < N``;  V_inf, Delta_0 : float >= 0
+
+    Returns
+    -------
+    ndarray, the broadcast shape of ``m``, ``V_inf``, ``Delta_0``
+
+    Examples
+    --------
+    >>> float(t1e([0.5, 0.25], m=0, V_inf=0.0, Delta_0=1.0))  # = t1a(C=1, lam=0.5, m=0, N=2)
+    0.15625
+    """
+    g2, _ = envelope_sums(G, m)
+    N = np.asarray(G).size
+    V_ = checks.nonnegative("V_inf", V_inf)
+    D_ = checks.nonnegative("Delta_0", Delta_0)
+    return _out(_t1e(g2, checks.integer("m", m), N, V_, D_))
+
+
+def t1e_cross(G: np.ndarray, m: ArrayLike, rho: ArrayLike, Delta_0: ArrayLike,
+              Delta_01: ArrayLike) -> np.ndarray:
+    r"""T1e, T1b's form (upper bound; T1b's first inequality with the certified envelope).
+
+    .. math:: V^* - V^\infty \le \frac{2 \rho \Delta_{0,1} \Lambda^G_m
+              + \Delta_0^2 \Gamma^G_m}{N - m}
+
+    Hypotheses as :func:`t1e`, plus ``Delta_01`` the mean of ``||z^inf_i||`` (``<= Delta_0``,
+    checked) and ``rho`` the largest scored residual norm at ``(theta^inf, z^inf)``. Never
+    looser than :func:`t1b` with any ``(C, lam)`` satisfying ``C lam**j >= G_j``.
+
+    Examples
+    --------
+    >>> float(t1e_cross([0.5, 0.25], m=0, rho=0.0, Delta_0=1.0, Delta_01=1.0))  # = t1b
+    0.15625
+    """
+    g2, g1 = envelope_sums(G, m)
+    N = np.asarray(G).size
+    r_ = checks.nonnegative("rho", rho)
+    D0 = checks.nonnegative("Delta_0", Delta_0)
+    D01 = checks.nonnegative("Delta_01", Delta_01)
+    _cs(D01, D0)
+    return _out(_t1e_cross(g2, g1, checks.integer("m", m), N, r_, D0, D01))
+
+
+def training_regret_envelope(G: np.ndarray, m: ArrayLike, V_inf: ArrayLike,
+                             Delta_0: ArrayLike, Delta_01: ArrayLike | None = None,
+                             rho: ArrayLike | None = None) -> np.ndarray:
+    r"""The T1e bound on ``V* - V^inf`` (upper bound): :func:`t1e`, and when ``Delta_01`` and
+    ``rho`` are given the elementwise minimum with :func:`t1e_cross`.
+
+    The envelope counterpart of :func:`training_regret`; with ``G_j <= C lam**j`` it is never
+    above ``training_regret(C, lam, ...)`` (up to rounding).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = 1.3 * 0.8 ** np.arange(1, 22)   # exactly geometric: T1e = T1
+    >>> training_regret_envelope(G, m=np.array([0, 10]), V_inf=0.02, Delta_0=0.5).round(5)
+    array([0.08925, 0.00869])
+    """
+    bound = t1e(G, m, V_inf, Delta_0)
+    if (Delta_01 is None) != (rho is None):
+        raise HypothesisError("T1e's T1b form needs both Delta_01 and rho (or neither)")
+    if Delta_01 is not None:
+        bound = np.minimum(bound, t1e_cross(G, m, rho, Delta_0, Delta_01))
+    return _out(bound)

@@ -42,6 +42,11 @@ __all__ = [
     "LAMBDA_M",
     "STATEMENTS",
     "T2A_ROOT",
+    "T1E",
+    "T1E_CROSS",
+    "T1E_STATEMENTS",
+    "GAMMA_G",
+    "LAMBDA_G",
     "SYMBOLS",
     "LATEX_NAMES",
     "regret_identity",
@@ -486,6 +491,83 @@ STATEMENTS: dict[str, Statement] = {
     s.tag: s for s in (A1, L1, T1A, T1B, T1C, T1D, T2A, T2B)
 }
 """The statements of docs/theory.md §3-§6 by tag."""
+
+
+# --------------------------------------------------------------------------------------
+# T1e: T1 from the certified envelope itself
+# --------------------------------------------------------------------------------------
+
+G_env = sp.IndexedBase("G", nonnegative=True)  # certified envelope G_j of (A1-D), j = 1..N
+Gamma_G = sp.Symbol("Gamma_G", nonnegative=True)  # sum_{j=m+1..N} G_j**2
+Lambda_G = sp.Symbol("Lambda_G", nonnegative=True)  # sum_{j=m+1..N} G_j
+GAMMA_G = sp.Sum(G_env[j] ** 2, (j, m + 1, N))
+LAMBDA_G = sp.Sum(G_env[j], (j, m + 1, N))
+SYMBOLS.update({s.name: s for s in (Gamma_G, Lambda_G)})
+LATEX_NAMES.update({Gamma_G: r"\Gamma^{G}_m", Lambda_G: r"\Lambda^{G}_m", G_env.label: "G"})
+
+_A1D_WORDS = ("A1-D on exactly the pairs T1 compares: ||psi_j(z^inf_i) - psi_j(0)|| <= "
+              "G_j ||z^inf_i|| for every window i and every scored j = m+1..N (the on-data "
+              "certificate's envelope; no fitted (C, lam) is needed)")
+
+T1E = Statement(
+    tag="T1e",
+    title="training regret from the certified envelope, root form",
+    kind="upper bound",
+    hypotheses=(
+        _A1D_WORDS,
+        "V* <= V(theta^inf; 0) (theta* optimal, or warm-started from theta^inf)",
+        "Delta_0**2 = (1/S) sum_i ||z^inf_i||**2",
+        "the lower bound 0 <= V* - V^inf needs (R0)",
+        "with G_j = C lam**j it is T1a; any A1 pair (C, lam) has C lam**j >= G_j, so it is "
+        "never looser than T1a",
+        _BURN_IN,
+    ),
+    relations=_R_M,
+    lhs=V_star - V_inf,
+    rhs=(sp.sqrt(V_inf) + Delta_0 * sp.sqrt(Gamma_G) / sp.sqrt(N - m)) ** 2 - V_inf,
+    definitions=((Gamma_G, GAMMA_G),),
+)
+
+T1E_CROSS = Statement(
+    tag="T1e",
+    title="training regret from the certified envelope, T1b's form",
+    kind="upper bound",
+    hypotheses=(
+        _A1D_WORDS,
+        "V* <= V(theta^inf; 0) (theta* optimal, or warm-started from theta^inf)",
+        "Delta_0**2 = (1/S) sum_i ||z^inf_i||**2, Delta_01 = (1/S) sum_i ||z^inf_i||",
+        "rho = max_ij ||r_ij(z^inf_i, theta^inf)||",
+        "the lower bound 0 <= V* - V^inf needs (R0)",
+        "with G_j = C lam**j it is T1b's first inequality; never looser than it",
+        _BURN_IN,
+    ),
+    relations=_R_M,
+    lhs=V_star - V_inf,
+    rhs=(2 * rho * Delta_01 * Lambda_G + Delta_0**2 * Gamma_G) / (N - m),
+    definitions=((Lambda_G, LAMBDA_G), (Gamma_G, GAMMA_G)),
+)
+
+T1E_STATEMENTS: tuple[Statement, Statement] = (T1E, T1E_CROSS)
+"""T1e, T1 with the certified envelope ``G_j`` in place of ``C lam**j`` (root form, T1b's form).
+
+Proof (L1's proof, with A1 used pointwise in ``j``). Write ``e_ij = psi_j(0) - psi_j(z_i)`` for
+window ``i`` and scored position ``j > m`` (parameters ``theta^inf``, ``z_i = z^inf_i``), so
+that the zero-state residual is ``r_ij(0) = r_ij(z_i) + e_ij``. The only place A1 enters L1 is
+the bound ``||e_ij|| <= C lam**j ||z_i||``, one ``j`` at a time; (A1-D) gives
+``||e_ij|| <= G_j ||z_i||`` in the same place. Hence
+
+* ``||e||**2 = sum_i sum_(j>m) ||e_ij||**2 <= sum_i ||z_i||**2 sum_(j>m) G_j**2
+  = S Delta_0**2 Gamma^G_m``; the triangle inequality on the stacked residuals gives
+  ``sqrt(K V(theta^inf; 0)) <= sqrt(K V^inf) + ||e||`` with ``K = S (N - m)``, i.e.
+  ``sqrt(V(theta^inf; 0)) <= sqrt(V^inf) + Delta_0 sqrt(Gamma^G_m / (N - m))`` (root form);
+* ``K (V(theta^inf; 0) - V^inf) = 2 <r(z), e> + ||e||**2 <= 2 rho sum_i ||z_i|| sum_(j>m) G_j
+  + S Delta_0**2 Gamma^G_m = S (2 rho Delta_01 Lambda^G_m + Delta_0**2 Gamma^G_m)``
+  (T1b's form);
+
+and ``V* <= V(theta^inf; 0)`` ends both. Any A1 pair has ``C lam**j >= G_j`` for every ``j``,
+so ``Gamma^G_m <= C**2 Gamma_m`` and ``Lambda^G_m <= C Lambda_m``; both right-hand sides
+increase in these sums, so T1e is never looser than T1a/T1b at any fit of the envelope.
+"""
 
 
 # --------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def test_trained_study_theory_is_certified_and_never_beaten(cell, tmp_path):
     for rec in theory["models"]:
         assert {"verified", "lam", "C", "region", "sampled_lam", "sampled_C"} <= set(rec)
         assert rec["verified"] is True, rec["reason"]
-        assert f"on {K} of the S = {S} training windows" in rec["region"]
+        assert f"{K} of the {S} windows of length N = {N}, spread evenly" in rec["region"]
         starts = np.array(rec["starts"])
         assert starts.size == K and starts[0] == 0 and starts[-1] == S - 1
         sim = pairs_by_simulation(load_model(out / "models" / f"{rec['key']}.npz"), u, starts)
@@ -68,9 +68,18 @@ def test_trained_study_theory_is_certified_and_never_beaten(cell, tmp_path):
         j = np.arange(1, N + 1)
         assert np.all(G <= rec["C"] * rec["lam"] ** j * (1 + UPPER_RTOL))  # (lam, C) covers G
         assert 0 < rec["lam"] < 1
+        # T1 and the recommendation rest on exactly the certified windows
+        assert rec["certified"] is True and rec["windows"] == K == len(rec["starts"])
+        assert [r["m"] for r in rec["rows"]] == list(MS)
+        assert all(r["T1"] <= r["T1_env"] for r in rec["rows"])
+        # what the burn-in leaves: the model at m = 0 and m*, every price under its bounds
+        leaves = rec["leaves"]["rows"]
+        assert {r["m"] for r in leaves} <= set(MS) and 0 in {r["m"] for r in leaves}
+        assert all(r["sound"] is True and r["gap"] >= 0 for r in leaves), leaves
+        assert f"{th.LEAVES_WINDOWS} of the {S} windows" in rec["leaves"]["windows"]
     (row,) = list(csv.DictReader(open(out / "theory.csv")))
     assert list(row) == list(th.THEORY_COLUMNS)
-    assert int(row["m_rec"]) in MS and row["constants"] == "certified on-data"
+    assert int(row["m_rec"]) in MS and row["constants"] == "certified"
     assert row["m0_verified"] == "True" and float(row["m0_lam"]) < 1
     table = list(csv.DictReader(open(out / "table.csv")))
     assert row["m_star"] == table[0]["m_star"]
@@ -78,7 +87,8 @@ def test_trained_study_theory_is_certified_and_never_beaten(cell, tmp_path):
     np.testing.assert_allclose(float(row["test_m_rec"]),
                                float(results[int(row["m_rec"])]["mse_test_scaled"]), rtol=1e-5)
     report = (out / "report.md").read_text()
-    assert "certified on-data constants recommends m = " in report
+    assert "certified constants recommends m = " in report
+    assert "### What the burn-in leaves" in report and "price of z = 0" in report
     assert "gated-certificate issue" not in report
 
 
@@ -124,39 +134,39 @@ def test_training_pairs_are_the_free_run_states_at_window_starts():
 
 
 def test_a_diverging_model_is_reported_not_certified():
+    from systems.data import Sequence
     from systems.rnn import ElmanRNN
 
     model = ElmanRNN([[50.0]], [[1.0]], None, [[1.0]], None, activation="linear")
     u = np.ones((300, 1))  # the free run overflows: 50**t
-    rec = th.model_constants(model, u, N=20, K=5)
+    rec = th.theory_record(model, Sequence(u, np.zeros((300, 1))), 20, 5, [0], [0])
     assert rec["verified"] is False and "not finite" in rec["reason"]
+    assert rec["certified"] is False and rec["m_rec"] is None
 
 
-def _record(verified: bool, lam: float, sampled_lam: float) -> dict:
-    return {"verified": verified, "lam": lam, "C": 1.0, "steps": 1.0, "sampled_lam": sampled_lam,
-            "sampled_C": 2.0, "sampled_steps": 1.0, "Delta_0": 1.0, "S": 100,
-            "region": "r", "reason": "the enclosure diverged"}
+def _record(certified: bool, m_rec: int | None) -> dict:
+    return {"verified": certified, "lam": 0.5, "C": 1.0, "steps": 1.0, "sampled_lam": 0.6,
+            "sampled_C": 2.0, "sampled_steps": 1.0, "Delta_0": 1.0, "S": 100, "region": "r",
+            "reason": "the enclosure diverged", "certified": certified, "m_rec": m_rec,
+            "bound_m_rec": 0.01, "rec_reason": "the rule", "loss_level": 0.1}
 
 
-@pytest.mark.parametrize("verified, lam, sampled_lam, constants", [
-    (True, 0.5, 0.9, "certified on-data"),      # certified wins when verified
-    (False, np.nan, 0.5, "sampled (not certified)"),  # else the sampled constants, said so
-    (False, np.nan, 1.01, None),                # neither contracts: no recommendation
+@pytest.mark.parametrize("certified, m_rec, constants", [
+    (True, 10, "certified"),                   # from the certified T1
+    (False, 10, "sampled (not certified)"),    # else the sampled constants, said so
+    (False, None, "sampled (not certified)"),  # no finite curve: no recommendation
 ])
-def test_recommendation_uses_certified_constants_when_verified(verified, lam, sampled_lam,
-                                                               constants):
+def test_recommendation_row_says_which_constants(certified, m_rec, constants):
     rows = {m: record(50, m, "stateless", 0, 0.01, 0.01, 0.1 + m, key=f"k{m}")
             for m in (0, 10, 40)}
-    models = {"k0": _record(verified, lam, sampled_lam), "k40": _record(True, 0.5, 0.5)}
+    models = {"k0": _record(certified, m_rec), "k40": _record(True, 0)}
     rec = th._recommendation(50, 0, 40, rows, models, K=7)
     assert rec["test_m_star"] == 40.1 and rec["test_m0"] == 0.1
-    if constants is None:
-        assert rec["m_rec"] is None and "do not contract" in rec["reason"]
-        return
-    assert rec["constants"] == constants and rec["m_rec"] in (0, 10, 40)
-    used = lam if verified else sampled_lam
-    assert f"lam = {used:.4g}" in rec["reason"]
-    assert rec["test_m_rec"] == rows[rec["m_rec"]].mse_test_scaled
+    assert rec["constants"] == constants and rec["m_rec"] == m_rec
+    if m_rec is None:
+        assert rec["reason"].startswith("no recommendation: the rule")
+    else:
+        assert rec["test_m_rec"] == rows[m_rec].mse_test_scaled and rec["reason"] == "the rule"
 
 
 def test_a_float_floored_envelope_tail_is_pointed_out():

@@ -14,6 +14,12 @@ gets the parts of docs/theory.md that hold for *any* parameters, with the theore
 Each is reported beside the measured value, for every ``m``, with certified constants. A model
 whose outputs do not depend on the initial state (``W_hy = 0``: the certificate has ``C = 0``)
 gets the trivial bounds 0.
+
+This module is the Elman RNN's, with the global LMI-C curve. For every cell (Elman, LSTM, GRU)
+the same T1 part runs on the on-data certificate of exactly the pairs it sums over:
+:func:`.zero_state.price_of_zero_state` (the best states ``z*`` per ``m``, T1 fitted and from
+the certified envelope, T1e), and :func:`.model_constants.model_constants` (the pairs of the
+free run, constants and a recommended burn-in).
 """
 
 from __future__ import annotations

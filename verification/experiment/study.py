@@ -244,7 +244,7 @@ def summarize(plan_: StudyPlan, log: Callable[[str], None] = print, seconds_run:
         from verification.experiment import study_theory
 
         theory = study_theory.study_theory(records, table, plan_.out,
-                                           plan_.job.splits.scaled("train").x, K,
+                                           plan_.job.splits.scaled("train"), K,
                                            log=log, model_of=model_of)
     diverged = [r for r in records if r.source is None and failed(r)]
     return StudyOutcome(plan_, records, table, theory, _predictions(records, table, plan_,

@@ -1,36 +1,36 @@
-"""The theory's view of a burn-in study: A1 constants of the trained models and the burn-in the
-T1 bound recommends, beside the sweep's measured ``m*``.
+"""The theory's view of a burn-in study: A1 constants of the trained models, the burn-in the
+T1 bound recommends, and what the burn-in leaves, beside the sweep's measured ``m*``.
 
 For each window length ``N`` and seed of a study, two models are examined: the one trained at
-``m = 0`` and the one at the study's ``m*``. For each:
+``m = 0`` and the one at the study's ``m*``. For each, one call of
+:func:`verification.experiment.model_constants.model_constants` on ``K`` training windows
+spread evenly over the scaled training split:
 
-1. The pairs the theorems compare (docs/theory.md §5, A1 as used by T1): the model's free run over
-   the scaled training split from ``z = 0`` gives the state ``z_i`` at the start of every
-   training window ``i = 0..S-1`` (stride 1, ``S = T - N + 1``); ``K`` windows spread evenly
-   over the split (:func:`training_pairs`) carry the pairs ``(z_i, 0)`` under their inputs
-   ``X_i : (N, n_x)``.
-2. Certified on-data constants (:func:`~verification.certificates.ondata.certify_on_data`,
-   ``pairs="pair"``): ``||y_j(z_i; X_i) - y_j(0; X_i)|| <= C lam**j ||z_i||`` proven for
-   ``j = 1..N`` on those ``K`` windows, and nothing more (the record's ``region`` says so,
-   with the largest ``||z_i||``).
-3. Sampled constants (:func:`~verification.certificates.sampled_cells.sampled_constants`,
-   visited states of the same windows plus a 10 % margin, 2000 pairs): an estimate, never a
-   certificate.
+1. the pairs T1 compares (docs/theory.md §5): ``(z_i, 0)`` with ``z_i`` the state of the
+   model's free run from ``0`` at window ``i``'s start, under the window's inputs;
+2. certified on-data constants on exactly those pairs (and the global certificate where it
+   holds), sampled constants beside them (an estimate, never a certificate);
+3. T1 over the study's grid of ``m`` at ``(theta, z)`` with ``V``, ``Delta_0``, ``Delta_01``,
+   ``rho`` over exactly the same ``K`` windows: a certified number rests only on quantities
+   proven for those windows. From the ``m = 0`` model's T1 the recommendation picks the
+   smallest ``m`` of the grid within :data:`TOL` of its loss on the windows, else the ``m``
+   with the smallest bound (its reason says which); without a certificate it uses the sampled
+   constants and says so (an estimate).
 
-From the ``m = 0`` model, :func:`~verification.certificates.burn_in.recommend_m` picks the
-smallest ``m`` on the study's grid whose T1 bound is within 10 % of ``V_inf`` (the model's
-free-run training MSE, scaled), using the certified constants when they are verified, else the
-sampled ones (and says which); ``Delta_0`` is the root mean square of ``||z_i||`` over all ``S``
-training windows. The recommendation is set beside ``m*`` and the test MSE of both models.
+"What the burn-in leaves" (:func:`verification.experiment.zero_state.price_of_zero_state`): for
+both models at ``m = 0`` and ``m = m*``, on the first :data:`LEAVES_WINDOWS` of the same
+windows (evenly spread; the table names them), the price of the zero state
+``V(theta; 0) - V(theta; z*)`` with the best window states ``z*`` beside T1 at
+``(theta, z*)`` in both forms (certified envelope, fitted ``(lam, C)``).
 
-Resume: each model's constants are written atomically to ``theory/<key>_K<K>.json`` in the
-study folder the moment they are computed, with the model's hash, and read back on a rerun only
-for the same model (same hash), ``N``, ``K`` and format; the recommendation is recomputed from
-them (microseconds).
+Resume: each model's record is written atomically to ``theory/<key>_K<K>.json`` in the
+study folder the moment it is computed, with the model's hash, and read back on a rerun only
+for the same model (same hash), ``N``, ``K``, grid, ``m*`` and format.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -47,19 +47,19 @@ from verification.experiment.table import atomic_write, plain, unplain
 
 #: Default number of training windows certified per model (``--certify-windows``).
 DEFAULT_WINDOWS = 200
-#: Tolerance of the recommendation: T1(m) <= TOL * V_inf (as in ``burn_in.recommend_m``).
+#: Tolerance of the recommendation: T1(m) <= TOL * the model's loss on the windows.
 TOL = 0.1
-#: Sampled constants: pairs drawn (as in ``benchmarks/ondata_certificates.py``).
-SAMPLED_PAIRS = 2000
+#: "What the burn-in leaves": at most this many of the certified windows (evenly spread).
+LEAVES_WINDOWS = 20
 #: Bump when a cached record's content changes meaning.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 THEORY_COLUMNS = (
-    "N", "seed", "windows", "S", "m_star", "m_rec", "constants",
+    "N", "seed", "windows", "S", "m_star", "m_rec", "constants", "bound_m_rec",
     "m0_verified", "m0_lam", "m0_C", "m0_steps", "m0_sampled_lam", "m0_sampled_C",
     "m0_sampled_steps",
     "m_star_verified", "m_star_lam", "m_star_C", "m_star_steps", "m_star_sampled_lam",
     "m_star_sampled_C", "m_star_sampled_steps",
-    "V_inf", "Delta_0", "test_m0", "test_m_star", "test_m_rec", "reason",
+    "loss_level", "Delta_0", "test_m0", "test_m_star", "test_m_rec", "reason",
 )
 
 
@@ -105,58 +105,78 @@ def training_pairs(model: Any, u: np.ndarray, N: int, K: int) -> TrainingPairs:
     return TrainingPairs(np.ascontiguousarray(X), z[starts].copy(), starts, S, Delta_0)
 
 
-def model_constants(model: Any, u: np.ndarray, N: int, K: int, *, seed: int = 0
-                    ) -> dict[str, Any]:
-    """Certified on-data pair constants and sampled constants of one model on ``K`` windows.
+def theory_record(model: Any, data: Any, N: int, K: int, ms: Sequence[int],
+                  leaves_ms: Sequence[int], *, seed: int = 0) -> dict[str, Any]:
+    """One model's constants, T1 over ``ms`` and recommendation on ``K`` windows, and what the
+    burn-in leaves at ``leaves_ms`` (module docstring).
 
-    Returns a plain dict: ``verified``, ``lam``, ``C``, ``steps`` (smallest ``j`` with
-    ``C lam**j <= 0.01``), ``region`` (``region_pairs`` and the largest ``||z_i||``,
-    ``z_max``), ``reason``, ``envelope`` (certified ``G_j``, ``(N,)``),
-    ``witness`` (largest simulated ratio of the same pairs, ``(N,)``), ``starts``, ``S``,
-    ``Delta_0``, ``sampled_lam``, ``sampled_C``, ``sampled_steps`` (never a certificate),
-    ``seconds``. A model whose free run is not finite gets ``verified = False`` and the reason.
+    Parameters
+    ----------
+    model : the trained cell;  data : the scaled training split (``x``, ``y``)
+    N : window length;  K : windows (evenly spread);  ms : the study's grid of ``m``
+    leaves_ms : burn-ins of "what the burn-in leaves" (e.g. ``0`` and ``m*``)
+    seed : the sampled constants' seed
+
+    Returns
+    -------
+    A plain dict: ``verified``, ``lam``, ``C``, ``steps`` (on-data certificate), ``global``,
+    ``region``, ``region_pairs``, ``z_max``, ``reason``, ``envelope``, ``witness``, ``starts``,
+    ``windows``, ``S``, ``Delta_0`` (RMS of ``||z_i||`` over the windows), ``sampled_lam``,
+    ``sampled_C``, ``sampled_steps`` (never a certificate), ``rows`` (T1 per ``m``),
+    ``m_rec``, ``rec_reason``, ``bound_m_rec``, ``certified`` (the recommendation's curve),
+    ``bound_used``, ``loss_level``, ``leaves`` (``windows``: which, ``rows``:
+    :data:`~verification.experiment.zero_state.LEAVES_COLUMNS`), ``seconds``. A model whose
+    free run is not finite gets ``verified = False`` and the reason.
     """
-    from verification.certificates.ondata import certify_on_data, steps_to
-    from verification.certificates.sampled_cells import sampled_constants
+    from verification.experiment.model_constants import model_constants
+    from verification.experiment.window_set import select_windows
+    from verification.experiment.zero_state import leaves_rows, price_of_zero_state
 
     t0 = time.perf_counter()
-    pairs = training_pairs(model, u, N, K)
-    out: dict[str, Any] = {
-        "format": CACHE_FORMAT, "N": int(N), "windows": int(pairs.starts.size), "S": pairs.S,
-        "starts": pairs.starts, "Delta_0": pairs.Delta_0,
-        "region_pairs": region(pairs.starts.size, pairs.S, N),
-    }
-    with np.errstate(over="ignore", invalid="ignore"):
-        out["z_max"] = float(np.max(np.linalg.norm(pairs.z0, axis=1)))
-    out["region"] = f"{out['region_pairs']}; ||z_i|| <= {out['z_max']:.4g}"
-    failed = dict(verified=False, lam=math.nan, C=math.nan, steps=math.inf, envelope=[],
-                  witness=[], sampled_lam=math.nan, sampled_C=math.nan, sampled_steps=math.inf)
-    if not (np.all(np.isfinite(pairs.z0)) and np.all(np.isfinite(pairs.X))):
-        out.update(failed, reason="the model's free run over the training split is not finite",
-                   seconds=time.perf_counter() - t0)
-        return out
+    out: dict[str, Any] = {"format": CACHE_FORMAT, "N": int(N), "K": int(K),
+                           "ms": [int(m) for m in ms], "leaves_ms": [int(m) for m in leaves_ms]}
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            cert = certify_on_data(model, pairs.X, pairs.z0, pairs="pair")
-            samp = sampled_constants(model, pairs.X, n_pairs=SAMPLED_PAIRS, seed=seed)
+            mc = model_constants(model, data, N, ms, n_windows=K, tol=TOL, seed=seed)
+            w = select_windows(data, N, n_windows=K)
+            few = dataclasses.replace(w, **_subset(w, LEAVES_WINDOWS))
+            price = price_of_zero_state(model, data, N, leaves_ms, windows=few)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # a diverged model
-        out.update(failed, reason=f"not computed: {exc}", seconds=time.perf_counter() - t0)
-        return out
-    out.update(
-        verified=bool(cert.verified), lam=cert.lam, C=cert.C, steps=cert.steps_to_level,
-        reason=cert.reason, envelope=cert.envelope, witness=cert.lower,
-        cert_seconds=cert.seconds, sampled_lam=samp.lam, sampled_C=samp.C,
-        sampled_steps=steps_to(samp.lam, samp.C), sampled_contracting=bool(samp.contracting),
-        seconds=time.perf_counter() - t0,
-    )
-    return out
+        return {**out, "verified": False, "lam": math.nan, "C": math.nan, "steps": math.inf,
+                "envelope": [], "witness": [], "sampled_lam": math.nan, "sampled_C": math.nan,
+                "sampled_steps": math.inf, "region": "", "region_pairs": "not computed",
+                "z_max": math.nan, "rows": [],
+                "m_rec": None, "certified": False, "leaves": None, "windows": 0,
+                "reason": f"not computed: {exc}", "seconds": time.perf_counter() - t0}
+    o, s = mc.on_data, mc.sampled
+    rec = mc.recommendation
+    keep = ("m", "V_zero", "V_point", "gap", "T1", "T1_env", "T1_fit", "T1_global",
+            "T1_sampled", "sound_env", "sound_fit")
+    return {**out, "verified": o["verified"], "lam": o["lam"], "C": o["C"],
+            "steps": o["steps_to_1pct"], "reason": o["reason"], "envelope": o["envelope"],
+            "witness": o["witness"], "cert_seconds": o["seconds"], "global": mc.global_,
+            "region_pairs": mc.windows["label"], "region": mc.region,
+            "z_max": float(np.max(np.linalg.norm(w.states_from(model.simulate(data.x)[0]),
+                                                 axis=1))),
+            "starts": mc.windows["starts"], "windows": mc.windows["S"], "S": mc.windows["S_all"],
+            "Delta_0": mc.Delta_0, "sampled_lam": s["lam"], "sampled_C": s["C"],
+            "sampled_steps": s["steps_to_1pct"], "sampled_contracting": s["contracting"],
+            "rows": [{k: r[k] for k in keep} for r in mc.rows], "loss_level": mc.loss_level,
+            "m_rec": None if rec is None else (rec.best_m if rec.m is None else rec.m),
+            "bound_m_rec": math.nan if rec is None else rec.bound,
+            "rec_reason": rec.reason if rec is not None else mc.bound_used,
+            "certified": mc.certified, "bound_used": mc.bound_used,
+            "leaves": {"windows": price.windows["label"], "rows": leaves_rows(price)},
+            "seconds": time.perf_counter() - t0}
 
 
-def region(K: int, S: int, N: int) -> str:
-    """The certified region in words (the pairs, the windows, the steps)."""
-    return (f"the pair (z_i, 0) on {K} of the S = {S} training windows (evenly spread; z_i the "
-            f"state of the model's free run from zero over the training split at window i's "
-            f"start), under window i's inputs, j = 1..{N}")
+def _subset(w: Any, k: int) -> dict[str, Any]:
+    """``k`` of the windows of ``w``, evenly spread, with a label naming them."""
+    pick = np.unique(np.round(np.linspace(0, w.S - 1, min(k, w.S))).astype(int))
+    label = (w.label if pick.size == w.S else
+             f"{pick.size} of the {w.S_all} windows of length N = {w.N}, spread evenly "
+             f"(a subset of the {w.S} certified)")
+    return {"starts": w.starts[pick], "X": w.X[pick], "Y": w.Y[pick], "label": label}
 
 
 # --------------------------------------------------------------------------- a study
@@ -165,25 +185,28 @@ def cache_path(out: str | Path, key: str, K: int) -> Path:
     return Path(out) / "theory" / f"{key}_K{K}.json"
 
 
-def cached_constants(out: str | Path, r: ModelRecord, model: Callable[[], Any], u: np.ndarray,
-                     K: int, log: Callable[[str], None] = print) -> tuple[dict[str, Any], bool]:
-    """One model's record, read from its cache file or computed and written atomically.
+def cached_constants(out: str | Path, r: ModelRecord, model: Callable[[], Any], data: Any,
+                     K: int, ms: Sequence[int], leaves_ms: Sequence[int],
+                     log: Callable[[str], None] = print) -> tuple[dict[str, Any], bool]:
+    """One model's record (:func:`theory_record`), read from its cache file or computed and
+    written atomically.
 
     ``model()`` returns the model (called only when the cache cannot be used). Returns
     ``(record, computed)``; ``computed`` is False when it came from the cache, which happens
-    only for the same model (its hash), ``N``, ``K`` and :data:`CACHE_FORMAT`.
+    only for the same model (its hash), ``N``, ``K``, ``ms``, ``leaves_ms`` and
+    :data:`CACHE_FORMAT`.
     """
     path = cache_path(out, r.key, K)
+    want = (CACHE_FORMAT, r.N, r.model_hash, [int(m) for m in ms], [int(m) for m in leaves_ms])
     if path.is_file():
         try:
             rec = unplain(json.loads(path.read_text()))
-            if (rec.get("format"), rec.get("N"), rec.get("model_hash")) == (
-                    CACHE_FORMAT, r.N, r.model_hash):
+            if tuple(rec.get(k) for k in ("format", "N", "model_hash", "ms", "leaves_ms")) == want:
                 return rec, False
         except (OSError, ValueError, AttributeError):
             pass  # unreadable: recompute
     rec = unplain(plain({"key": r.key, "model_hash": r.model_hash,
-                         **model_constants(model(), u, r.N, K)}))  # as read back
+                         **theory_record(model(), data, r.N, K, ms, leaves_ms)}))  # as read back
     atomic_write(path, json.dumps(plain(rec)))
     log(f"  theory: {r.key}: certified lam {rec['lam']:.5g}, C {rec['C']:.4g} "
         f"(verified {rec['verified']}), sampled lam {rec['sampled_lam']:.5g}, on "
@@ -192,16 +215,17 @@ def cached_constants(out: str | Path, r: ModelRecord, model: Callable[[], Any], 
 
 
 def study_theory(records: Sequence[ModelRecord], table: Sequence[PaperRow], out: str | Path,
-                 u: np.ndarray, K: int = DEFAULT_WINDOWS, log: Callable[[str], None] = print,
+                 data: Any, K: int = DEFAULT_WINDOWS, log: Callable[[str], None] = print,
                  model_of: Callable[[ModelRecord], Any] | None = None) -> dict[str, Any]:
-    """Constants of the ``m = 0`` and ``m*`` models and the recommended burn-in, per ``(N, seed)``.
+    """Constants, recommended burn-in and what the burn-in leaves of the ``m = 0`` and ``m*``
+    models, per ``(N, seed)``.
 
     Parameters
     ----------
     records : the study's finished models (models in ``<out>/models/<key>.npz``)
     table : ``paper_table(records)`` (gives ``m*`` per ``N``)
     out : the study folder
-    u : (T, n_x) the scaled training inputs
+    data : the scaled training split (``x : (T, n_x)``, ``y : (T, n_y)``)
     K : training windows certified per model (>= 1)
     model_of : reads a record's model (default: from ``<out>/models``)
 
@@ -232,7 +256,8 @@ def study_theory(records: Sequence[ModelRecord], table: Sequence[PaperRow], out:
                 if r is None:
                     continue
                 if r.key not in models:
-                    rec, new = cached_constants(out, r, lambda r=r: model_of(r), u, K, log)
+                    rec, new = cached_constants(out, r, lambda r=r: model_of(r), data, K,
+                                                sorted(at), sorted({0, m_star}), log)
                     n_new += new
                     models[r.key] = {**rec, "m": m, "seed": seed, "roles": []}
                 models[r.key]["roles"].append(role)
@@ -245,8 +270,8 @@ def study_theory(records: Sequence[ModelRecord], table: Sequence[PaperRow], out:
 
 def _recommendation(N: int, seed: int, m_star: int, at: dict[int, ModelRecord],
                     models: dict[str, dict[str, Any]], K: int) -> dict[str, Any]:
-    from verification.certificates.burn_in import recommend_m
-
+    """The row of ``theory.csv`` for one ``(N, seed)``: the ``m = 0`` model's recommendation
+    (computed with its record) beside ``m*`` and the test MSE of both."""
     rec: dict[str, Any] = {"N": N, "seed": seed, "windows": K, "m_star": m_star,
                            "test_m_star": _test(at.get(m_star)), "test_m0": _test(at.get(0))}
     for role, m in (("m0", 0), ("m_star", m_star)):
@@ -261,22 +286,13 @@ def _recommendation(N: int, seed: int, m_star: int, at: dict[int, ModelRecord],
     if c0 is None:
         return {**rec, "m_rec": None, "constants": None,
                 "reason": f"no m = 0 model at N = {N}, seed {seed}"}
-    if c0["verified"]:
-        lam, C, certified = c0["lam"], c0["C"], True
-    else:
-        lam, C, certified = c0["sampled_lam"], c0["sampled_C"], False
-    rec.update(V_inf=float(at[0].mse_train_scaled), Delta_0=c0["Delta_0"],
-               constants="certified on-data" if certified else "sampled (not certified)")
-    if not (0.0 < lam < 1.0 and math.isfinite(C) and C > 0):
-        return {**rec, "m_rec": None, "reason": (
-            f"no recommendation: the m = 0 model's constants do not contract (certified: "
-            f"{c0['reason']}; sampled lam = {c0['sampled_lam']:.4g})")}
-    if not rec["V_inf"] > 0:
-        return {**rec, "m_rec": None, "reason": "no recommendation: V_inf is not > 0"}
-    adv = recommend_m(lam, C, certified, N, rec["V_inf"], c0["Delta_0"],
-                      ms=np.array(sorted(at)), tol=TOL)
-    return {**rec, "m_rec": adv.m, "test_m_rec": _test(at.get(adv.m)), "reason": adv.reason,
-            "bound_m_rec": float(adv.bound[list(adv.ms).index(adv.m)])}
+    rec.update(loss_level=c0.get("loss_level"), Delta_0=c0.get("Delta_0"),
+               constants="certified" if c0["certified"] else "sampled (not certified)")
+    if c0["m_rec"] is None:
+        return {**rec, "m_rec": None, "reason": f"no recommendation: {c0['rec_reason']} "
+                f"(on-data certificate: {c0['reason']})"}
+    return {**rec, "m_rec": c0["m_rec"], "test_m_rec": _test(at.get(c0["m_rec"])),
+            "reason": c0["rec_reason"], "bound_m_rec": c0["bound_m_rec"]}
 
 
 def _test(r: ModelRecord | None) -> float | None:

@@ -48,6 +48,9 @@ BOUND_EXAMPLE = """example (makes a model and data first, then bounds it):
   python -c "from systems.data import paper_lti; import numpy as np; s = paper_lti('train'); np.savetxt('data.csv', np.c_[s.x, s.y], delimiter=',', header='x,y', comments='')"
   burnin bound model.npz --data data.csv --inputs x --outputs y --N 21 --m 0 5 10 20
 """  # noqa: E501
+GATED_BOUND_EXAMPLE = """example (an LSTM on the scaled RLC training split, every 200th window):
+  burnin bound models/rlc/model_N100_m0_stateless.pt --benchmark rlc --N 100 --m 0 20 40 60 80 --stride 200
+"""  # noqa: E501
 CERTIFY_EXAMPLE = """example:
   python -c "from systems.rnn import ElmanRNN; ElmanRNN([[0.5, 0.2], [0.0, 0.4]], [[1.0], [0.5]], None, [[1.0, -1.0]], None).save('model.npz')"
   burnin certify model.npz
@@ -110,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_nonnegative, default=0, help="random seed (>= 0)")
     r.add_argument("--no-resume", action="store_true", help="recompute finished m values")
 
-    b = sub.add_parser("bound", help="certificate and T1/T2 bounds over m for a saved model",
-                       epilog=BOUND_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b = sub.add_parser("bound", help="certificate and T1/T2 bounds over m for a saved model "
+                       "(LSTM/GRU: beside the measured price of the zero state)",
+                       epilog=BOUND_EXAMPLE + GATED_BOUND_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("model", help=MODEL_HELP)
     _data_args(b)
     b.add_argument("--N", type=int, required=True, help="window length")
@@ -119,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--stride", type=int, default=1, help="window stride (default 1)")
     b.add_argument("--tol", type=float, default=0.05,
                    help="recommendation tolerance: T1 bound <= tol * min_m V(theta; 0) "
-                   "(LSTM/GRU: tol * V_inf, the model's free-run training loss) (default 0.05)")
+                   "(LSTM/GRU: tol * the model's free-run loss on the windows) (default 0.05)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     c = sub.add_parser("certify", help="A1 certificate of a saved model (LMI-C; LSTM/GRU: "
@@ -353,137 +358,115 @@ def bound_cmd(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- LSTM / GRU
-def gated_constants(args: argparse.Namespace, model: Any, data: Any) -> dict[str, Any]:
-    """A1 constants of an LSTM/GRU on its data: global delta-ISS condition, on-data certificate
-    of the pairs ``(z_i, 0)`` on the windows ``X_i = u[s_i : s_i + N]`` (``z_i = z[s_i]`` of
-    the model's run from ``0`` over the whole sequence), and sampled constants (not a
-    certificate). Arguments are checked before any work."""
-    from systems.windows import Windows
-    from verification.certificates import (
-        certify_global,
-        certify_on_data,
-        sampled_constants,
-        steps_to,
-    )
+def gated_doc(mc: Any, data: Any, stride: int) -> dict[str, Any]:
+    """The record ``certify``/``bound`` print for an LSTM/GRU, from
+    :func:`verification.experiment.model_constants.model_constants`: the global certificate if
+    it holds, else the on-data one (on exactly the windows named), sampled constants beside."""
+    from verification.certificates import steps_to
 
-    u = np.asarray(data.x, dtype=np.float64)
-    win = Windows(data.T, args.N, args.stride)  # 1 <= N <= T, stride >= 1
-    z, _ = model.simulate(u)
-    X = u[win.index]  # (S, N, n_x)
-    z0 = z[win.starts]  # state before u[s_i]
-    glob = certify_global(model, float(np.max(np.abs(u))))
-    ond = certify_on_data(model, X, z0, pairs="pair")
-    # sampled (visited states + margin): from every window, or from the certified ones
-    samp = (sampled_constants(model, u, args.N) if args.stride == 1
-            else sampled_constants(model, X))
-    which = ("every window" if args.stride == 1 else
-             f"windows starting at 0, {args.stride}, ..., {int(win.starts[-1])}")
-    region = (f"pairs (z_i, 0) on {win.S} windows of length N = {args.N} of {data.name} "
-              f"(T = {data.T}), stride {args.stride} ({which}); z_i = the model's state at "
-              f"the window start when run from 0 over the whole sequence; ||z_i|| up to "
-              f"{float(np.linalg.norm(z0, axis=1).max()):.4g}")
-    chosen = glob if glob.verified else ond
-    doc = {
-        "verified": bool(chosen.verified), "kind": chosen.kind,
-        "lam": chosen.lam, "C": chosen.C,
-        "region": glob.region if glob.verified else region,
-        "steps_to_1pct": steps_to(chosen.lam, chosen.C) if chosen.verified else math.inf,
-        "lam_empirical": samp.lam, "C_empirical": samp.C,
-        "empirical": {"certified": False, "note": "sampled constants: an estimate, not a "
-                      "certificate", "n_pairs": samp.n_pairs, "contracting": samp.contracting},
-        "cell": model.cell, "n_h": model.n_h, "data": data.name, "T": data.T, "N": args.N,
-        "stride": args.stride, "windows": win.S, "window_starts": which,
-        "global": {"verified": glob.verified, "lam": glob.lam, "C": glob.C,
-                   "quantity": glob.quantity, "value": glob.value, "reason": glob.reason,
-                   "region": glob.region, "state_bounds": list(glob.state_bounds)},
-        "on_data": {"verified": ond.verified, "lam": ond.lam, "C": ond.C, "reason": ond.reason,
-                    "region": region, "pairs": ond.pairs, "seconds": ond.seconds,
-                    "steps_to_1pct": ond.steps_to_level},
+    g, o, s = mc.global_ or {}, mc.on_data, mc.sampled
+    glob = bool(g.get("verified"))
+    chosen = g if glob else o
+    return {
+        "verified": bool(chosen["verified"]), "kind": chosen["kind"],
+        "lam": chosen["lam"], "C": chosen["C"],
+        "region": g["region"] if glob else mc.region,
+        "steps_to_1pct": (float(steps_to(chosen["lam"], chosen["C"]))
+                          if chosen["verified"] else math.inf),
+        "lam_empirical": s["lam"], "C_empirical": s["C"],
+        "empirical": {"certified": False, "note": s["note"], "n_pairs": s["n_pairs"],
+                      "contracting": s["contracting"]},
+        "cell": mc.cell, "n_h": mc.n_h, "data": data.name, "T": data.T, "N": mc.windows["N"],
+        "stride": stride, "windows": mc.windows["S"], "window_starts": mc.windows["label"],
+        "global": g, "on_data": {**o, "region": mc.region},
     }
-    return {"doc": doc, "z": z, "z0": z0, "windows": win}
 
 
 def _gated_summary(d: dict[str, Any]) -> list[str]:
     g, o = d["global"], d["on_data"]
     lines = [f"{d['cell']} (n_h = {d['n_h']}) on {d['data']}: T = {d['T']}, N = {d['N']}, "
-             f"{d['windows']} windows, stride {d['stride']} ({d['window_starts']})",
-             f"global ({g['quantity']}): {g['reason']}",
-             f"on-data: {o['reason']}; lam = {fmt(o['lam'])}, C = {fmt(o['C'])}, "
-             f"1% after {fmt(o['steps_to_1pct'])} steps ({o['seconds']:.1f} s)",
+             f"{d['window_starts']}",
+             f"global ({g.get('quantity', '')}): {g.get('reason', 'not computed')}",
+             f"on-data: {o['reason']}" + ("" if not o["verified"] else
+                                          f"; lam = {fmt(o['lam'])}, C = {fmt(o['C'])}, "
+                                          f"1% after {fmt(o['steps_to_1pct'])} steps "
+                                          f"({o['seconds']:.1f} s)"),
              f"sampled (not a certificate): lam = {fmt(d['lam_empirical'])}, "
              f"C = {fmt(d['C_empirical'])}"]
     if d["verified"]:
         lines.insert(0, f"certified ({d['kind']}): A1 holds with lam = {d['lam']:.6g}, "
                      f"C = {d['C']:.6g} on {d['region']}")
     else:
-        lines.insert(0, f"not certified: global: {g['reason']}; on-data: {o['reason']}")
+        lines.insert(0, f"not certified: global: {g.get('reason')}; on-data: {o['reason']}")
     return lines
 
 
 def certify_gated(args: argparse.Namespace, model: Any) -> int:
-    """``burnin certify`` for an LSTM/GRU: global if it verifies, else on the data."""
+    """``burnin certify`` for an LSTM/GRU: global if it verifies (the on-data certificate is
+    then not computed), else on the data's windows."""
+    from verification.experiment.model_constants import model_constants
+
     with validating():
         data = load_data(args, model)
         check_settings(args, data)
-    doc = gated_constants(args, model, data)["doc"]
+    mc = model_constants(model, data, args.N, [], stride=args.stride, on_data="if-needed")
+    doc = gated_doc(mc, data, args.stride)
     if args.json:
         _print_json(doc)
     else:
         print("\n".join(_gated_summary(doc)))
-    return 0 if doc["verified"] else 1
+    return OK if doc["verified"] else NOT_CERTIFIED
+
+
+#: ``bound`` on an LSTM/GRU: the price of the zero state beside both T1 forms.
+PRICE_COLUMNS = [("m", "m"), ("V_zero", "V(0)"), ("V_point", "V(z*)"), ("gap", "price"),
+                 ("T1_env", "T1 envelope"), ("T1_fit", "T1 fitted"), ("sound", "sound"),
+                 ("ratio_env", "env/price"), ("ratio_fit", "fit/price")]
 
 
 def bound_gated(args: argparse.Namespace, model: Any, data: Any) -> int:
-    """``burnin bound`` for an LSTM/GRU: the T1 bound over ``m`` with the certified constants
-    (else the sampled ones, marked) and a recommended ``m``
-    (:func:`verification.certificates.recommend_m`).
+    """``burnin bound`` for an LSTM/GRU, on the windows ``--stride`` selects, all numbers on
+    exactly those windows:
 
-    ``V_inf`` is estimated by the model's free-run training loss (mean squared error over
-    every step and output of its run from ``0`` over the data), ``Delta_0**2 = mean_i
-    ||z_i||**2`` over the windows' start states.
+    * the price of the zero state per ``m``, ``V(theta; 0) - V(theta; z*)`` with the best
+      window states ``z*``, beside T1 at ``(theta, z*)`` in both forms (certified envelope and
+      fitted ``(lam, C)``, from the on-data certificate of the pairs ``(z*_i, 0)``), sound and
+      bound/price (:func:`verification.experiment.zero_state.price_of_zero_state`);
+    * the constants and the recommended burn-in
+      (:func:`verification.experiment.model_constants.model_constants`): T1 at the model's
+      free-run states ``z_i``, certified only where its constants are proven on exactly these
+      windows (else from sampled constants, labelled an estimate).
     """
-    from systems.windows import check_burn_in
-    from verification.certificates import recommend_m
+    from verification.experiment.model_constants import model_constants
+    from verification.experiment.zero_state import leaves_rows, price_of_zero_state
 
-    ms = list(range(args.N)) if args.m is None else sorted({check_burn_in(m, args.N)
-                                                             for m in args.m})
-    got = gated_constants(args, model, data)
-    doc = got["doc"]
-    _, yhat = model.simulate(np.asarray(data.x, dtype=np.float64))
-    V_inf = float(np.mean((yhat - data.y) ** 2))
-    Delta_0 = float(np.sqrt(np.mean(np.sum(got["z0"] ** 2, axis=1))))
-    if doc["verified"]:
-        lam, C, certified, source = doc["lam"], doc["C"], True, f"certified ({doc['kind']})"
-    else:
-        lam, C, certified = doc["lam_empirical"], doc["C_empirical"], False
-        source = "SAMPLED, NOT A CERTIFICATE (the bound is an estimate)"
-    if doc["kind"] == "on-data" and args.stride > 1:
-        source += (f"; on-data constants hold on the {doc['windows']} windows of stride "
-                   f"{args.stride} only, T1 compares every window: use --stride 1")
-    doc.update({"constants_used": source, "V_inf": V_inf, "Delta_0": Delta_0})
-    if not (0.0 < lam < 1.0 and np.isfinite(C) and C > 0):
-        doc.update({"rows": [{"m": m, "T1_bound": math.nan} for m in ms],
-                    "recommendation": None})
-        if args.json:
-            _print_json(doc)
-        else:
-            print("\n".join(_gated_summary(doc)))
-            print(f"no bound: the constants used ({source}) do not contract (lam = {fmt(lam)})")
-        return 1
-    adv = recommend_m(lam, C, certified, args.N, V_inf, Delta_0, ms=np.array(ms), tol=args.tol)
-    doc["rows"] = [{"m": int(m), "T1_bound": float(b)}
-                   for m, b in zip(adv.ms, adv.bound, strict=True)]
-    doc["recommendation"] = {"m": adv.m, "reason": adv.reason, "certified": adv.certified,
-                             "tol": adv.tol}
+    mc = model_constants(model, data, args.N, args.m, stride=args.stride, tol=args.tol)
+    ms = [r["m"] for r in mc.rows]
+    price = price_of_zero_state(model, data, args.N, ms, stride=args.stride)
+    rows = leaves_rows(price)
+    doc = gated_doc(mc, data, args.stride) | {
+        "price": [r | {"sound": s["sound"]} for r, s in zip(price.rows, rows, strict=True)],
+        "price_windows": price.windows["label"], "price_seconds": price.seconds,
+        "rows": mc.rows, "bound_used": mc.bound_used, "certified_bound": mc.certified,
+        "loss_level": mc.loss_level,
+        "recommendation": None if mc.recommendation is None else
+        {**mc.to_dict()["recommendation"], "certified": mc.certified}}
+    unsound = [r["m"] for r in rows if r["sound"] is False]
     if args.json:
         _print_json(doc)
     else:
         print("\n".join(_gated_summary(doc)))
-        print(f"T1 bound with {source} constants lam = {lam:.6g}, C = {C:.6g}; V_inf = "
-              f"{V_inf:.4g} (free-run training MSE), Delta_0 = {Delta_0:.4g}")
-        print(text_table(doc["rows"], [("m", "m"), ("T1_bound", "T1 bound")]))
-        print(f"recommended burn-in: m = {adv.m} ({adv.reason})")
-    return 0 if certified else 1
+        print(f"the price of the zero state on {price.windows['label']} "
+              f"({price.seconds:.1f} s): V(0) - V(z*), z* the best state of each window; T1 at "
+              "(theta, z*) from the on-data certificate of the pairs (z*_i, 0)")
+        print(text_table(rows, PRICE_COLUMNS))
+        rec = mc.recommendation
+        print(f"recommended burn-in: m = {rec.m} ({rec.reason})" if rec and rec.m is not None
+              else f"no recommended burn-in: {rec.reason if rec else mc.bound_used}")
+    if unsound:
+        print(f"WARNING: the price exceeds its bound at m = {unsound} (a bug: please report)",
+              file=sys.stderr)
+    return OK if mc.certified and not unsound else NOT_CERTIFIED
 
 
 # --------------------------------------------------------------------------- main
