@@ -46,7 +46,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 from systems.benchmarks import (  # noqa: E402
-    MODEL_FOLDERS,
+    DATASETS,
     authors_models,
     best_burn_in,
     evaluate_burn_in,
@@ -73,6 +73,11 @@ SHARED = ROOT.parent / "shared" if (ROOT.parent / "shared").is_dir() else Path("
 TITLES = {"silverbox": "Silverbox", "wiener_hammerstein": "Wiener-Hammerstein", "rlc": "RLC"}
 
 
+def _models_folder(name: str) -> Path:
+    """The authors' published LSTMs of one dataset."""
+    return SHARED / "models" / "authors_lstm" / DATASETS[name].model_folder
+
+
 def _clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
@@ -89,7 +94,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
     """Every stage for one dataset; returns plain results (module docstring)."""
     bench = load_benchmark(name, SHARED / "data" / "benchmarks")
     seq = bench.scaled["train"]
-    files = authors_models(SHARED / "models" / "authors_lstm" / MODEL_FOLDERS[name], N)
+    files = authors_models(_models_folder(name), N)
     stride = max(1, math.ceil((seq.T - N + 1) / args.windows))
     w = select_windows(seq, N, stride=stride)
     _say(f"## {name}: {w.label}; {len(files)} models; load {os.getloadavg()}")
@@ -363,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         res = done.get(name) or unplain(plain(run_dataset(name, args)))
         if any("transient" not in r["test"] for r in res["free_run"]):  # older results
             bench = load_benchmark(name, SHARED / "data" / "benchmarks")
-            files = authors_models(SHARED / "models" / "authors_lstm" / MODEL_FOLDERS[name], N)
+            files = authors_models(_models_folder(name), N)
             res["m_star"], res["free_run"] = unplain(plain(free_run_stage(bench, files)))
         results.append(res)
         keep = {r["dataset"]: r for r in results} | {k: v for k, v in done.items()
