@@ -5,16 +5,17 @@
 trainer, :mod:`~verification.experiment.tune_batched`):
 
 1. **Theory** (when the trainer can hand out its model and the training inputs are given): the
-   reference ``m = 0`` is trained first, for the first rung's epochs; the forgetting constants of
+   reference ``m = 0`` is trained first, for the search's epochs; the forgetting constants of
    that model on its training windows cap the candidate burn-ins and add the bound's
    recommendation (:mod:`~verification.experiment.tune_theory`).
-2. **Successive halving** (:mod:`~verification.experiment.tune_schedule`): all candidates train a
-   few epochs with one seed; the better half by the authors' criterion (``0.7 train + 0.3
-   validation`` free-run MSE, never test) continues training where it stopped, with twice the
-   epochs; the reference ``m = 0`` always continues.
-3. **Seeds**: the last rung trains the finalists and the reference with ``seeds`` seeds each; the
-   chosen ``m`` has the lowest mean criterion there, and its predicted change against ``m = 0`` is
-   the mean (and spread) of the per-seed changes (same seeds, so paired).
+2. **Search at one fidelity** (:mod:`~verification.experiment.tune_schedule`): a coarse rung of
+   burn-ins spread over the candidates, then refinement rungs that bisect towards the best one,
+   all trained the same epochs with one seed and ranked by the authors' criterion (``0.7 train
+   + 0.3 validation`` free-run MSE, never test).
+3. **Seeds at the last rung**: the best ``finalists`` and the reference ``m = 0`` continue their
+   training (their first seed) and get ``seeds - 1`` more seeds; the chosen ``m`` has the lowest
+   mean criterion there, and its predicted change against ``m = 0`` is the mean (and spread) of
+   the per-seed changes (same seeds, so paired).
 
 The budget is a share of the full grid at the paper's budget (one model per grid ``m`` for the
 paper's epochs), counted in model-epochs of the same ``N``. With a ``store``
@@ -49,17 +50,20 @@ import numpy as np
 from systems.errors import InputError
 from verification.experiment.tune_protocol import Request, as_trainer, criterion
 from verification.experiment.tune_schedule import (
-    ETA,
+    COARSE,
     FINALISTS,
     SEEDS,
-    Schedule,
-    fit_schedule,
+    Plan,
+    fit_plan,
+    refinement,
 )
 from verification.experiment.tune_store import TuneStore
 from verification.experiment.tune_theory import LEVEL, WINDOWS, TheoryView, theory_candidates
 
 #: Default share of the full grid's model-epochs the tuner may use.
 SHARE = 0.05
+#: Epochs of the ``m = 0`` model whose forgetting constants choose the candidates.
+THEORY_EPOCHS = 4
 #: Model seeds of tuner seed ``t``: ``t * SEED_STRIDE + k``, ``k < seeds``.
 SEED_STRIDE = 100
 
@@ -71,9 +75,10 @@ class TuneSettings:
     ``grid``: the burn-ins to choose from (``m = 0`` is added as the reference);
     ``paper_epochs``: epochs of one grid model at the paper's budget (the grid's cost is
     ``len(grid) * paper_epochs``); ``share``: the tuner's budget as a share of that;
-    ``seeds``/``finalists``/``eta``: the last rung's seeds, the burn-ins besides ``m = 0`` that
-    reach it, the halving factor; ``tuner_seed``: which model seeds are used; ``theory``: let the
-    forgetting constants choose the candidates (``windows`` pairs, cap level ``level``).
+    ``seeds``/``finalists``/``coarse``: the last rung's seeds, the burn-ins besides ``m = 0``
+    that reach it, the burn-ins of the coarse rung; ``tuner_seed``: which model seeds are used;
+    ``theory``: let the forgetting constants choose the candidates (``windows`` pairs, cap level
+    ``level``).
     """
 
     N: int
@@ -82,7 +87,7 @@ class TuneSettings:
     share: float = SHARE
     seeds: int = SEEDS
     finalists: int = FINALISTS
-    eta: int = ETA
+    coarse: int = COARSE
     tuner_seed: int = 0
     theory: bool = True
     windows: int = WINDOWS
@@ -92,7 +97,7 @@ class TuneSettings:
         """These settings if valid, else an :class:`InputError` naming the option."""
         for name, v, lo in (("--N", self.N, 2), ("--paper-epochs", self.paper_epochs, 1),
                             ("--seeds", self.seeds, 1), ("--finalists", self.finalists, 1),
-                            ("--eta", self.eta, 2), ("--tuner-seed", self.tuner_seed, 0),
+                            ("--coarse", self.coarse, 2), ("--tuner-seed", self.tuner_seed, 0),
                             ("--windows", self.windows, 1)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise InputError(f"{name} {v!r} must be an integer >= {lo}")
@@ -123,16 +128,23 @@ class TuneSettings:
     def budget(self) -> float:
         return self.share * self.grid_model_epochs
 
+    def plan(self, n: int) -> Plan:
+        """The tuner's plan for ``n`` candidates within the budget."""
+        return fit_plan(n, self.budget, coarse=self.coarse, finalists=self.finalists,
+                        seeds=self.seeds)
+
 
 @dataclass(frozen=True)
 class RungResult:
     """One rung: every candidate's criterion per seed, their mean and spread.
 
     ``values[m]``: ``(seed, train_mse, val_mse, criterion)`` per seed trained at this rung;
-    ``kept``: the burn-ins that continue to the next rung (empty at the last).
+    ``kind``: ``coarse``, ``refine`` or ``final``; ``kept``: the burn-ins that reach the last
+    rung (filled in at the last search rung).
     """
 
     index: int
+    kind: str
     epochs: int
     values: dict[int, list[tuple[int, float, float, float]]]
     kept: tuple[int, ...]
@@ -168,7 +180,7 @@ class TuneResult:
     improvement_sd: float
     improvements: tuple[float, ...]
     rungs: tuple[RungResult, ...]
-    schedule: Schedule
+    plan: Plan
     settings: TuneSettings
     theory: TheoryView | None
     model_epochs: int
@@ -209,36 +221,48 @@ def tune(trainer: Any, settings: TuneSettings, *, theory_inputs: np.ndarray | No
     if s.theory and t.has_model and theory_inputs is not None:
         theory = run.theory(np.asarray(theory_inputs, dtype=np.float64))
         cands = theory.candidates
-    sched = fit_schedule(len(cands), s.budget, eta=s.eta, finalists=s.finalists,
-                         seeds=s.seeds)
-    log(f"tune: {len(cands)} burn-ins {list(cands)}, rungs "
-        + ", ".join(f"{r.burn_ins}x{r.seeds} to {r.epochs} ep" for r in sched.rungs)
-        + f": {sched.cost} model-epochs, {100 * sched.cost / s.grid_model_epochs:.1f} % of the"
-        f" grid ({s.grid_model_epochs})")
-    alive, rungs = list(cands), []
-    for r, rung in enumerate(sched.rungs):
-        res = run.rung(r, rung, alive, sched)
-        nxt = sched.rungs[r + 1].burn_ins if r + 1 < len(sched.rungs) else 0
-        ranked = [m for m in res.ranking() if m != 0]
-        alive = sorted({0, *ranked[:max(nxt - 1, 0)]}) if nxt else []
-        res = RungResult(res.index, res.epochs, res.values, tuple(alive), res.seconds)
-        rungs.append(res)
-    return _result(rungs, sched, s, theory, run, cands)
+    p = s.plan(len(cands)) if theory is None else fit_plan(
+        len(cands), s.budget - THEORY_EPOCHS, coarse=s.coarse, finalists=s.finalists,
+        seeds=s.seeds)
+    log(f"tune: {len(cands)} burn-ins {list(cands)}; search {len(p.coarse)} + up to "
+        f"{p.refine_max} of them for {p.e_search} epochs, then {p.finalists} finalists and "
+        f"m = 0 with {p.seeds} seeds to {p.e_final} epochs: at most {p.worst_cost} model-epochs,"
+        f" {100 * p.worst_cost / s.grid_model_epochs:.1f} % of the grid "
+        f"({s.grid_model_epochs})")
+    rungs = [run.rung("coarse", p.e_search, [cands[i] for i in p.coarse], 1)]
+    done = list(p.coarse)
+    while True:
+        scores = {m: r.mean(m) for r in rungs for m in r.values}
+        best = min(done, key=lambda i: (scores[cands[i]], i))
+        new = refinement(done, best)
+        if not new:
+            break
+        rungs.append(run.rung("refine", p.e_search, [cands[i] for i in new], 1))
+        done += new
+    ranked = sorted((m for m in scores if m != 0), key=lambda m: (scores[m], m))
+    final = sorted({0, *ranked[:p.finalists]})
+    last = rungs[-1]
+    rungs[-1] = RungResult(last.index, last.kind, last.epochs, last.values, tuple(final),
+                           last.seconds)
+    rungs.append(run.rung("final", p.e_final, final, p.seeds))
+    return _result(rungs, p, s, theory, run, cands)
 
 
-def _result(rungs: list[RungResult], sched: Schedule, s: TuneSettings, theory: TheoryView | None,
+def _result(rungs: list[RungResult], p: Plan, s: TuneSettings, theory: TheoryView | None,
             run: _Run, cands: tuple[int, ...]) -> TuneResult:
     last = rungs[-1]
     m = last.ranking()[0]
     base = {v[0]: v[3] for v in last.values[0]}
     changes = tuple(100.0 * (v[3] - base[v[0]]) / base[v[0]] for v in last.values[m]
                     if v[0] in base and base[v[0]] > 0)
+    searched = sum(len(r.values) for r in rungs[:-1])
     return TuneResult(
         m=int(m), criterion=last.mean(m), criterion_sd=last.sd(m),
         improvement_over_m0=float(np.mean(changes)) if changes else math.nan,
         improvement_sd=float(np.std(changes, ddof=1)) if len(changes) > 1 else math.nan,
-        improvements=changes, rungs=tuple(rungs), schedule=sched, settings=s, theory=theory,
-        model_epochs=sched.cost, seconds=run.seconds, candidates=tuple(cands))
+        improvements=changes, rungs=tuple(rungs), plan=p, settings=s, theory=theory,
+        model_epochs=p.cost(searched) + run.extra_epochs, seconds=run.seconds,
+        candidates=tuple(cands))
 
 
 class _Run:
@@ -251,6 +275,8 @@ class _Run:
         self.seconds = 0.0
         self.done_epochs = 0
         self.train_seconds = 0.0
+        self.n_rungs = 0
+        self.extra_epochs = 0  # the theory's model
 
     def _train(self, wanted: Sequence[tuple[int, int, int]]
                ) -> dict[tuple[int, int], tuple[float, float]]:
@@ -303,63 +329,67 @@ class _Run:
         return float(doc["mse"][0]), float(doc["mse"][1])
 
     def theory(self, u: np.ndarray) -> TheoryView:
-        """Train the reference ``m = 0`` to the first rung's epochs (as if every grid burn-in
-        were a candidate) and let its constants choose the candidates."""
+        """Train the reference ``m = 0`` (first seed) for :data:`THEORY_EPOCHS` epochs and let
+        its constants choose the candidates. That model is not trained further: the search
+        trains every burn-in in one cycle from its start."""
         s = self.s
         path = self.store.out / "theory.json" if self.store else None
         doc = self.store.read_doc(path) if self.store else None
         if doc is not None:
-            view = TheoryView.from_dict(doc["theory"])
-            self.states[(0, s.model_seeds[0])] = (view.epochs, None)
-            return view
-        e = fit_schedule(len(s.candidates), s.budget, eta=s.eta, finalists=s.finalists,
-                         seeds=s.seeds).rungs[0].epochs
-        self.log(f"tune: theory: m = 0 trained {e} epochs, its forgetting constants on "
-                 f"{s.windows} training windows choose the candidates")
-        tr, _ = self._train([(0, s.model_seeds[0], e)])[(0, s.model_seeds[0])]
-        state = self.states[(0, s.model_seeds[0])][1]
+            self.extra_epochs = THEORY_EPOCHS
+            return TheoryView.from_dict(doc["theory"])
+        key = (0, s.model_seeds[0])
+        self.log(f"tune: theory: m = 0 trained {THEORY_EPOCHS} epochs, its forgetting constants "
+                 f"on {s.windows} training windows choose the candidates")
+        tr, _ = self._train([(0, key[1], THEORY_EPOCHS)])[key]
+        have, state = self.states.pop(key)
         if state is None:
-            _, state = self.store.read_state(0, s.model_seeds[0], e)
+            _, state = self.store.read_state(0, key[1], have)
+        self.extra_epochs = THEORY_EPOCHS
         t0 = time.perf_counter()
-        view = theory_candidates(self.t.model(state), u, s.N, s.candidates, tr, epochs=e,
-                                 windows=s.windows, level=s.level, keep_min=s.finalists + 1)
+        view = theory_candidates(self.t.model(state), u, s.N, s.candidates, tr,
+                                 epochs=THEORY_EPOCHS, windows=s.windows, level=s.level,
+                                 keep_min=s.finalists + 1)
         self.seconds += time.perf_counter() - t0
         self.log(f"tune: theory: lam {view.lam:.4g}, C {view.C:.3g} "
                  f"({'certified on data' if view.certified else 'sampled, not certified'}), "
                  f"{view.steps:g} steps to {100 * view.level:g} %: candidates up to "
-                 f"{max(view.candidates)}; the bound recommends m = {view.m_rec}")
+                 f"{view.m_cap if view.m_cap is not None else max(view.grid)}; the bound "
+                 f"recommends m = {view.m_rec}")
         if self.store is not None:
             self.store.write_doc(path, {"theory": view.to_dict()})
         return view
 
-    def rung(self, r: int, rung: Any, alive: Sequence[int], sched: Schedule) -> RungResult:
-        """Train (or read) rung ``r`` for the burn-ins ``alive``."""
+    def rung(self, kind: str, epochs: int, burn_ins: Sequence[int], seeds: int) -> RungResult:
+        """Train (or read) the next rung: ``burn_ins`` with ``seeds`` seeds to ``epochs``."""
+        r = self.n_rungs
+        self.n_rungs += 1
         path = self.store.rung_path(r) if self.store else None
         doc = self.store.read_doc(path) if self.store else None
-        members = [(m, seed) for m in alive for seed in self.s.model_seeds[:rung.seeds]]
+        members = [(m, seed) for m in burn_ins for seed in self.s.model_seeds[:seeds]]
         if doc is not None and sorted(map(tuple, doc["members"])) == sorted(members):
             for m, seed in members:
-                self.states[(m, seed)] = (rung.epochs, None)
+                self.states[(m, seed)] = (epochs, None)
             values = {int(m): [tuple(v) for v in vs] for m, vs in doc["values"].items()}
             self.seconds += doc["seconds"]
-            self.log(f"rung {r + 1}/{len(sched.rungs)}: read from {path}")
-            return RungResult(r, rung.epochs, values, (), doc["seconds"])
+            self.log(f"rung {r + 1} ({kind}): read from {path}")
+            return RungResult(r, kind, epochs, values, (), doc["seconds"])
         before = self.seconds
-        left = sched.cost - self.done_epochs
         rate = self.train_seconds / self.done_epochs if self.done_epochs else None
-        eta = f", run ETA {rate * left / 60:.1f} min" if rate else ""
-        self.log(f"rung {r + 1}/{len(sched.rungs)}: {len(alive)} burn-ins x {rung.seeds} "
-                 f"seed(s) to {rung.epochs} epochs{eta}")
-        mse = self._train([(m, seed, rung.epochs) for m, seed in members])
+        new = sum(epochs - self.states.get(k, (0, None))[0] for k in members)
+        eta = f", about {rate * new / 60:.1f} min" if rate else ""
+        self.log(f"rung {r + 1} ({kind}): {len(burn_ins)} burn-ins {list(burn_ins)} x {seeds} "
+                 f"seed(s) to {epochs} epochs{eta}")
+        mse = self._train([(m, seed, epochs) for m, seed in members])
         values: dict[int, list[tuple[int, float, float, float]]] = {}
         for (m, seed), (tr, va) in mse.items():
             values.setdefault(m, []).append((seed, tr, va, criterion(tr, va)))
-        res = RungResult(r, rung.epochs, values, (), self.seconds - before)
+        res = RungResult(r, kind, epochs, values, (), self.seconds - before)
         if self.store is not None:
             self.store.write_doc(path, {"members": members, "values": values,
-                                        "seconds": res.seconds, "epochs": rung.epochs})
+                                        "seconds": res.seconds, "epochs": epochs})
             self.store.prune_states({k: v[0] for k, v in self.states.items()})
         best = res.ranking()[:3]
-        self.log(f"rung {r + 1}/{len(sched.rungs)} done in {res.seconds:.0f} s: best "
+        self.log(f"rung {r + 1} ({kind}) done in {res.seconds:.0f} s: best "
                  + ", ".join(f"m = {m} ({res.mean(m):.4g})" for m in best))
         return res

@@ -12,8 +12,9 @@ window ``i``'s start; certified on data, else sampled and marked so;
   has nothing left to gain but its ``N - m``. The candidates are the grid's burn-ins up to the
   cap (at least ``keep_min`` of them).
 * the **bound's recommendation** (§6.4, :func:`~verification.certificates.burn_in.recommend_m`:
-  the smallest grid ``m`` whose T1 bound is within 10 % of the model's training loss), always a
-  candidate.
+  the smallest grid ``m`` whose T1 bound is within 10 % of the model's training loss), a
+  candidate whenever some ``m`` meets that rule (its fallback, the grid's smallest bound, which
+  is the grid's end on slowly forgetting data, is only reported).
 
 Both rest on constants of a model early in training, certified only on those pairs (or
 sampled): they steer the search, and the tuner's measurements decide.
@@ -105,14 +106,16 @@ def theory_candidates(model: Any, u: np.ndarray, N: int, grid: Sequence[int], V_
     contracts = 0.0 < lam < 1.0 and math.isfinite(C) and C > 0
     steps = steps_to(lam, C, level) if contracts else math.inf
     m_rec, rec_reason = None, "no recommendation: the constants do not contract"
+    met = False
     if contracts and V_inf > 0 and math.isfinite(V_inf):
         adv = recommend_m(lam, C, certified, N, V_inf, c["Delta_0"], ms=np.array(grid))
         m_rec, rec_reason = int(adv.m), adv.reason
+        met = bool(adv.bound[list(adv.ms).index(adv.m)] <= adv.tol * V_inf)
     kept = [m for m in grid if m <= steps]
     if len(kept) < keep_min:
         kept = list(grid[:keep_min])
     m_cap = max(kept) if len(kept) < len(grid) else None
-    cands = tuple(sorted(set(kept) | ({m_rec} if m_rec is not None else set())))
+    cands = tuple(sorted(set(kept) | ({m_rec} if met else set())))
     return TheoryView(float(lam), float(C), certified, float(steps), float(level), m_cap, m_rec,
                       rec_reason, cands, grid, float(V_inf), float(c["Delta_0"]), int(epochs),
                       int(c["windows"]), str(c["region"]), str(c.get("reason", "")),

@@ -22,15 +22,15 @@ from verification.presentation.figures import RC, SINGLE, styled
 
 @styled
 def rung_figure(ms: Sequence[np.ndarray], mean: Sequence[np.ndarray], lo: Sequence[np.ndarray],
-                hi: Sequence[np.ndarray], epochs: Sequence[int], chosen: int,
-                cap: int | None = None, title: str = "") -> Figure:
+                hi: Sequence[np.ndarray], epochs: Sequence[int], kinds: Sequence[str],
+                chosen: int, cap: int | None = None, title: str = "") -> Figure:
     """Criterion over ``m`` per rung.
 
     Parameters
     ----------
     ms, mean, lo, hi : per rung ``r``, ``(n_r,)`` burn-ins, mean criterion over seeds, lowest
         and highest seed
-    epochs : per rung, the epochs its candidates were trained
+    epochs, kinds : per rung, the epochs its candidates were trained and its kind
     chosen : the chosen ``m``; cap : the theory's largest candidate (``None``: no cap)
     """
     fig = Figure(figsize=(SINGLE * 1.5, 2.6), layout="constrained")
@@ -43,7 +43,7 @@ def rung_figure(ms: Sequence[np.ndarray], mean: Sequence[np.ndarray], lo: Sequen
         err = [c[ok] - np.asarray(lo[r])[ok], np.asarray(hi[r])[ok] - c[ok]]
         ax.errorbar(m[ok] + 0.6 * (r - (R - 1) / 2), c[ok], yerr=err, ls="none", marker="o",
                     ms=3, capsize=1.5, color=cmap(r / max(R - 1, 1)),
-                    label=f"rung {r + 1}: {len(m)} x {epochs[r]} ep")
+                    label=f"{r + 1} {kinds[r]}: {len(m)} m, {epochs[r]} ep")
     ax.axvline(chosen, color="tab:red", lw=0.8, ls="--", label=f"chosen m = {chosen}")
     if cap is not None:
         ax.axvline(cap, color="0.5", lw=0.8, ls=":", label=f"theory's cap ({cap})")

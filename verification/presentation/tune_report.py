@@ -24,9 +24,10 @@ def result_doc(res: TuneResult) -> dict[str, Any]:
         "criterion_sd": res.criterion_sd, "improvement_sd": res.improvement_sd,
         "improvements": list(res.improvements), "grid_model_epochs": s.grid_model_epochs,
         "candidates": list(res.candidates), "settings": s.__dict__,
-        "schedule": [r.__dict__ for r in res.schedule.rungs],
+        "plan": res.plan.__dict__,
         "theory": None if res.theory is None else res.theory.to_dict(),
-        "rungs": [{"rung": r.index + 1, "epochs": r.epochs, "kept": list(r.kept),
+        "rungs": [{"rung": r.index + 1, "kind": r.kind, "epochs": r.epochs,
+                   "finalists": list(r.kept),
                    "seconds": r.seconds,
                    "candidates": [{"m": m, "mean": r.mean(m), "sd": r.sd(m),
                                    "seeds": [{"seed": v[0], "train_mse": v[1], "val_mse": v[2],
@@ -47,7 +48,8 @@ def figure_arrays(res: TuneResult) -> dict[str, Any]:
         hi.append(np.array([max(v[3] for v in r.values[k]) for k in m]))
     cap = res.theory.m_cap if res.theory is not None else None
     return {"ms": ms, "mean": mean, "lo": lo, "hi": hi,
-            "epochs": [r.epochs for r in res.rungs], "chosen": res.m, "cap": cap}
+            "epochs": [r.epochs for r in res.rungs], "kinds": [r.kind for r in res.rungs],
+            "chosen": res.m, "cap": cap}
 
 
 def report(res: TuneResult, title: str = "") -> str:
@@ -68,13 +70,16 @@ def report(res: TuneResult, title: str = "") -> str:
              "it ranks the burn-ins, its values are not the paper budget's errors.", ""]
     lines += _theory(res)
     lines += ["## Rungs", "",
-              "| rung | epochs | m | seeds | mean criterion | sd | train MSE | val MSE | "
-              "continues |", "|---:|---:|---:|---:|---:|---:|---:|---:|:---|"]
+              "| rung | kind | epochs | m | seeds | mean criterion | sd | train MSE | val MSE |"
+              " |", "|---:|:---|---:|---:|---:|---:|---:|---:|---:|:---|"]
+    finalists = {m for r in res.rungs for m in r.kept}
     for r in res.rungs:
         for m in r.ranking():
             v = r.values[m]
-            cont = "yes" if m in r.kept else ("chosen" if (m == res.m and not r.kept) else "")
-            lines.append(f"| {r.index + 1} | {r.epochs} | {m} | {len(v)} | {fmt(r.mean(m), 4)}"
+            cont = ("chosen" if r.kind == "final" and m == res.m else
+                    "finalist" if r.kind != "final" and m in finalists else "")
+            lines.append(f"| {r.index + 1} | {r.kind} | {r.epochs} | {m} | {len(v)} | "
+                         f"{fmt(r.mean(m), 4)}"
                          f" | {fmt(r.sd(m), 2)} | {fmt(np.mean([x[1] for x in v]), 4)} | "
                          f"{fmt(np.mean([x[2] for x in v]), 4)} | {cont} |")
     lines += ["", "![rungs](tune_rungs.png)", ""]
@@ -106,7 +111,7 @@ def write_all(res: TuneResult, plan: Any) -> list[Path]:
     paths = [atomic_write(out / "result.json", json.dumps(result_doc(res), indent=1)),
              atomic_write(out / "report.md", report(res, title))]
     a = figure_arrays(res)
-    fig = rung_figure(a["ms"], a["mean"], a["lo"], a["hi"], a["epochs"], a["chosen"],
-                      a["cap"], title=title)
+    fig = rung_figure(a["ms"], a["mean"], a["lo"], a["hi"], a["epochs"], a["kinds"],
+                      a["chosen"], a["cap"], title=title)
     paths.append(save_figure(fig, out / "tune_rungs.png"))
     return paths

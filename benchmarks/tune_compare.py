@@ -1,0 +1,278 @@
+"""``burnin tune`` against the full grid, Optuna and the bound's recommendation.
+
+For each dataset and window length ``N``, every method picks a burn-in with the same trainer
+(the batched LSTM trainer, the tuner's learning-rate cycles) and is judged by what its ``m`` gives
+at the paper's budget: **regret** = test MSE of the full grid's paper-budget model(s) at the
+chosen ``m`` / the grid's best test MSE (averaged over the grid's seeds where there are several).
+Two reference grids: the authors' published per-``m`` results (``results_<dataset>_h8.csv`` of
+github.com/jdschille/rnn-training, one seed) and a three-seed ``burnin study --budget paper``
+grid, each where given. Methods:
+
+* ``tune``: :func:`verification.experiment.tune.tune` (theory's candidates, successive halving,
+  seeds at the last rung), one run per tuner seed;
+* ``notheory``: the same without the theory's candidates (the whole grid): what the theory
+  contributes;
+* ``optuna``: TPE over the grid's burn-ins (categorical) with a successive-halving pruner
+  (reduction factor 2) at a quarter, half and all of the tuner's search epochs, completed at the
+  tuner's last-rung epochs (each stretch one learning-rate cycle, as the tuner's rungs), a new
+  model seed per trial, run until it has used the model-epochs of the tuner run with the same
+  tuner seed (needs ``pip install optuna``; skipped without it);
+* ``bound``: the bound's recommendation from the tuner's ``m = 0`` model (no extra compute).
+
+Every run is kept in ``--out`` (tuner runs resume from their folders; a finished Optuna run is
+read back), so the script can be stopped and rerun. Prints and writes ``summary.md``/``.json``.
+
+Run: ``python benchmarks/tune_compare.py --datasets silverbox --N 100 --tuner-seeds 0 1 2
+--authors-results PATH --grids DIR --out tune_compare``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from verification.experiment import tune_run  # noqa: E402
+from verification.experiment.table import atomic_write, plain  # noqa: E402
+from verification.experiment.tune import SEED_STRIDE  # noqa: E402
+from verification.experiment.tune_batched import BatchedTuneTrainer  # noqa: E402
+from verification.experiment.tune_protocol import criterion  # noqa: E402
+
+AUTHORS_NAME = {"wiener_hammerstein": "wienerhammerstein"}
+GRID_DIR = {100: "{ds}_paper", 200: "{ds}_paper200"}
+
+
+# --------------------------------------------------------------------------- references
+def authors_test(src: str | None, ds: str, N: int) -> dict[int, float]:
+    """The authors' per-``m`` test MSE (scaled) at ``N``: from a folder of their results CSVs or
+    their git repository (read with ``git show``); empty when not given or not found."""
+    if not src:
+        return {}
+    name = f"results_{AUTHORS_NAME.get(ds, ds)}_h8.csv"
+    p = Path(src)
+    if (p / name).is_file():
+        text = (p / name).read_text()
+    else:
+        r = subprocess.run(["git", "-C", str(p), "show",
+                            f"HEAD:02_public_datasets/code/results/{name}"],
+                           capture_output=True, text=True, check=False)
+        if r.returncode:
+            return {}
+        text = r.stdout
+    return {int(r["m"]): float(r["mse_test_scaled"]) for r in csv.DictReader(io.StringIO(text))
+            if r["training_type"] == "stateless" and int(r["timesteps_per_sequence_N"]) == N}
+
+
+def grid_test(root: str | None, ds: str, N: int) -> tuple[dict[int, float], int]:
+    """Mean over seeds of a ``burnin study`` grid's test MSE per ``m`` (stateless, ``N``), and the
+    number of seeds; empty when absent or unfinished (fewer than every grid ``m``)."""
+    if not root or N not in GRID_DIR:
+        return {}, 0
+    p = Path(root) / GRID_DIR[N].format(ds=ds) / "results.csv"
+    if not p.is_file():
+        return {}, 0
+    by: dict[int, list[float]] = {}
+    with open(p) as f:
+        for r in csv.DictReader(f):
+            if r["kind"] == "stateless" and int(r["N"]) == N:
+                by.setdefault(int(r["m"]), []).append(float(r["mse_test_scaled"]))
+    n = min((len(v) for v in by.values()), default=0)
+    return {m: float(np.mean(v)) for m, v in by.items()}, n
+
+
+def regret(m: int | None, test: dict[int, float]) -> float:
+    if m is None or not test or m not in test:
+        return math.nan
+    return test[m] / min(test.values())
+
+
+# --------------------------------------------------------------------------- methods
+def run_tuner(ds: str, N: int, seed: int, theory: bool, out: Path, args: Any) -> dict[str, Any]:
+    """One ``burnin tune`` run (resumed from its folder)."""
+    cfg = tune_run.TuneConfig(dataset=ds, N=N, tuner_seed=seed, theory=theory,
+                              share=args.share, workers=args.workers, out=str(out),
+                              progress_seconds=120)
+    plan = tune_run.configure(cfg)
+    t0 = time.perf_counter()
+    res = tune_run.execute(plan, log=lambda s: print(f"    {s}", flush=True))
+    th = res.theory
+    return {"m": res.m, "model_epochs": res.model_epochs, "share": res.share_of_grid,
+            "seconds": res.seconds, "wall_this_call": time.perf_counter() - t0,
+            "improvement": res.improvement_over_m0, "improvement_sd": res.improvement_sd,
+            "candidates": list(res.candidates),
+            "epochs": sorted({max(1, res.plan.e_search // 4), max(1, res.plan.e_search // 2),
+                              res.plan.e_search, res.plan.e_final}),
+            "m_rec": th.m_rec if th else None, "m_cap": th.m_cap if th else None,
+            "lam": th.lam if th else None, "steps": th.steps if th else None}
+
+
+def run_optuna(ds: str, N: int, seed: int, budget: int, rungs: list[int], out: Path,
+               args: Any) -> dict[str, Any] | None:
+    """TPE + successive-halving pruner with the tuner's trainer and rungs, ``budget``
+    model-epochs (module docstring)."""
+    path = out / "optuna.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    try:
+        import optuna
+    except ImportError:
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    plan = tune_run.configure(tune_run.TuneConfig(dataset=ds, N=N, out=str(out)))
+    s = plan.splits
+    trainer = BatchedTuneTrainer(s.scaled("train"), s.scaled("val"), plan.train, workers=0)
+    grid = list(plan.settings.grid)
+    used, count = [0], Counter()
+    t0 = time.perf_counter()
+
+    def objective(trial: Any) -> float:
+        m = trial.suggest_categorical("m", grid)
+        mseed = seed * SEED_STRIDE + count[m]
+        count[m] += 1
+        state, have, c = None, 0, math.inf
+        for step in rungs:
+            if used[0] + step - have > budget:
+                raise optuna.TrialPruned()
+            state, tr, va = trainer.train(m, mseed, step - have, state)
+            used[0] += step - have
+            have, c = step, criterion(tr, va)
+            trial.report(c, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return c
+
+    study = optuna.create_study(
+        direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=rungs[0],
+                                                      reduction_factor=2))
+    while used[0] + rungs[0] <= budget:
+        study.optimize(objective, n_trials=1)
+    m = _optuna_choice(study, optuna)
+    doc = {"m": m, "model_epochs": used[0], "seconds": time.perf_counter() - t0,
+           "trials": len(study.trials),
+           "complete": sum(t.state.name == "COMPLETE" for t in study.trials)}
+    atomic_write(path, json.dumps(plain(doc)))
+    return doc
+
+
+def _optuna_choice(study: Any, optuna: Any) -> int | None:
+    """The best completed trial's ``m``; without one, the best value at the furthest step."""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if done:
+        return int(min(done, key=lambda t: t.value).params["m"])
+    seen = [(max(t.intermediate_values), t.intermediate_values[max(t.intermediate_values)], t)
+            for t in study.trials if t.intermediate_values]
+    if not seen:
+        return None
+    far = max(x[0] for x in seen)
+    return int(min((x for x in seen if x[0] == far), key=lambda x: x[1])[2].params["m"])
+
+
+# --------------------------------------------------------------------------- the table
+def case(ds: str, N: int, args: Any) -> dict[str, Any]:
+    """Every method and tuner seed for one dataset and ``N``."""
+    root = Path(args.out) / f"{ds}_N{N}"
+    authors = authors_test(args.authors_results, ds, N)
+    ours, n_seeds = grid_test(args.grids, ds, N)
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in args.methods}
+    for seed in args.tuner_seeds:
+        base = None
+        if "tune" in args.methods or "bound" in args.methods or "optuna" in args.methods:
+            print(f"{ds} N={N} tune seed {seed}", flush=True)
+            base = run_tuner(ds, N, seed, True, root / f"tune_s{seed}", args)
+            if "tune" in args.methods:
+                runs["tune"].append(base)
+            if "bound" in args.methods:
+                runs["bound"].append({"m": base["m_rec"], "model_epochs": 0, "share": 0.0,
+                                      "seconds": 0.0})
+        if "notheory" in args.methods:
+            print(f"{ds} N={N} notheory seed {seed}", flush=True)
+            runs["notheory"].append(run_tuner(ds, N, seed, False, root / f"notheory_s{seed}",
+                                              args))
+        if "optuna" in args.methods and base is not None:
+            print(f"{ds} N={N} optuna seed {seed}", flush=True)
+            o = run_optuna(ds, N, seed, base["model_epochs"], base["epochs"],
+                           root / f"optuna_s{seed}", args)
+            if o is not None:
+                o["share"] = base["model_epochs"] and o["model_epochs"] / (
+                    base["model_epochs"] / base["share"])
+                runs["optuna"].append(o)
+    rows = []
+    for method, rs in runs.items():
+        if not rs:
+            continue
+        ra = [regret(r["m"], authors) for r in rs]
+        ro = [regret(r["m"], ours) for r in rs]
+        rows.append({"dataset": ds, "N": N, "method": method, "ms": [r["m"] for r in rs],
+                     "regret_authors": ra, "regret_ours": ro,
+                     "share": float(np.mean([r["share"] for r in rs])),
+                     "seconds": float(np.mean([r["seconds"] for r in rs])),
+                     "improvement": [r.get("improvement") for r in rs],
+                     "theory": [{k: r.get(k) for k in ("m_rec", "m_cap", "lam", "steps",
+                                                       "candidates")} for r in rs]})
+    return {"dataset": ds, "N": N, "grid_seeds": n_seeds, "rows": rows,
+            "best_authors": min(authors, key=authors.get) if authors else None,
+            "best_ours": min(ours, key=ours.get) if ours else None}
+
+
+def _ms(v: list[float]) -> str:
+    v = [x for x in v if math.isfinite(x)]
+    if not v:
+        return "n/a"
+    return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
+
+
+def markdown(cases: list[dict[str, Any]]) -> str:
+    lines = ["| dataset | N | method | chosen m (per tuner seed) | regret, authors' grid | "
+             "worst | regret, 3-seed grid | worst | share of grid | seconds |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for c in cases:
+        for r in c["rows"]:
+            worst_a = max((x for x in r["regret_authors"] if math.isfinite(x)), default=math.nan)
+            worst_o = max((x for x in r["regret_ours"] if math.isfinite(x)), default=math.nan)
+            lines.append(f"| {c['dataset']} | {c['N']} | {r['method']} | {r['ms']} | "
+                         f"{_ms(r['regret_authors'])} | {worst_a:.3f} | {_ms(r['regret_ours'])}"
+                         f" | {worst_o:.3f} | {100 * r['share']:.1f} % | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", nargs="+", default=["silverbox", "wiener_hammerstein", "rlc"])
+    p.add_argument("--N", type=int, nargs="+", default=[100, 200])
+    p.add_argument("--tuner-seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=["tune", "notheory", "optuna", "bound"],
+                   choices=["tune", "notheory", "optuna", "bound"])
+    p.add_argument("--share", type=float, default=tune_run.SHARE)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--authors-results", default=None,
+                   help="folder with the authors' results_<dataset>_h8.csv, or their git repo")
+    p.add_argument("--grids", default=None,
+                   help="folder with burnin study --budget paper runs <dataset>_paper[200]/")
+    p.add_argument("--out", default="tune_compare")
+    args = p.parse_args(argv)
+    cases = []
+    for ds in args.datasets:
+        for N in args.N:
+            cases.append(case(ds, N, args))
+            atomic_write(Path(args.out) / "summary.json", json.dumps(plain(cases), indent=1))
+            text = markdown(cases)
+            atomic_write(Path(args.out) / "summary.md", text + "\n")
+            print(text, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
