@@ -68,6 +68,14 @@ THEORY_EPOCHS = 4
 SEED_STRIDE = 100
 
 
+def check_integers(*items: tuple[str, Any, int]) -> None:
+    """Each ``(name, value, lowest)`` is an integer ``>= lowest``, else an :class:`InputError`
+    naming it."""
+    for name, v, lo in items:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise InputError(f"{name} {v!r} must be an integer >= {lo}")
+
+
 @dataclass(frozen=True)
 class TuneSettings:
     """The strategy's settings.
@@ -95,12 +103,10 @@ class TuneSettings:
 
     def check(self) -> TuneSettings:
         """These settings if valid, else an :class:`InputError` naming the option."""
-        for name, v, lo in (("--N", self.N, 2), ("--paper-epochs", self.paper_epochs, 1),
-                            ("--seeds", self.seeds, 1), ("--finalists", self.finalists, 1),
-                            ("--coarse", self.coarse, 2), ("--tuner-seed", self.tuner_seed, 0),
-                            ("--windows", self.windows, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise InputError(f"{name} {v!r} must be an integer >= {lo}")
+        check_integers(("--N", self.N, 2), ("--paper-epochs", self.paper_epochs, 1),
+                       ("--seeds", self.seeds, 1), ("--finalists", self.finalists, 1),
+                       ("--coarse", self.coarse, 2), ("--tuner-seed", self.tuner_seed, 0),
+                       ("--windows", self.windows, 1))
         bad = [m for m in self.grid if not 0 <= m < self.N]
         if not self.grid or bad:
             raise InputError(f"--m {list(bad or self.grid)} must be burn-ins 0 <= m < N = "

@@ -15,12 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from systems.benchmarks import DATASETS
 from verification.experiment.study_data import Splits, load_splits
 from verification.experiment.study_plan import CELLS, DTYPES, authors_grid
-from verification.experiment.tune import SHARE, TuneResult, TuneSettings, tune
+from verification.experiment.tune import SHARE, TuneResult, TuneSettings, check_integers, tune
 from verification.experiment.tune_batched import BatchedTuneTrainer, TrainConfig
 from verification.experiment.tune_schedule import FINALISTS, SEEDS
 from verification.experiment.tune_store import TuneError, TuneStore
@@ -111,14 +109,11 @@ def _check_numbers(c: TuneConfig) -> None:
         raise TuneError(f"--cell {c.cell!r} must be one of {list(CELLS)}")
     if c.dtype not in DTYPES:
         raise TuneError(f"--dtype {c.dtype!r} must be one of {list(DTYPES)}")
-    for name, v, lo in (("--n-h", c.n_h, 1), ("--N", c.N, 2), ("--batch-size", c.batch_size, 1),
-                        ("--seeds", c.seeds, 1), ("--finalists", c.finalists, 1),
-                        ("--tuner-seed", c.tuner_seed, 0), ("--windows", c.windows, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise TuneError(f"{name} {v!r} must be an integer >= {lo}")
-    if c.paper_epochs is not None and (not isinstance(c.paper_epochs, int)
-                                       or c.paper_epochs < 1):
-        raise TuneError(f"--paper-epochs {c.paper_epochs!r} must be an integer >= 1")
+    check_integers(("--n-h", c.n_h, 1), ("--N", c.N, 2), ("--batch-size", c.batch_size, 1),
+                   ("--seeds", c.seeds, 1), ("--finalists", c.finalists, 1),
+                   ("--tuner-seed", c.tuner_seed, 0), ("--windows", c.windows, 1),
+                   *((("--paper-epochs", c.paper_epochs, 1),) if c.paper_epochs is not None
+                     else ()))
     if not (math.isfinite(c.lr) and c.lr > 0 and math.isfinite(c.lr_min) and 0 < c.lr_min
             <= c.lr):
         raise TuneError(f"--lr {c.lr!r} and --lr-min {c.lr_min!r} must be finite with "
