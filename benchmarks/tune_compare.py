@@ -49,6 +49,7 @@ from verification.experiment.table import atomic_write, plain  # noqa: E402
 from verification.experiment.tune import SEED_STRIDE  # noqa: E402
 from verification.experiment.tune_batched import BatchedTuneTrainer  # noqa: E402
 from verification.experiment.tune_protocol import criterion  # noqa: E402
+from verification.presentation.tune_report import write_all  # noqa: E402
 
 AUTHORS_NAME = {"wiener_hammerstein": "wienerhammerstein"}
 GRID_DIR = {100: "{ds}_paper", 200: "{ds}_paper200"}
@@ -107,6 +108,7 @@ def run_tuner(ds: str, N: int, seed: int, theory: bool, out: Path, args: Any) ->
     plan = tune_run.configure(cfg)
     t0 = time.perf_counter()
     res = tune_run.execute(plan, log=lambda s: print(f"    {s}", flush=True))
+    write_all(res, plan)
     th = res.theory
     return {"m": res.m, "model_epochs": res.model_epochs, "share": res.share_of_grid,
             "seconds": res.seconds, "wall_this_call": time.perf_counter() - t0,

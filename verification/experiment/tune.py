@@ -343,6 +343,7 @@ class _Run:
         doc = self.store.read_doc(path) if self.store else None
         if doc is not None:
             self.extra_epochs = THEORY_EPOCHS
+            self.log(f"tune: theory: read from {path}")
             return TheoryView.from_dict(doc["theory"])
         key = (0, s.model_seeds[0])
         self.log(f"tune: theory: m = 0 trained {THEORY_EPOCHS} epochs, its forgetting constants "

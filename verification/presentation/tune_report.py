@@ -71,7 +71,7 @@ def report(res: TuneResult, title: str = "") -> str:
     lines += _theory(res)
     lines += ["## Rungs", "",
               "| rung | kind | epochs | m | seeds | mean criterion | sd | train MSE | val MSE |"
-              " |", "|---:|:---|---:|---:|---:|---:|---:|---:|---:|:---|"]
+              " role |", "|---:|:---|---:|---:|---:|---:|---:|---:|---:|:---|"]
     finalists = {m for r in res.rungs for m in r.kept}
     for r in res.rungs:
         for m in r.ranking():
