@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for name in args.datasets:
         t0 = time.perf_counter()
-        bench = load_benchmark(name, args.shared / "data" / "benchmarks")
+        bench = load_benchmark(name)
         folder = args.shared / "models" / "authors_lstm" / DATASETS[name].model_folder
         rows = evaluate_burn_in(bench, authors_models(folder, args.N))
         stateful = None

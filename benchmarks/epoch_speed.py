@@ -107,7 +107,7 @@ def exp_floor(S: int, epochs: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data" / "benchmarks"))
+    p.add_argument("--data-root", default=None, help="default: the packaged data")
     a = p.parse_args()
     splits = st.load_splits("silverbox", a.data_root)
     load = os.getloadavg()[0]

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# load average at start: {os.getloadavg()}", flush=True)
     rows, recs = [], []
     for name in args.datasets:
-        bench = load_benchmark(name, SHARED / "data" / "benchmarks")
+        bench = load_benchmark(name)
         u = bench.scaled["train"].x
         folder = SHARED / "models" / "authors_lstm" / DATASETS[name].model_folder
         files = authors_models(folder, N=N, kind="stateless")

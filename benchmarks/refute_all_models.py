@@ -65,7 +65,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--windows", type=int, default=40, help="windows K per model")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    p.add_argument("--data-root", default=str(SHARED / "data" / "benchmarks"))
+    p.add_argument("--data-root", default=None, help="default: the packaged data")
     p.add_argument("--models", default=str(SHARED / "models" / "authors_lstm"))
     a = p.parse_args()
     print(f"# load average at start: {os.getloadavg()[0]:.1f}; K = {a.windows} windows per model")

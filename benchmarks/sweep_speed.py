@@ -206,9 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batches", type=int, default=20, help="minibatches per epoch (of 199)")
     p.add_argument("--epochs", type=int, default=1, help="epochs per timed run")
     p.add_argument("--repeats", type=int, default=3)
-    shared = Path(os.environ.get("BURNIN_SHARED", ROOT.parent / "shared"))
-    p.add_argument("--data-root", default=str(shared / "data" / "benchmarks"),
-                   help="the benchmark CSVs (default: $BURNIN_SHARED/data/benchmarks)")
+    p.add_argument("--data-root", default=None,
+                   help="a folder of benchmark CSVs (default: the packaged data)")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--study-epochs", type=int, default=400, help="epochs of the estimate")
     a = p.parse_args(argv)
