@@ -117,10 +117,11 @@ def run_tuner(ds: str, N: int, seed: int, theory: bool, out: Path, args: Any) ->
     res = tune_run.execute(plan, log=lambda s: print(f"    {s}", flush=True))
     cpu = _cpu() - c0
     write_all(res, plan)
-    if res.seconds > 0.5 * (time.perf_counter() - t0):  # trained in this call: keep its CPU time
-        atomic_write(out / "cpu.json", json.dumps({"cpu_seconds": cpu,
-                                                   "wall_seconds": time.perf_counter() - t0}))
+    # CPU time adds up over the calls that resumed this run (a call that only reads adds ~0)
     cpu_doc = json.loads((out / "cpu.json").read_text()) if (out / "cpu.json").is_file() else {}
+    cpu_doc = {"cpu_seconds": cpu_doc.get("cpu_seconds", 0.0) + cpu,
+               "wall_seconds": cpu_doc.get("wall_seconds", 0.0) + time.perf_counter() - t0}
+    atomic_write(out / "cpu.json", json.dumps(cpu_doc))
     th = res.theory
     return {"m": res.m, "model_epochs": res.model_epochs, "share": res.share_of_grid,
             "seconds": res.seconds, "cpu_seconds": cpu_doc.get("cpu_seconds", math.nan),

@@ -96,7 +96,8 @@ def test_cli_writes_report_json_figure_and_resumes(csvs, tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["m"] == summary["m"]
     assert "models: epoch" not in captured.err
-    assert captured.err.count("read from") == len(doc["rungs"])
+    assert captured.err.count("): read from") == len(doc["rungs"])  # "rung k (kind): ..."
+    assert "theory: read from" in captured.err
 
 
 def test_cli_refuses_other_settings_in_one_line_and_no_resume_starts_afresh(csvs, tmp_path,
