@@ -23,7 +23,7 @@ Every run is kept in ``--out`` (tuner runs resume from their folders; a finished
 read back), so the script can be stopped and rerun. Prints and writes ``summary.md``/``.json``.
 
 Run: ``python benchmarks/tune_compare.py --datasets silverbox --N 100 --tuner-seeds 0 1 2
---authors-results PATH --grids DIR --out tune_compare``.
+--authors-results PATH --grid silverbox:100=STUDY_FOLDER --out tune_compare``.
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ from verification.experiment.tune_protocol import criterion  # noqa: E402
 from verification.presentation.tune_report import write_all  # noqa: E402
 
 AUTHORS_NAME = {"wiener_hammerstein": "wienerhammerstein"}
-GRID_DIR = {100: "{ds}_paper", 200: "{ds}_paper200"}
 
 
 # --------------------------------------------------------------------------- references
-def authors_test(src: str | None, ds: str, N: int) -> dict[int, float]:
-    """The authors' per-``m`` test MSE (scaled) at ``N``: from a folder of their results CSVs or
-    their git repository (read with ``git show``); empty when not given or not found."""
+def authors_test(src: str | None, ds: str, N: int) -> tuple[dict[int, float], int | None]:
+    """The authors' per-``m`` test MSE (scaled) at ``N`` and the ``m`` their 0.7 train + 0.3
+    validation criterion picks: from a folder of their results CSVs or their git repository
+    (read with ``git show``); empty when not given or not found."""
     if not src:
-        return {}
+        return {}, None
     name = f"results_{AUTHORS_NAME.get(ds, ds)}_h8.csv"
     p = Path(src)
     if (p / name).is_file():
@@ -71,27 +71,46 @@ def authors_test(src: str | None, ds: str, N: int) -> dict[int, float]:
                             f"HEAD:02_public_datasets/code/results/{name}"],
                            capture_output=True, text=True, check=False)
         if r.returncode:
-            return {}
+            return {}, None
         text = r.stdout
-    return {int(r["m"]): float(r["mse_test_scaled"]) for r in csv.DictReader(io.StringIO(text))
-            if r["training_type"] == "stateless" and int(r["timesteps_per_sequence_N"]) == N}
+    rows = [r for r in csv.DictReader(io.StringIO(text))
+            if r["training_type"] == "stateless" and int(r["timesteps_per_sequence_N"]) == N]
+    test = {int(r["m"]): float(r["mse_test_scaled"]) for r in rows}
+    crit = {int(r["m"]): criterion(float(r["mse_train_scaled"]), float(r["mse_val_scaled"]))
+            for r in rows}
+    return test, (min(crit, key=crit.get) if crit else None)
 
 
-def grid_test(root: str | None, ds: str, N: int) -> tuple[dict[int, float], int]:
-    """Mean over seeds of a ``burnin study`` grid's test MSE per ``m`` (stateless, ``N``), and the
-    number of seeds; empty when absent or unfinished (fewer than every grid ``m``)."""
-    if not root or N not in GRID_DIR:
-        return {}, 0
-    p = Path(root) / GRID_DIR[N].format(ds=ds) / "results.csv"
-    if not p.is_file():
-        return {}, 0
-    by: dict[int, list[float]] = {}
+def grid_folders(specs: list[str]) -> dict[tuple[str, int], Path]:
+    """``DATASET:N=FOLDER`` (a ``burnin study --budget paper`` folder) per reference grid."""
+    out = {}
+    for spec in specs:
+        key, sep, folder = spec.partition("=")
+        ds, _, n = key.partition(":")
+        if not sep or not n.isdigit():
+            raise SystemExit(f"--grid {spec}: expected DATASET:N=FOLDER")
+        out[(ds, int(n))] = Path(folder)
+    return out
+
+
+def grid_test(folder: Path | None, N: int) -> tuple[dict[int, float], int, int | None]:
+    """Mean over seeds of a ``burnin study`` grid's test MSE per ``m`` (stateless, ``N``), the
+    number of seeds and the ``m`` of the lowest mean criterion; empty when absent or unfinished
+    (no ``results.csv`` yet)."""
+    p = None if folder is None else folder / "results.csv"
+    if p is None or not p.is_file():
+        return {}, 0, None
+    by: dict[int, list[tuple[float, float]]] = {}
     with open(p) as f:
         for r in csv.DictReader(f):
             if r["kind"] == "stateless" and int(r["N"]) == N:
-                by.setdefault(int(r["m"]), []).append(float(r["mse_test_scaled"]))
+                by.setdefault(int(r["m"]), []).append((
+                    float(r["mse_test_scaled"]),
+                    criterion(float(r["mse_train_scaled"]), float(r["mse_val_scaled"]))))
     n = min((len(v) for v in by.values()), default=0)
-    return {m: float(np.mean(v)) for m, v in by.items()}, n
+    crit = {m: float(np.mean([c for _, c in v])) for m, v in by.items()}
+    return ({m: float(np.mean([t for t, _ in v])) for m, v in by.items()}, n,
+            min(crit, key=crit.get) if crit else None)
 
 
 def regret(m: int | None, test: dict[int, float]) -> float:
@@ -107,8 +126,11 @@ def _cpu() -> float:
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
 
-def run_tuner(ds: str, N: int, seed: int, theory: bool, out: Path, args: Any) -> dict[str, Any]:
-    """One ``burnin tune`` run (resumed from its folder)."""
+def run_tuner(ds: str, N: int, seed: int, theory: bool, out: Path,
+              args: Any) -> dict[str, Any] | None:
+    """One ``burnin tune`` run (resumed from its folder); with ``--summary-only`` only read."""
+    if args.summary_only:
+        return tuner_row(out)
     cfg = tune_run.TuneConfig(dataset=ds, N=N, tuner_seed=seed, theory=theory,
                               share=args.share, workers=args.workers, out=str(out),
                               progress_seconds=120)
@@ -117,20 +139,32 @@ def run_tuner(ds: str, N: int, seed: int, theory: bool, out: Path, args: Any) ->
     res = tune_run.execute(plan, log=lambda s: print(f"    {s}", flush=True))
     cpu = _cpu() - c0
     write_all(res, plan)
-    # CPU time adds up over the calls that resumed this run (a call that only reads adds ~0)
+    # CPU time adds up over the calls that trained this run; a run whose earlier calls were
+    # not measured gets none (a call that only reads adds ~0)
+    wall, path = time.perf_counter() - t0, out / "cpu.json"
+    if path.is_file() or wall >= 0.9 * res.seconds:
+        cpu_doc = json.loads(path.read_text()) if path.is_file() else {}
+        atomic_write(path, json.dumps({
+            "cpu_seconds": cpu_doc.get("cpu_seconds", 0.0) + cpu,
+            "wall_seconds": cpu_doc.get("wall_seconds", 0.0) + wall}))
+    return tuner_row(out)
+
+
+def tuner_row(out: Path) -> dict[str, Any] | None:
+    """A finished tuner run's row, read from its ``result.json`` (``None`` when unfinished)."""
+    if not (out / "result.json").is_file():
+        return None
+    res = json.loads((out / "result.json").read_text())
     cpu_doc = json.loads((out / "cpu.json").read_text()) if (out / "cpu.json").is_file() else {}
-    cpu_doc = {"cpu_seconds": cpu_doc.get("cpu_seconds", 0.0) + cpu,
-               "wall_seconds": cpu_doc.get("wall_seconds", 0.0) + time.perf_counter() - t0}
-    atomic_write(out / "cpu.json", json.dumps(cpu_doc))
-    th = res.theory
-    return {"m": res.m, "model_epochs": res.model_epochs, "share": res.share_of_grid,
-            "seconds": res.seconds, "cpu_seconds": cpu_doc.get("cpu_seconds", math.nan),
-            "improvement": res.improvement_over_m0, "improvement_sd": res.improvement_sd,
-            "candidates": list(res.candidates),
-            "epochs": sorted({max(1, res.plan.e_search // 4), max(1, res.plan.e_search // 2),
-                              res.plan.e_search, res.plan.e_final}),
-            "m_rec": th.m_rec if th else None, "m_cap": th.m_cap if th else None,
-            "lam": th.lam if th else None, "steps": th.steps if th else None}
+    th, pl = res.get("theory") or {}, res["plan"]
+    return {"m": res["m"], "model_epochs": res["model_epochs"], "share": res["share_of_grid"],
+            "seconds": res["seconds"], "cpu_seconds": cpu_doc.get("cpu_seconds", math.nan),
+            "improvement": res["improvement_over_m0"], "improvement_sd": res["improvement_sd"],
+            "candidates": list(res["candidates"]),
+            "epochs": sorted({max(1, pl["e_search"] // 4), max(1, pl["e_search"] // 2),
+                              pl["e_search"], pl["e_final"]}),
+            "m_rec": th.get("m_rec"), "m_cap": th.get("m_cap"), "lam": th.get("lam"),
+            "steps": th.get("steps")}
 
 
 def run_optuna(ds: str, N: int, seed: int, budget: int, rungs: list[int], out: Path,
@@ -138,8 +172,8 @@ def run_optuna(ds: str, N: int, seed: int, budget: int, rungs: list[int], out: P
     """TPE + successive-halving pruner with the tuner's trainer and rungs, ``budget``
     model-epochs (module docstring)."""
     path = out / "optuna.json"
-    if path.is_file():
-        return json.loads(path.read_text())
+    if path.is_file() or args.summary_only:
+        return json.loads(path.read_text()) if path.is_file() else None
     try:
         import optuna
     except ImportError:
@@ -200,30 +234,30 @@ def _optuna_choice(study: Any, optuna: Any) -> int | None:
 def case(ds: str, N: int, args: Any) -> dict[str, Any]:
     """Every method and tuner seed for one dataset and ``N``."""
     root = Path(args.out) / f"{ds}_N{N}"
-    authors = authors_test(args.authors_results, ds, N)
-    ours, n_seeds = grid_test(args.grids, ds, N)
+    authors, pick_authors = authors_test(args.authors_results, ds, N)
+    ours, n_seeds, pick_ours = grid_test(grid_folders(args.grid).get((ds, N)), N)
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in args.methods}
     for seed in args.tuner_seeds:
         base = None
         if "tune" in args.methods or "bound" in args.methods or "optuna" in args.methods:
             print(f"{ds} N={N} tune seed {seed}", flush=True)
             base = run_tuner(ds, N, seed, True, root / f"tune_s{seed}", args)
-            if "tune" in args.methods:
+            if base is not None and "tune" in args.methods:
                 runs["tune"].append(base)
-            if "bound" in args.methods:
+            if base is not None and "bound" in args.methods:
                 runs["bound"].append({"m": base["m_rec"], "model_epochs": 0, "share": 0.0,
-                                      "seconds": 0.0})
+                                      "seconds": 0.0, "cpu_seconds": 0.0})
         if "notheory" in args.methods:
             print(f"{ds} N={N} notheory seed {seed}", flush=True)
-            runs["notheory"].append(run_tuner(ds, N, seed, False, root / f"notheory_s{seed}",
-                                              args))
+            nt = run_tuner(ds, N, seed, False, root / f"notheory_s{seed}", args)
+            if nt is not None:
+                runs["notheory"].append(nt)
         if "optuna" in args.methods and base is not None:
             print(f"{ds} N={N} optuna seed {seed}", flush=True)
             o = run_optuna(ds, N, seed, base["model_epochs"], base["epochs"],
                            root / f"optuna_s{seed}", args)
             if o is not None:
-                o["share"] = base["model_epochs"] and o["model_epochs"] / (
-                    base["model_epochs"] / base["share"])
+                o["share"] = o["model_epochs"] / (base["model_epochs"] / base["share"])
                 runs["optuna"].append(o)
     rows = []
     for method, rs in runs.items():
@@ -241,7 +275,11 @@ def case(ds: str, N: int, args: Any) -> dict[str, Any]:
                                                        "candidates")} for r in rs]})
     return {"dataset": ds, "N": N, "grid_seeds": n_seeds, "rows": rows,
             "best_authors": min(authors, key=authors.get) if authors else None,
-            "best_ours": min(ours, key=ours.get) if ours else None}
+            "best_ours": min(ours, key=ours.get) if ours else None,
+            # the full grid's own choice (its 0.7 / 0.3 criterion at the paper's budget)
+            "grid_pick_authors": pick_authors, "grid_pick_ours": pick_ours,
+            "grid_regret_authors": regret(pick_authors, authors),
+            "grid_regret_ours": regret(pick_ours, ours)}
 
 
 def _mean(v: list[float]) -> float:
@@ -261,6 +299,11 @@ def markdown(cases: list[dict[str, Any]]) -> str:
              "worst | regret, 3-seed grid | worst | share of grid | wall s | CPU s |",
              "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in cases:
+        if c["grid_pick_authors"] is not None or c["grid_pick_ours"] is not None:
+            lines.append(f"| {c['dataset']} | {c['N']} | full grid, criterion | authors "
+                         f"{c['grid_pick_authors']}, ours {c['grid_pick_ours']} | "
+                         f"{c['grid_regret_authors']:.3f} | | {c['grid_regret_ours']:.3f} | | "
+                         "100 % | | |")
         for r in c["rows"]:
             worst_a = max((x for x in r["regret_authors"] if math.isfinite(x)), default=math.nan)
             worst_o = max((x for x in r["regret_ours"] if math.isfinite(x)), default=math.nan)
@@ -282,9 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--authors-results", default=None,
                    help="folder with the authors' results_<dataset>_h8.csv, or their git repo")
-    p.add_argument("--grids", default=None,
-                   help="folder with burnin study --budget paper runs <dataset>_paper[200]/")
+    p.add_argument("--grid", action="append", default=[], metavar="DATASET:N=FOLDER",
+                   help="a burnin study --budget paper folder (results.csv) as a reference grid")
     p.add_argument("--out", default="tune_compare")
+    p.add_argument("--summary-only", action="store_true",
+                   help="train nothing: tabulate the finished runs in --out")
     args = p.parse_args(argv)
     cases = []
     for ds in args.datasets:
