@@ -294,23 +294,27 @@ def _ms(v: list[float]) -> str:
     return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
 
 
+def _f(x: float | None, fmt: str = ".3f") -> str:
+    return "n/a" if x is None or not math.isfinite(x) else format(x, fmt)
+
+
 def markdown(cases: list[dict[str, Any]]) -> str:
     lines = ["| dataset | N | method | chosen m (per tuner seed) | regret, authors' grid | "
              "worst | regret, 3-seed grid | worst | share of grid | wall s | CPU s |",
              "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in cases:
         if c["grid_pick_authors"] is not None or c["grid_pick_ours"] is not None:
-            lines.append(f"| {c['dataset']} | {c['N']} | full grid, criterion | authors "
-                         f"{c['grid_pick_authors']}, ours {c['grid_pick_ours']} | "
-                         f"{c['grid_regret_authors']:.3f} | | {c['grid_regret_ours']:.3f} | | "
+            lines.append(f"| {c['dataset']} | {c['N']} | full grid, its criterion | authors "
+                         f"{c['grid_pick_authors']}, 3-seed {c['grid_pick_ours']} | "
+                         f"{_f(c['grid_regret_authors'])} | | {_f(c['grid_regret_ours'])} | | "
                          "100 % | | |")
         for r in c["rows"]:
             worst_a = max((x for x in r["regret_authors"] if math.isfinite(x)), default=math.nan)
             worst_o = max((x for x in r["regret_ours"] if math.isfinite(x)), default=math.nan)
             lines.append(f"| {c['dataset']} | {c['N']} | {r['method']} | {r['ms']} | "
-                         f"{_ms(r['regret_authors'])} | {worst_a:.3f} | {_ms(r['regret_ours'])}"
-                         f" | {worst_o:.3f} | {100 * r['share']:.1f} % | {r['seconds']:.0f} | "
-                         f"{r['cpu_seconds']:.0f} |")
+                         f"{_ms(r['regret_authors'])} | {_f(worst_a)} | {_ms(r['regret_ours'])}"
+                         f" | {_f(worst_o)} | {100 * r['share']:.1f} % | "
+                         f"{_f(r['seconds'], '.0f')} | {_f(r['cpu_seconds'], '.0f')} |")
     return "\n".join(lines)
 
 
