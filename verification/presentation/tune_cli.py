@@ -28,31 +28,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``tune`` subcommand to ``burnin``'s subparsers; returns its parser."""
     p = subparsers.add_parser(
         "tune", help="choose the burn-in m at a small share of the full grid's cost",
-        description="Successive halving over burn-ins (the theory's candidates, continued "
-        "training, seeds at the last rung), selected by 0.7 train + 0.3 validation free-run "
-        "MSE; resumable.", epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description="Trains its own models: the theory's candidate burn-ins searched at one "
+        "fidelity (a coarse rung, then a bisection towards the best), the finalists and m = 0 "
+        "continued with three seeds; selected by 0.7 train + 0.3 validation free-run MSE; "
+        "resumable.", epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     _arguments(p)
     return p
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    from systems.benchmarks import DATASETS
     from verification.experiment.study_plan import CELLS
     from verification.experiment.tune import SHARE
     from verification.experiment.tune_run import LR, LR_MIN
     from verification.experiment.tune_schedule import FINALISTS, SEEDS
+    from verification.presentation.study_cli import data_arguments
 
-    p.add_argument("dataset", metavar="DATASET",
-                   help=f"one of {', '.join(DATASETS)}, or a name for your own --train/--test")
-    d = p.add_argument_group("data")
-    d.add_argument("--data-root", default=None,
-                   help="folder with DATASET_{train,val,test}.csv[.gz] (default: "
-                   "$BURNIN_DATA_ROOT, else the copy shipped with the package)")
-    d.add_argument("--train", help="your own training CSV (header row, one step per row)")
-    d.add_argument("--val", help="your own validation CSV (default: last 30%% of --train)")
-    d.add_argument("--test", help="your own test CSV")
-    d.add_argument("--inputs", nargs="+", help="input column names of your CSVs")
-    d.add_argument("--outputs", nargs="+", help="output column names of your CSVs")
+    data_arguments(p)
     m = p.add_argument_group("model and strategy")
     m.add_argument("--cell", default="lstm", choices=CELLS, help="model cell (default lstm)")
     m.add_argument("--n-h", type=int, default=8, help="hidden units (default 8)")
