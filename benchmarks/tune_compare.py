@@ -295,6 +295,7 @@ def _ms(v: list[float]) -> str:
 
 
 def _f(x: float | None, fmt: str = ".3f") -> str:
+    """``x`` formatted, ``n/a`` when missing or not finite."""
     return "n/a" if x is None or not math.isfinite(x) else format(x, fmt)
 
 
@@ -305,7 +306,8 @@ def markdown(cases: list[dict[str, Any]]) -> str:
     for c in cases:
         if c["grid_pick_authors"] is not None or c["grid_pick_ours"] is not None:
             lines.append(f"| {c['dataset']} | {c['N']} | full grid, its criterion | authors "
-                         f"{c['grid_pick_authors']}, 3-seed {c['grid_pick_ours']} | "
+                         f"{_f(c['grid_pick_authors'], 'd')}, 3-seed "
+                         f"{_f(c['grid_pick_ours'], 'd')} | "
                          f"{_f(c['grid_regret_authors'])} | | {_f(c['grid_regret_ours'])} | | "
                          "100 % | | |")
         for r in c["rows"]:
