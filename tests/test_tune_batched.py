@@ -94,7 +94,9 @@ def test_cli_writes_report_json_figure_and_resumes(csvs, tmp_path, capsys):
     # a rerun reads every rung: same answer, no training
     assert cli.main(tiny(csvs, out, "--json")) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["m"] == summary["m"]
+    again = json.loads(captured.out)
+    assert again["m"] == summary["m"]
+    assert again["seconds"] == pytest.approx(summary["seconds"], rel=1e-9)  # the same run's time
     assert "models: epoch" not in captured.err
     assert captured.err.count("): read from") == len(doc["rungs"])  # "rung k (kind): ..."
     assert "theory: read from" in captured.err

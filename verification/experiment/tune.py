@@ -343,11 +343,13 @@ class _Run:
         doc = self.store.read_doc(path) if self.store else None
         if doc is not None:
             self.extra_epochs = THEORY_EPOCHS
+            self.seconds += doc.get("seconds", 0.0)  # a resumed run reports the same time
             self.log(f"tune: theory: read from {path}")
             return TheoryView.from_dict(doc["theory"])
         key = (0, s.model_seeds[0])
         self.log(f"tune: theory: m = 0 trained {THEORY_EPOCHS} epochs, its forgetting constants "
                  f"on {s.windows} training windows choose the candidates")
+        before = self.seconds
         tr, _ = self._train([(0, key[1], THEORY_EPOCHS)])[key]
         have, state = self.states.pop(key)
         if state is None:
@@ -364,7 +366,8 @@ class _Run:
                  f"{view.m_cap if view.m_cap is not None else max(view.grid)}; the bound "
                  f"recommends m = {view.m_rec}")
         if self.store is not None:
-            self.store.write_doc(path, {"theory": view.to_dict()})
+            self.store.write_doc(path, {"theory": view.to_dict(),
+                                        "seconds": self.seconds - before})
         return view
 
     def rung(self, kind: str, epochs: int, burn_ins: Sequence[int], seeds: int) -> RungResult:
