@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from systems.benchmarks import DATASETS
-from verification.presentation import study_cli
+from verification.presentation import study_cli, tune_cli
 from verification.presentation.exits import NOT_CERTIFIED, OK, UserError, guarded, validating
 from verification.presentation.text import fmt, text_table
 
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "every window; about 45 s for the RLC training split, minutes for Silverbox)")
     c.add_argument("--json", action="store_true", help="print JSON")
     study_cli.add_parser(sub)
+    tune_cli.add_parser(sub)
     return p
 
 
@@ -471,7 +472,7 @@ def bound_gated(args: argparse.Namespace, model: Any, data: Any) -> int:
 
 # --------------------------------------------------------------------------- main
 COMMANDS = {"reproduce": reproduce, "bound": bound_cmd, "certify": certify_cmd,
-            "study": study_cli.run}
+            "study": study_cli.run, "tune": tune_cli.run}
 
 
 def _overflow(exc: BaseException) -> str | None:

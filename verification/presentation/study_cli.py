@@ -40,9 +40,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _arguments(p: argparse.ArgumentParser) -> None:
+def data_arguments(p: argparse.ArgumentParser) -> None:
+    """The positional DATASET and the data options (a benchmark, or your own CSVs), shared by
+    the commands that train on a dataset."""
     from systems.benchmarks import DATASETS
-    from verification.experiment.study import BUDGETS, CELLS, DEFAULT_CERTIFY_WINDOWS, KINDS
 
     p.add_argument("dataset", metavar="DATASET",
                    help=f"one of {', '.join(DATASETS)}, or a name for your own --train/--test")
@@ -55,6 +56,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--test", help="your own test CSV")
     d.add_argument("--inputs", nargs="+", help="input column names of your CSVs")
     d.add_argument("--outputs", nargs="+", help="output column names of your CSVs")
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    from verification.experiment.study import BUDGETS, CELLS, DEFAULT_CERTIFY_WINDOWS, KINDS
+
+    data_arguments(p)
     s = p.add_argument_group("study")
     s.add_argument("--cell", default="lstm", choices=CELLS, help="model cell (default lstm)")
     s.add_argument("--n-h", type=int, default=8, help="hidden units (default 8, the authors')")
