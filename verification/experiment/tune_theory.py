@@ -94,13 +94,29 @@ def theory_candidates(model: Any, u: np.ndarray, N: int, grid: Sequence[int], V_
     windows : training windows whose pairs are certified; level : the cap's decay level
     keep_min : fewest candidates kept (the smallest burn-ins of the grid if the cap keeps fewer)
     """
+    from systems.data import Sequence as Series
+    from systems.errors import InputError
     from verification.certificates.burn_in import recommend_m
     from verification.certificates.ondata import steps_to
-    from verification.experiment.study_theory import model_constants
+    from verification.experiment.model_constants import model_constants
 
     t0 = time.perf_counter()
     grid = tuple(sorted({int(m) for m in grid} | {0}))
-    c = model_constants(model, np.asarray(u, dtype=np.float64), N, windows)
+    u = np.asarray(u, dtype=np.float64)
+    try:
+        # constants only (no burn-ins): the outputs enter nothing, the model's own stand in
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = model.simulate(u)[1]
+        mc = model_constants(model, Series(u, y), N, [], n_windows=windows, with_global=False,
+                             loss_level=V_inf)
+        c = {"verified": mc.on_data["verified"], "lam": mc.on_data["lam"],
+             "C": mc.on_data["C"], "sampled_lam": mc.sampled["lam"],
+             "sampled_C": mc.sampled["C"], "Delta_0": mc.Delta_0,
+             "windows": mc.windows["S"], "region": mc.region, "reason": mc.on_data["reason"]}
+    except InputError as exc:  # a diverged model: no pairs to certify
+        c = {"verified": False, "lam": math.nan, "C": math.nan, "sampled_lam": math.nan,
+             "sampled_C": math.nan, "Delta_0": math.nan, "windows": 0, "region": "",
+             "reason": str(exc)}
     certified = bool(c["verified"])
     lam, C = (c["lam"], c["C"]) if certified else (c["sampled_lam"], c["sampled_C"])
     contracts = 0.0 < lam < 1.0 and math.isfinite(C) and C > 0
