@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import resource
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -50,6 +48,10 @@ from verification.experiment.table import atomic_write, plain  # noqa: E402
 from verification.experiment.tune import SEED_STRIDE  # noqa: E402
 from verification.experiment.tune_batched import BatchedTuneTrainer  # noqa: E402
 from verification.experiment.tune_protocol import criterion  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from study_vs_authors import authors_rows  # noqa: E402
+
 from verification.presentation.tune_report import write_all  # noqa: E402
 
 AUTHORS_NAME = {"wiener_hammerstein": "wienerhammerstein"}
@@ -59,25 +61,16 @@ AUTHORS_NAME = {"wiener_hammerstein": "wienerhammerstein"}
 def authors_test(src: str | None, ds: str, N: int) -> tuple[dict[int, float], int | None]:
     """The authors' per-``m`` test MSE (scaled) at ``N`` and the ``m`` their 0.7 train + 0.3
     validation criterion picks: from a folder of their results CSVs or their git repository
-    (read with ``git show``); empty when not given or not found."""
+    (:func:`study_vs_authors.authors_rows`); empty when not given or not found."""
     if not src:
         return {}, None
-    name = f"results_{AUTHORS_NAME.get(ds, ds)}_h8.csv"
-    p = Path(src)
-    if (p / name).is_file():
-        text = (p / name).read_text()
-    else:
-        r = subprocess.run(["git", "-C", str(p), "show",
-                            f"HEAD:02_public_datasets/code/results/{name}"],
-                           capture_output=True, text=True, check=False)
-        if r.returncode:
-            return {}, None
-        text = r.stdout
-    rows = [r for r in csv.DictReader(io.StringIO(text))
-            if r["training_type"] == "stateless" and int(r["timesteps_per_sequence_N"]) == N]
-    test = {int(r["m"]): float(r["mse_test_scaled"]) for r in rows}
-    crit = {int(r["m"]): criterion(float(r["mse_train_scaled"]), float(r["mse_val_scaled"]))
-            for r in rows}
+    try:
+        rows = {m: v for (kind, m), v in authors_rows(Path(src), ds, N).items()
+                if kind == "stateless"}
+    except SystemExit:
+        return {}, None
+    test = {m: v["test"] for m, v in rows.items()}
+    crit = {m: criterion(v["train"], v["val"]) for m, v in rows.items()}
     return test, (min(crit, key=crit.get) if crit else None)
 
 

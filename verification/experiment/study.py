@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from systems.benchmarks import SPLITS
-from verification.experiment.study_data import Splits, StudyError, load_splits
+from verification.experiment.study_data import DataOptions, Splits, StudyError, load_splits
 from verification.experiment.study_plan import (
     BUDGETS,
     CELLS,
@@ -73,7 +73,7 @@ STRETCH = 400
 
 
 @dataclass(frozen=True)
-class StudyConfig:
+class StudyConfig(DataOptions):
     """What the user asked for (the options of ``burnin study``), before any check.
 
     ``Ns=None``: 100 (or every ``N`` of ``from_models``); ``ms=None``: the budget's grid;
@@ -82,15 +82,6 @@ class StudyConfig:
     ``out=None``: ``study_<dataset>``; ``workers=None``: one per CPU.
     """
 
-    dataset: str
-    data_root: str | None = None
-    train: str | None = None
-    val: str | None = None
-    test: str | None = None
-    inputs: tuple[str, ...] | None = None
-    outputs: tuple[str, ...] | None = None
-    cell: str = "lstm"
-    n_h: int = 8
     Ns: tuple[int, ...] | None = None
     ms: tuple[int, ...] | None = None
     kinds: tuple[str, ...] | None = None

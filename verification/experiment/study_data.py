@@ -138,3 +138,21 @@ def _read(path: str | Path, inputs: Sequence[str], outputs: Sequence[str], arg: 
         return load_csv(path, inputs=list(inputs), outputs=list(outputs))
     except InputError as exc:
         raise StudyError(f"{arg}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The data and the model a user names (``burnin study`` and ``burnin tune``), before any
+    check: a benchmark ``dataset`` (from ``data_root``, default the shipped copy) or the user's
+    ``train``/``val``/``test`` CSVs with their ``inputs``/``outputs`` columns; the ``cell`` and
+    its hidden size ``n_h``."""
+
+    dataset: str
+    data_root: str | None = None
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+    inputs: tuple[str, ...] | None = None
+    outputs: tuple[str, ...] | None = None
+    cell: str = "lstm"
+    n_h: int = 8

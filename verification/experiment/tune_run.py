@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from systems.benchmarks import DATASETS
-from verification.experiment.study_data import Splits, load_splits
+from verification.experiment.study_data import DataOptions, Splits, load_splits
 from verification.experiment.study_plan import CELLS, DTYPES, authors_grid
 from verification.experiment.tune import SHARE, TuneResult, TuneSettings, check_integers, tune
 from verification.experiment.tune_batched import BatchedTuneTrainer, TrainConfig
@@ -30,18 +30,9 @@ FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class TuneConfig:
+class TuneConfig(DataOptions):
     """The options of ``burnin tune`` before any check (``None``: the default named there)."""
 
-    dataset: str
-    data_root: str | None = None
-    train: str | None = None
-    val: str | None = None
-    test: str | None = None
-    inputs: tuple[str, ...] | None = None
-    outputs: tuple[str, ...] | None = None
-    cell: str = "lstm"
-    n_h: int = 8
     N: int = 100
     ms: tuple[int, ...] | None = None
     paper_epochs: int | None = None

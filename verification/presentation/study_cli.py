@@ -115,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of :class:`~verification.experiment.study_data.DataOptions` from the options
+    :func:`data_arguments` and the cell options define (shared with ``burnin tune``)."""
+    def tup(v: Any) -> tuple | None:
+        return None if v is None else tuple(v)
+
+    return dict(dataset=args.dataset, data_root=args.data_root, train=args.train, val=args.val,
+                test=args.test, inputs=tup(args.inputs), outputs=tup(args.outputs),
+                cell=args.cell, n_h=args.n_h)
+
+
 def config_from_args(args: argparse.Namespace) -> Any:
     """The options as one :class:`~verification.experiment.study.StudyConfig` (no checks)."""
     from verification.experiment.study import StudyConfig
@@ -123,9 +134,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         return None if v is None else tuple(v)
 
     return StudyConfig(
-        dataset=args.dataset, data_root=args.data_root, train=args.train, val=args.val,
-        test=args.test, inputs=tup(args.inputs), outputs=tup(args.outputs), cell=args.cell,
-        n_h=args.n_h, Ns=tup(args.N), ms=tup(args.m), kinds=tup(args.kinds),
+        **data_options(args), Ns=tup(args.N), ms=tup(args.m), kinds=tup(args.kinds),
         seeds=tuple(args.seeds), budget=args.budget, epochs=args.epochs, lr=args.lr,
         dtype=args.dtype,
         from_models=args.from_models, out=args.out, workers=args.workers,

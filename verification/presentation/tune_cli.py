@@ -97,14 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Any:
     """The options as one :class:`~verification.experiment.tune_run.TuneConfig` (no checks)."""
     from verification.experiment.tune_run import TuneConfig
+    from verification.presentation.study_cli import data_options
 
     def tup(v: Any) -> tuple | None:
         return None if v is None else tuple(v)
 
     return TuneConfig(
-        dataset=args.dataset, data_root=args.data_root, train=args.train, val=args.val,
-        test=args.test, inputs=tup(args.inputs), outputs=tup(args.outputs), cell=args.cell,
-        n_h=args.n_h, N=args.N, ms=tup(args.m), paper_epochs=args.paper_epochs,
+        **data_options(args), N=args.N, ms=tup(args.m), paper_epochs=args.paper_epochs,
         share=args.share, seeds=args.seeds, finalists=args.finalists,
         tuner_seed=args.tuner_seed, lr=args.lr, lr_min=args.lr_min, batch_size=args.batch_size,
         dtype=args.dtype, theory=not args.no_theory, windows=args.windows, out=args.out,
