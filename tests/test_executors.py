@@ -3,7 +3,7 @@
 Drivers that get signalled or killed run as subprocesses (:mod:`tests.executor_driver`) over
 the dummy units of :mod:`tests.executor_jobs`; a process counts as gone when ``/proc`` has no
 entry for it or shows a zombie (nothing reaps orphans in some containers). Dask runs on
-127.0.0.1 only, without dashboards.
+127.0.0.1 only (the scheduler's dashboard on a free loopback port).
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ def test_bad_worker_count_is_an_input_error(workers):
 def cluster():
     """Two single-threaded worker processes on 127.0.0.1."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                   silence_logs=50) as c:
         yield c
 

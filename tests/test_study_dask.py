@@ -1,4 +1,4 @@
-"""The Dask path: a real ``LocalCluster`` (worker processes on 127.0.0.1, no dashboard); a
+"""The Dask path: a real ``LocalCluster`` (worker processes and the dashboard on 127.0.0.1); a
 worker killed mid-task; the study still completes with every result written once."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from verification.presentation import study_cli
 def cluster():
     """Two single-threaded worker processes behind nannies (a killed worker is restarted)."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                   silence_logs=50) as c:
         yield c
 
