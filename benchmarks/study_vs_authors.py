@@ -109,6 +109,8 @@ def claim_lines(records: list[ModelRecord], authors: dict, N: int) -> list[str]:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def cell(name: str) -> str:
+        if row[name] != row[name]:  # NaN: that kind was not trained
+            return "not run"
         return f"{row[name]:.3g} ± {row.get(name + '_sd'):.2g}"
 
     def change(split: str) -> str:
