@@ -242,7 +242,8 @@ def test_in_process_executor_passes_shared_and_progress(tmp_path):
     assert copies(shared.log) == []  # nothing was pickled
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
+                    reason="os.sched_setaffinity is not available on this platform (Linux only)")
 def test_default_size_follows_cpu_affinity():
     saved = os.sched_getaffinity(0)
     try:

@@ -30,6 +30,10 @@ def series(T: int, seed: int) -> Sequence:
 TRAIN, VAL = series(240, 1), series(120, 2)
 #: Relative difference allowed between a model's free-run MSE computed alone and in a stack.
 EVAL_RTOL = 1e-12
+#: Relative difference allowed between a model's float32 parameters trained in stacks of
+#: different sizes (the stacked products may take another SIMD path: an ulp per step, a few
+#: epochs of Adam).
+THETA_RTOL = 1e-5
 
 
 def test_stacked_states_train_exactly_as_the_models_trained_together():
@@ -45,14 +49,16 @@ def test_a_candidate_does_not_depend_on_the_others_in_its_rung():
     t = BatchedTuneTrainer(TRAIN, VAL, TrainConfig("lstm", 3, 12, 1e-2, 1e-3, 40), workers=0)
     together = t.train_many([Request(0, 0, 3), Request(5, 1, 3), Request(9, 2, 3)])
     alone = t.train_many([Request(5, 1, 3)])[0]
-    assert np.array_equal(together[1].state["theta"], alone.state["theta"])
+    np.testing.assert_allclose(together[1].state["theta"], alone.state["theta"], rtol=THETA_RTOL,
+                               atol=THETA_RTOL * np.abs(alone.state["theta"]).max())
     # the free runs of a stack differ from one model's in the last bits (summation order)
     assert (together[1].train_mse, together[1].val_mse) == pytest.approx(
         (alone.train_mse, alone.val_mse), rel=EVAL_RTOL)
     # continuing: two more epochs from the state equal a fresh run's next cycle
     more = t.train_many([Request(5, 1, 2, alone.state), Request(0, 0, 2, together[0].state)])
     again = t.train_many([Request(5, 1, 2, alone.state)])[0]
-    assert np.array_equal(more[0].state["theta"], again.state["theta"])
+    np.testing.assert_allclose(more[0].state["theta"], again.state["theta"], rtol=THETA_RTOL,
+                               atol=THETA_RTOL * np.abs(again.state["theta"]).max())
     assert more[0].state["epoch"] == 5 and np.isfinite(more[0].train_mse)
 
 
