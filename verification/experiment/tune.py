@@ -13,9 +13,11 @@ trainer, :mod:`~verification.experiment.tune_batched`):
    all trained the same epochs with one seed and ranked by the authors' criterion (``0.7 train
    + 0.3 validation`` free-run MSE, never test).
 3. **Seeds at the last rung**: the best ``finalists`` and the reference ``m = 0`` continue their
-   training (their first seed) and get ``seeds - 1`` more seeds; the chosen ``m`` has the lowest
-   mean criterion there, and its predicted change against ``m = 0`` is the mean (and spread) of
-   the per-seed changes (same seeds, so paired).
+   training (their first seed) and get ``seeds - 1`` more seeds. The chosen ``m`` is the
+   longest finalist that the seeds cannot tell from the one of lowest mean criterion
+   (:func:`choose`: a short training favours short burn-ins, so among finalists within the
+   noise the longest is the one the paper's budget favours); its predicted change against
+   ``m = 0`` is the mean (and spread) of the per-seed changes (same seeds, so paired).
 
 The budget is a share of the full grid at the paper's budget (one model per grid ``m`` for the
 paper's epochs), counted in model-epochs of the same ``N``. With a ``store``
@@ -254,10 +256,37 @@ def tune(trainer: Any, settings: TuneSettings, *, theory_inputs: np.ndarray | No
     return _result(rungs, p, s, theory, run, cands)
 
 
+def choose(last: RungResult) -> int:
+    """The chosen burn-in of the last rung: the longest one whose criterion the seeds cannot
+    tell from the best's.
+
+    ``b`` = the burn-in of lowest mean criterion (:meth:`RungResult.ranking`). A burn-in ``m``
+    is within the noise of ``b`` when the mean of the paired per-seed differences
+    ``d_s = c(m, s) - c(b, s)`` (same model seed ``s``) is at most their standard error
+    ``sd(d) / sqrt(n)``, ``n >= 2`` seeds with finite criteria. The longest such ``m`` is
+    chosen, because the tuner's short training is biased towards short burn-ins: a long burn-in
+    scores fewer outputs per window and learns more slowly, so the best burn-in moves to longer
+    ``m`` as training goes on (measured on Silverbox: 26-52 after 4-8 epochs, 63-73 after 16,
+    73-94 at the paper's 400; ``docs/tuning.md``). With one seed the best is chosen.
+    """
+    b = last.ranking()[0]
+    if not math.isfinite(last.mean(b)):
+        return b
+    ref = {v[0]: v[3] for v in last.values[b]}
+
+    def within(m: int) -> bool:
+        d = np.array([v[3] - ref[v[0]] for v in last.values[m] if v[0] in ref])
+        if len(d) < 2 or not np.all(np.isfinite(d)):
+            return False
+        return float(d.mean()) <= float(d.std(ddof=1)) / math.sqrt(len(d))
+
+    return max([b, *(m for m in last.values if m > b and within(m))])
+
+
 def _result(rungs: list[RungResult], p: Plan, s: TuneSettings, theory: TheoryView | None,
             run: _Run, cands: tuple[int, ...]) -> TuneResult:
     last = rungs[-1]
-    m = last.ranking()[0]
+    m = choose(last)
     base = {v[0]: v[3] for v in last.values[0]}
     changes = tuple(100.0 * (v[3] - base[v[0]]) / base[v[0]] for v in last.values[m]
                     if v[0] in base and base[v[0]] > 0)

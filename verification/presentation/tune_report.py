@@ -52,6 +52,17 @@ def figure_arrays(res: TuneResult) -> dict[str, Any]:
             "chosen": res.m, "cap": cap}
 
 
+def _rule(res: TuneResult) -> str:
+    """How the last rung's burn-in was chosen (:func:`verification.experiment.tune.choose`)."""
+    best = res.rungs[-1].ranking()[0]
+    why = ("it has the lowest mean criterion at the last rung" if best == res.m else
+           f"the lowest mean criterion at the last rung is that of m = {best}; m = {res.m} is "
+           "the longest burn-in the seeds cannot tell from it")
+    return (f"Choice: {why} (within the noise: mean paired per-seed difference at most its "
+            "standard error). The tuner's short training favours short burn-ins, so among "
+            "burn-ins within the noise it takes the longest.\n")
+
+
 def report(res: TuneResult, title: str = "") -> str:
     """``report.md``: the choice, its predicted change, the compute, the theory, every rung."""
     s = res.settings
@@ -65,6 +76,7 @@ def report(res: TuneResult, title: str = "") -> str:
              f"length N = {s.N}) = {100 * res.share_of_grid:.2f} % of the full grid at the "
              f"paper's budget ({len(set(s.grid))} burn-ins x {s.paper_epochs} epochs = "
              f"{s.grid_model_epochs}); {res.seconds:.0f} s of training and evaluation.", "",
+             _rule(res),
              "Selection never reads the test split. The criterion is that of the tuner's "
              "training (its own learning-rate schedule and epochs), not of the paper's budget: "
              "it ranks the burn-ins, its values are not the paper budget's errors.", ""]
