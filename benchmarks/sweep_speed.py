@@ -223,12 +223,14 @@ def main(argv: list[str] | None = None) -> None:
           f"{FULL_BATCHES} minibatches per epoch (a {T}-sample prefix), {E} epoch(s) per run, "
           f"best of {a.repeats}; rates in full epochs")
     base = base1 = cpu1 = None
+    torch_threads = 0
     if a.no_torch or torch_models(seq, ms[:1], 1) is None:
         print("  torch: skipped (not importable or --no-torch); no ratios")
     else:
         import torch
 
-        print(f"  torch {torch.__version__}: {torch.get_num_threads()} threads by default")
+        torch_threads = torch.get_num_threads()
+        print(f"  torch {torch.__version__}: {torch_threads} threads by default")
         base = report("torch float32, 20 models in turn", *timed(torch_models(seq, ms, E),
                                                                  a.repeats), K * E, a.batches)
         walls, cpus = timed(torch_models(seq, ms, E, 1), a.repeats)
@@ -257,8 +259,10 @@ def main(argv: list[str] | None = None) -> None:
     study_estimate(full, cpu["float32"], pair["float32"], a.study_epochs)
     if base:
         for dt, goal in (("float32", 5), ("float64", 2)):
-            print(f"target batched {dt} >= {goal}x torch float32: {rates[dt] / base:.2f}x torch "
-                  f"at default threads, {rates[dt] / base1:.2f}x torch at 1 thread (wall), "
+            print(f"target batched {dt} >= {goal}x torch float32: {pair[dt] / base:.2f}x on equal "
+                  f"cores (2 processes vs torch at its {torch_threads} default threads), "
+                  f"{rates[dt] / base:.2f}x for one process vs torch at default threads, "
+                  f"{rates[dt] / base1:.2f}x one process vs torch at 1 thread (wall), "
                   f"{cpu1 / cpu[dt]:.2f}x by CPU seconds per model-epoch (torch 1 thread)")
 
 
