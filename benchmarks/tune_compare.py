@@ -8,8 +8,9 @@ Two reference grids: the authors' published per-``m`` results (``results_<datase
 github.com/jdschille/rnn-training, one seed) and a three-seed ``burnin study --budget paper``
 grid, each where given. Methods:
 
-* ``tune``: :func:`verification.experiment.tune.tune` (theory's candidates, successive halving,
-  seeds at the last rung), one run per tuner seed;
+* ``tune``: :func:`verification.experiment.tune.tune` (the theory's candidates, a search at one
+  fidelity with a bisection, seeds at the last rung), one run per tuner seed, with ``--share``
+  of the grid's model-epochs (default: the tuner's);
 * ``notheory``: the same without the theory's candidates (the whole grid): what the theory
   contributes;
 * ``optuna``: TPE over the grid's burn-ins (categorical) with a successive-halving pruner

@@ -35,7 +35,7 @@ shares (a real trainer's error falls with the epochs too):
 ...     return e, err, err
 >>> res = tune(toy, TuneSettings(N=100, grid=tuple(range(0, 100, 10)), paper_epochs=100),
 ...            log=lambda s: None)
->>> res.m, res.share_of_grid <= 0.05
+>>> res.m, res.share_of_grid <= 0.10
 (40, True)
 """
 
@@ -63,7 +63,7 @@ from verification.experiment.tune_store import TuneStore
 from verification.experiment.tune_theory import LEVEL, WINDOWS, TheoryView, theory_candidates
 
 #: Default share of the full grid's model-epochs the tuner may use.
-SHARE = 0.05
+SHARE = 0.10
 #: Epochs of the ``m = 0`` model whose forgetting constants choose the candidates.
 THEORY_EPOCHS = 4
 #: Model seeds of tuner seed ``t``: ``t * SEED_STRIDE + k``, ``k < seeds``.

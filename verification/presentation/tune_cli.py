@@ -19,7 +19,7 @@ from typing import Any
 
 EXAMPLE = """examples:
   burnin tune silverbox --N 100                      # the chosen m, report in tune_silverbox_N100/
-  burnin tune rlc --N 200 --share 0.05 --json
+  burnin tune rlc --N 200 --share 0.05 --json        # half the default budget
   burnin tune mydata --train a.csv --test b.csv --inputs u --outputs y --N 50
 """
 
