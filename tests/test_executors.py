@@ -29,9 +29,8 @@ from verification.experiment import executors as ex
 
 REPO = Path(__file__).resolve().parents[1]
 #: Seconds a signalled driver and all its processes get to be gone (reaping a few processes
-#: takes milliseconds; the margin is for a loaded machine: with the suite and four other busy
-#: processes on two cores, a driver once took more than 5 s to print its line and exit).
-GONE_SECONDS = 20.0
+#: takes milliseconds; the margin is for a loaded machine).
+GONE_SECONDS = 5.0
 #: Seconds a driver subprocess gets to start its workers and finish its first unit.
 START_SECONDS = 60.0
 #: Seconds past ``timeout`` a connection to something that is not a scheduler may take.
@@ -72,13 +71,23 @@ def wait_gone(pids: set[int], seconds: float = GONE_SECONDS) -> set[int]:
     return left
 
 
+def _default_signals() -> None:
+    """In the driver's child before it execs: SIGINT and SIGHUP back to their defaults, as a
+    shell starts a foreground job. A test suite started with ``nohup`` or as a background job
+    of a script inherits them ignored, and an ignored signal stays ignored across ``exec`` (the
+    executor rightly leaves it so): the driver would never see the signal the test sends."""
+    for s in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 class Driver:
     """:mod:`tests.executor_driver` in a session of its own, its stdout read by a thread."""
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.executor_driver", *args], cwd=REPO,
-            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            start_new_session=True, preexec_fn=_default_signals,  # noqa: PLW1509
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [self.lines.put(s) for s in self.proc.stdout],
                          daemon=True).start()
