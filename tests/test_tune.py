@@ -232,3 +232,26 @@ def test_tune_reports_the_choice_of_the_rule_not_the_lowest_mean():
     last = res.rungs[-1]
     assert len(last.values) == 4 and res.m == choose(last) == max(last.values)
     assert res.m != last.ranking()[0]
+
+
+def test_the_slowest_reference_to_forget_sets_the_cap():
+    from systems.rnn import ElmanRNN
+    from verification.experiment.tune_theory import combine, theory_candidates
+
+    # linear Elman models: lam = a, C = 2; C a**k <= 0.01 first at k = 8 (a = 0.5) and
+    # k = 24 (a = 0.8: 2 * 0.8**24 = 0.0094, 2 * 0.8**23 = 0.0118)
+    u = np.random.default_rng(1).standard_normal((300, 1))
+    views = [theory_candidates(ElmanRNN([[a]], [[1.0]], None, [[2.0]], None,
+                                        activation="linear"), u, 40, range(0, 40, 4),
+                               V_inf=0.1, windows=30, keep_min=2)
+             for a in (0.5, 0.8, 0.5)]
+    assert [v.steps for v in views] == [8, 24, 8] and [v.m_cap for v in views] == [8, 24, 8]
+    view = combine(views, [7, 8, 9])
+    assert view.steps == 24 and view.m_cap == 24 and view.lam == pytest.approx(0.8, rel=1e-6)
+    assert max(m for m in view.candidates if m != view.m_rec) == 24
+    assert [r["seed"] for r in view.references] == [7, 8, 9]
+    assert [r["steps"] for r in view.references] == [8, 24, 8]
+    assert view.seconds == pytest.approx(sum(v.seconds for v in views))
+    assert type(view).from_dict(view.to_dict()) == view  # theory.json round trip
+    with pytest.raises(ValueError, match="one seed per view"):
+        combine(views, [7, 8])

@@ -91,11 +91,15 @@ def test_cli_writes_report_json_figure_and_resumes(csvs, tmp_path, capsys):
     assert summary["share_of_grid"] == pytest.approx(summary["model_epochs"] / 60)
     doc = json.loads((out / "result.json").read_text())
     assert doc["m"] == summary["m"] and doc["theory"]["windows"] == 8
+    refs = doc["theory"]["references"]  # three m = 0 models; the slowest to forget caps
+    assert [r["seed"] for r in refs] == [0, 1, 2]
+    assert doc["theory"]["steps"] == max(r["steps"] for r in refs)
     last = doc["rungs"][-1]["candidates"]
     assert {c["m"] for c in last} >= {0, summary["m"]}
     assert all(len(c["seeds"]) == 3 for c in last)
     report = (out / "report.md").read_text()
     assert f"**Chosen burn-in: m = {summary['m']}**" in report and "## Rungs" in report
+    assert "3 reference models at m = 0" in report
     assert (out / "tune_rungs.png").stat().st_size > 5_000
     # a rerun reads every rung: same answer, no training
     assert cli.main(tiny(csvs, out, "--json")) == 0

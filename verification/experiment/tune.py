@@ -4,10 +4,11 @@
 (:mod:`~verification.experiment.tune_protocol`; the default is the batched LSTM/GRU/Elman
 trainer, :mod:`~verification.experiment.tune_batched`):
 
-1. **Theory** (when the trainer can hand out its model and the training inputs are given): the
-   reference ``m = 0`` is trained first, for the search's epochs; the forgetting constants of
-   that model on its training windows cap the candidate burn-ins and add the bound's
-   recommendation (:mod:`~verification.experiment.tune_theory`).
+1. **Theory** (when the trainer can hand out its model and the training inputs are given):
+   ``references`` models at ``m = 0`` (the first model seeds) are trained first, for
+   :data:`THEORY_EPOCHS` epochs; the forgetting constants of the slowest to forget, on its
+   training windows, cap the candidate burn-ins and add the bound's recommendation
+   (:mod:`~verification.experiment.tune_theory`).
 2. **Search at one fidelity** (:mod:`~verification.experiment.tune_schedule`): a coarse rung of
    burn-ins spread over the candidates, then refinement rungs that bisect towards the best one,
    all trained the same epochs with one seed and ranked by the authors' criterion (``0.7 train
@@ -60,12 +61,20 @@ from verification.experiment.tune_schedule import (
     refinement,
 )
 from verification.experiment.tune_store import TuneStore
-from verification.experiment.tune_theory import LEVEL, WINDOWS, TheoryView, theory_candidates
+from verification.experiment.tune_theory import (
+    LEVEL,
+    WINDOWS,
+    TheoryView,
+    combine,
+    theory_candidates,
+)
 
 #: Default share of the full grid's model-epochs the tuner may use.
 SHARE = 0.10
-#: Epochs of the ``m = 0`` model whose forgetting constants choose the candidates.
+#: Epochs of the ``m = 0`` models whose forgetting constants choose the candidates.
 THEORY_EPOCHS = 4
+#: Reference ``m = 0`` models (seeds) the theory examines (the slowest to forget sets the cap).
+REFERENCES = 3
 #: Model seeds of tuner seed ``t``: ``t * SEED_STRIDE + k``, ``k < seeds``.
 SEED_STRIDE = 100
 
@@ -87,8 +96,8 @@ class TuneSettings:
     ``len(grid) * paper_epochs``); ``share``: the tuner's budget as a share of that;
     ``seeds``/``finalists``/``coarse``: the last rung's seeds, the burn-ins besides ``m = 0``
     that reach it, the burn-ins of the coarse rung; ``tuner_seed``: which model seeds are used;
-    ``theory``: let the forgetting constants choose the candidates (``windows`` pairs, cap level
-    ``level``).
+    ``theory``: let the forgetting constants of ``references`` reference models choose the
+    candidates (``windows`` pairs, cap level ``level``).
     """
 
     N: int
@@ -102,13 +111,14 @@ class TuneSettings:
     theory: bool = True
     windows: int = WINDOWS
     level: float = LEVEL
+    references: int = REFERENCES
 
     def check(self) -> TuneSettings:
         """These settings if valid, else an :class:`InputError` naming the option."""
         check_integers(("--N", self.N, 2), ("--paper-epochs", self.paper_epochs, 1),
                        ("--seeds", self.seeds, 1), ("--finalists", self.finalists, 1),
                        ("--coarse", self.coarse, 2), ("--tuner-seed", self.tuner_seed, 0),
-                       ("--windows", self.windows, 1))
+                       ("--windows", self.windows, 1), ("--references", self.references, 1))
         bad = [m for m in self.grid if not 0 <= m < self.N]
         if not self.grid or bad:
             raise InputError(f"--m {list(bad or self.grid)} must be burn-ins 0 <= m < N = "
@@ -126,6 +136,16 @@ class TuneSettings:
     @property
     def model_seeds(self) -> tuple[int, ...]:
         return tuple(self.tuner_seed * SEED_STRIDE + k for k in range(self.seeds))
+
+    @property
+    def reference_seeds(self) -> tuple[int, ...]:
+        """The model seeds of the theory's reference ``m = 0`` models."""
+        return tuple(self.tuner_seed * SEED_STRIDE + k for k in range(self.references))
+
+    @property
+    def theory_epochs(self) -> int:
+        """Model-epochs of the theory's reference models (0 without the theory)."""
+        return THEORY_EPOCHS * self.references if self.theory else 0
 
     @property
     def grid_model_epochs(self) -> int:
@@ -230,7 +250,7 @@ def tune(trainer: Any, settings: TuneSettings, *, theory_inputs: np.ndarray | No
         theory = run.theory(np.asarray(theory_inputs, dtype=np.float64))
         cands = theory.candidates
     p = s.plan(len(cands)) if theory is None else fit_plan(
-        len(cands), s.budget - THEORY_EPOCHS, coarse=s.coarse, finalists=s.finalists,
+        len(cands), s.budget - s.theory_epochs, coarse=s.coarse, finalists=s.finalists,
         seeds=s.seeds)
     log(f"tune: {len(cands)} burn-ins {list(cands)}; search {len(p.coarse)} + up to "
         f"{p.refine_max} of them for {p.e_search} epochs, then {p.finalists} finalists and "
@@ -364,32 +384,40 @@ class _Run:
         return float(doc["mse"][0]), float(doc["mse"][1])
 
     def theory(self, u: np.ndarray) -> TheoryView:
-        """Train the reference ``m = 0`` (first seed) for :data:`THEORY_EPOCHS` epochs and let
-        its constants choose the candidates. That model is not trained further: the search
-        trains every burn-in in one cycle from its start."""
+        """Train the reference ``m = 0`` models (the first ``references`` model seeds) for
+        :data:`THEORY_EPOCHS` epochs and let the constants of the slowest to forget choose the
+        candidates (:func:`~verification.experiment.tune_theory.combine`). Those models are not
+        trained further: the search trains every burn-in in one cycle from its start."""
         s = self.s
         path = self.store.out / "theory.json" if self.store else None
         doc = self.store.read_doc(path) if self.store else None
         if doc is not None:
-            self.extra_epochs = THEORY_EPOCHS
+            self.extra_epochs = s.theory_epochs
             self.seconds += doc.get("seconds", 0.0)  # a resumed run reports the same time
             self.log(f"tune: theory: read from {path}")
             return TheoryView.from_dict(doc["theory"])
-        key = (0, s.model_seeds[0])
-        self.log(f"tune: theory: m = 0 trained {THEORY_EPOCHS} epochs, its forgetting constants "
-                 f"on {s.windows} training windows choose the candidates")
+        seeds = s.reference_seeds
+        self.log(f"tune: theory: m = 0 with {len(seeds)} seed(s) trained {THEORY_EPOCHS} epochs; "
+                 f"the forgetting constants on {s.windows} training windows of the slowest to "
+                 "forget choose the candidates")
         before = self.seconds
-        tr, _ = self._train([(0, key[1], THEORY_EPOCHS)])[key]
-        have, state = self.states.pop(key)
-        if state is None:
-            _, state = self.store.read_state(0, key[1], have)
-        self.extra_epochs = THEORY_EPOCHS
-        t0 = time.perf_counter()
-        view = theory_candidates(self.t.model(state), u, s.N, s.candidates, tr,
-                                 epochs=THEORY_EPOCHS, windows=s.windows, level=s.level,
-                                 keep_min=s.finalists + 1)
-        self.seconds += time.perf_counter() - t0
-        self.log(f"tune: theory: lam {view.lam:.4g}, C {view.C:.3g} "
+        mse = self._train([(0, seed, THEORY_EPOCHS) for seed in seeds])
+        views = []
+        for seed in seeds:
+            have, state = self.states.pop((0, seed))
+            if state is None:
+                _, state = self.store.read_state(0, seed, have)
+            t0 = time.perf_counter()
+            views.append(theory_candidates(
+                self.t.model(state), u, s.N, s.candidates, mse[(0, seed)][0],
+                epochs=THEORY_EPOCHS, windows=s.windows, level=s.level,
+                keep_min=s.finalists + 1))
+            self.seconds += time.perf_counter() - t0
+        self.extra_epochs = s.theory_epochs
+        view = combine(views, seeds)
+        lams = ", ".join(f"{r['lam']:.4g} ({r['steps']:g} steps)" for r in view.references)
+        self.log(f"tune: theory: lam per reference {lams}; the slowest: lam {view.lam:.4g}, "
+                 f"C {view.C:.3g} "
                  f"({'certified on data' if view.certified else 'sampled, not certified'}), "
                  f"{view.steps:g} steps to {100 * view.level:g} %: candidates up to "
                  f"{view.m_cap if view.m_cap is not None else max(view.grid)}; the bound "

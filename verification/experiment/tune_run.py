@@ -18,7 +18,14 @@ from typing import Any
 from systems.benchmarks import DATASETS
 from verification.experiment.study_data import DataOptions, Splits, load_splits
 from verification.experiment.study_plan import CELLS, DTYPES, authors_grid
-from verification.experiment.tune import SHARE, TuneResult, TuneSettings, check_integers, tune
+from verification.experiment.tune import (
+    REFERENCES,
+    SHARE,
+    TuneResult,
+    TuneSettings,
+    check_integers,
+    tune,
+)
 from verification.experiment.tune_batched import BatchedTuneTrainer, TrainConfig
 from verification.experiment.tune_schedule import FINALISTS, SEEDS
 from verification.experiment.tune_store import TuneError, TuneStore
@@ -46,6 +53,7 @@ class TuneConfig(DataOptions):
     dtype: str = "float32"
     theory: bool = True
     windows: int = 100
+    references: int = REFERENCES
     out: str | None = None
     workers: int | None = None
     progress_seconds: float = 10.0
@@ -88,7 +96,7 @@ def configure(c: TuneConfig) -> TunePlan:
     settings = TuneSettings(
         N=c.N, grid=grid, paper_epochs=c.paper_epochs or spec.paper_epochs, share=c.share,
         seeds=c.seeds, finalists=c.finalists, tuner_seed=c.tuner_seed, theory=c.theory,
-        windows=c.windows).check()
+        windows=c.windows, references=c.references).check()
     train = TrainConfig(c.cell, c.n_h, c.N, c.lr, c.lr_min, c.batch_size, c.dtype)
     out = Path(c.out or f"tune_{c.dataset}_N{c.N}")
     TuneStore(out).check_layout()
@@ -103,6 +111,7 @@ def _check_numbers(c: TuneConfig) -> None:
     check_integers(("--n-h", c.n_h, 1), ("--N", c.N, 2), ("--batch-size", c.batch_size, 1),
                    ("--seeds", c.seeds, 1), ("--finalists", c.finalists, 1),
                    ("--tuner-seed", c.tuner_seed, 0), ("--windows", c.windows, 1),
+                   ("--references", c.references, 1),
                    *((("--paper-epochs", c.paper_epochs, 1),) if c.paper_epochs is not None
                      else ()))
     if not (math.isfinite(c.lr) and c.lr > 0 and math.isfinite(c.lr_min) and 0 < c.lr_min

@@ -38,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     from verification.experiment.study_plan import CELLS
-    from verification.experiment.tune import SHARE
+    from verification.experiment.tune import REFERENCES, SHARE
     from verification.experiment.tune_run import LR, LR_MIN
     from verification.experiment.tune_schedule import FINALISTS, SEEDS
     from verification.presentation.study_cli import data_arguments
@@ -73,6 +73,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="search the whole grid (no candidates from the forgetting constants)")
     m.add_argument("--windows", type=int, default=100,
                    help="training windows whose pairs the theory certifies (default 100)")
+    m.add_argument("--references", type=int, default=REFERENCES,
+                   help="m = 0 models (seeds) whose forgetting constants the theory examines; "
+                   f"the slowest to forget sets the cap (default {REFERENCES})")
     r = p.add_argument_group("running")
     r.add_argument("--out", default=None, help="output folder (default tune_<DATASET>_N<N>)")
     r.add_argument("--no-resume", action="store_true",
@@ -106,7 +109,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         **data_options(args), N=args.N, ms=tup(args.m), paper_epochs=args.paper_epochs,
         share=args.share, seeds=args.seeds, finalists=args.finalists,
         tuner_seed=args.tuner_seed, lr=args.lr, lr_min=args.lr_min, batch_size=args.batch_size,
-        dtype=args.dtype, theory=not args.no_theory, windows=args.windows, out=args.out,
+        dtype=args.dtype, theory=not args.no_theory, windows=args.windows,
+        references=args.references, out=args.out,
         workers=args.workers, progress_seconds=args.progress_seconds,
         resume=not args.no_resume)
 

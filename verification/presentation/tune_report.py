@@ -106,8 +106,17 @@ def _theory(res: TuneResult) -> list[str]:
     kind = "certified on data" if th.certified else "sampled (an estimate, not certified)"
     cap = (f"the burn-ins up to {th.m_cap} are kept" if th.m_cap is not None
            else "no burn-in of the grid is beyond it")
-    return ["## The theory's candidates", "",
-            f"The reference m = 0, trained {th.epochs} epochs: A1 constants lam = "
+    refs = []
+    if len(th.references) > 1:
+        each = "; ".join(
+            f"seed {r['seed']}: lam {fmt(r['lam'], 4)}, C {fmt(r['C'], 3)}, {fmt(r['steps'])} "
+            f"steps{'' if r['certified'] else ' (sampled, an estimate)'}" for r in th.references)
+        refs = [f"{len(th.references)} reference models at m = 0, trained {th.epochs} epochs "
+                f"each ({each}). A burn-in is dropped only if every reference has forgotten "
+                "its zero state by then: the slowest to forget sets the cap.", ""]
+    return ["## The theory's candidates", "", *refs,
+            f"The reference m = 0{' slowest to forget' if refs else ''}, trained {th.epochs} "
+            f"epochs: A1 constants lam = "
             f"{th.lam:.5g}, C = {th.C:.4g}, {kind}, on {th.region}. Its zero-state transient "
             f"falls below {100 * th.level:g} % after {fmt(th.steps)} steps: {cap}. The bound's "
             f"recommendation: m = {th.m_rec} ({th.rec_reason}).", "",
