@@ -98,7 +98,7 @@ def combine(views: Sequence[TheoryView], seeds: Sequence[int]) -> TheoryView:
     if not views or len(views) != len(seeds):
         raise ValueError(f"need one seed per view, got {len(views)} views, {len(seeds)} seeds")
     refs = tuple({"seed": int(s), "lam": v.lam, "C": v.C, "certified": v.certified,
-                  "steps": v.steps} for v, s in zip(views, seeds))
+                  "steps": v.steps} for v, s in zip(views, seeds, strict=True))
     key = [v.steps if not math.isnan(v.steps) else -math.inf for v in views]
     slow = views[int(np.argmax(key))]
     return replace(slow, references=refs, seconds=sum(v.seconds for v in views))
