@@ -15,10 +15,9 @@ trainer, :mod:`~verification.experiment.tune_batched`):
    + 0.3 validation`` free-run MSE, never test).
 3. **Seeds at the last rung**: the best ``finalists`` and the reference ``m = 0`` continue their
    training (their first seed) and get ``seeds - 1`` more seeds. The chosen ``m`` is the
-   longest finalist that a one-sided paired t-test (level 10 %) does not find worse than the
-   one of lowest mean criterion (:func:`choose`: a short training favours short burn-ins, so
-   among finalists the seeds cannot separate the longest is the one the paper's budget
-   favours); its predicted change against
+   longest finalist that the seeds cannot tell from the one of lowest mean criterion
+   (:func:`choose`: a short training favours short burn-ins, so among finalists within the
+   noise the longest is the one the paper's budget favours); its predicted change against
    ``m = 0`` is the mean (and spread) of the per-seed changes (same seeds, so paired).
 
 The budget is a share of the full grid at the paper's budget (one model per grid ``m`` for the
@@ -76,8 +75,6 @@ SHARE = 0.10
 THEORY_EPOCHS = 4
 #: Reference ``m = 0`` models (seeds) the theory examines (the slowest to forget sets the cap).
 REFERENCES = 3
-#: Level of the one-sided paired t-test that may reject a longer finalist (:func:`choose`).
-CHOICE_LEVEL = 0.10
 #: Model seeds of tuner seed ``t``: ``t * SEED_STRIDE + k``, ``k < seeds``.
 SEED_STRIDE = 100
 
@@ -279,38 +276,31 @@ def tune(trainer: Any, settings: TuneSettings, *, theory_inputs: np.ndarray | No
     return _result(rungs, p, s, theory, run, cands)
 
 
-def choose(last: RungResult, level: float | None = None) -> int:
-    """The chosen burn-in of the last rung: the longest one the seeds do not show to be worse
-    than the best.
+def choose(last: RungResult) -> int:
+    """The chosen burn-in of the last rung: the longest one whose criterion the seeds cannot
+    tell from the best's.
 
-    ``b`` = the burn-in of lowest mean criterion (:meth:`RungResult.ranking`). A longer burn-in
-    ``m`` is rejected only when a one-sided paired t-test at ``level`` (default
-    :data:`CHOICE_LEVEL`) finds it worse than ``b``: with the paired per-seed differences
-    ``d_s = c(m, s) - c(b, s)`` (same model seed ``s``, ``n >= 2`` seeds with finite criteria),
-    ``m`` is kept when ``mean(d) <= t_{1 - level, n - 1} sd(d) / sqrt(n)`` (1.886 standard
-    errors with three seeds at 10 %). The longest kept ``m`` is chosen, because the tuner's
-    short training is biased towards short burn-ins: a long burn-in scores fewer outputs per
-    window and learns more slowly, so the best burn-in moves to longer ``m`` as training goes on
-    (measured on Silverbox: 26-52 after 4-8 epochs, 63-73 after 16, 73-94 at the paper's 400;
-    ``docs/tuning.md``). The burden of proof is on the longer burn-in's being worse. With one
-    seed the best is chosen.
+    ``b`` = the burn-in of lowest mean criterion (:meth:`RungResult.ranking`). A burn-in ``m``
+    is within the noise of ``b`` when the mean of the paired per-seed differences
+    ``d_s = c(m, s) - c(b, s)`` (same model seed ``s``) is at most their standard error
+    ``sd(d) / sqrt(n)``, ``n >= 2`` seeds with finite criteria. The longest such ``m`` is
+    chosen, because the tuner's short training is biased towards short burn-ins: a long burn-in
+    scores fewer outputs per window and learns more slowly, so the best burn-in moves to longer
+    ``m`` as training goes on (measured on Silverbox: 26-52 after 4-8 epochs, 63-73 after 16,
+    73-94 at the paper's 400; ``docs/tuning.md``). With one seed the best is chosen.
     """
-    from scipy.stats import t as student_t
-
-    level = CHOICE_LEVEL if level is None else level
     b = last.ranking()[0]
     if not math.isfinite(last.mean(b)):
         return b
     ref = {v[0]: v[3] for v in last.values[b]}
 
-    def kept(m: int) -> bool:
+    def within(m: int) -> bool:
         d = np.array([v[3] - ref[v[0]] for v in last.values[m] if v[0] in ref])
         if len(d) < 2 or not np.all(np.isfinite(d)):
             return False
-        t_crit = float(student_t.ppf(1.0 - level, len(d) - 1))
-        return float(d.mean()) <= t_crit * float(d.std(ddof=1)) / math.sqrt(len(d))
+        return float(d.mean()) <= float(d.std(ddof=1)) / math.sqrt(len(d))
 
-    return max([b, *(m for m in last.values if m > b and kept(m))])
+    return max([b, *(m for m in last.values if m > b and within(m))])
 
 
 def _result(rungs: list[RungResult], p: Plan, s: TuneSettings, theory: TheoryView | None,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from verification.experiment.table import atomic_write, plain
-from verification.experiment.tune import CHOICE_LEVEL, TuneResult
+from verification.experiment.tune import TuneResult
 from verification.presentation.text import fmt
 
 
@@ -57,11 +57,10 @@ def _rule(res: TuneResult) -> str:
     best = res.rungs[-1].ranking()[0]
     why = ("it has the lowest mean criterion at the last rung" if best == res.m else
            f"the lowest mean criterion at the last rung is that of m = {best}; m = {res.m} is "
-           "the longest burn-in the seeds do not show to be worse")
-    return (f"Choice: {why} (a longer burn-in is rejected only when a one-sided paired t-test "
-            f"over the seeds, level {100 * CHOICE_LEVEL:g} %, finds it worse than the best). "
-            "The tuner's short training favours short burn-ins, so among burn-ins the seeds "
-            "cannot separate it takes the longest.\n")
+           "the longest burn-in the seeds cannot tell from it")
+    return (f"Choice: {why} (within the noise: mean paired per-seed difference at most its "
+            "standard error). The tuner's short training favours short burn-ins, so among "
+            "burn-ins within the noise it takes the longest.\n")
 
 
 def report(res: TuneResult, title: str = "") -> str:
