@@ -133,14 +133,17 @@ class TuneSettings:
     def candidates(self) -> tuple[int, ...]:
         return tuple(sorted({int(m) for m in self.grid} | {0}))
 
+    def _first_seeds(self, n: int) -> tuple[int, ...]:
+        return tuple(self.tuner_seed * SEED_STRIDE + k for k in range(n))
+
     @property
     def model_seeds(self) -> tuple[int, ...]:
-        return tuple(self.tuner_seed * SEED_STRIDE + k for k in range(self.seeds))
+        return self._first_seeds(self.seeds)
 
     @property
     def reference_seeds(self) -> tuple[int, ...]:
         """The model seeds of the theory's reference ``m = 0`` models."""
-        return tuple(self.tuner_seed * SEED_STRIDE + k for k in range(self.references))
+        return self._first_seeds(self.references)
 
     @property
     def theory_epochs(self) -> int:
