@@ -331,10 +331,16 @@ def burn_in_weights(N: int, B: int, ms: np.ndarray) -> np.ndarray:
 
 
 def make_kernel(cell: str, n_x: int, n_h: int, n_y: int, K: int, B: int, N: int,
-                dtype: object = "float64", activation: str = "tanh") -> BatchedBPTT:
-    """The :class:`BatchedBPTT` of ``cell`` (``"lstm"``, ``"gru"``, ``"elman"``)."""
+                dtype: object = "float64", activation: str = "tanh", kernel: str = "numpy"
+                ) -> BatchedBPTT:
+    """The :class:`BatchedBPTT` of ``cell`` (``"lstm"``, ``"gru"``, ``"elman"``); ``kernel``
+    ``"numba"``: the LSTM's float32 passes compiled (:mod:`systems.batched_lstm_numba`)."""
     check_cell(cell)
-    if cell == "lstm":
+    from .batched_lstm_numba import check_kernel
+
+    if check_kernel(kernel, cell, dtype) == "numba":
+        from .batched_lstm_numba import BatchedLSTMNumba as cls
+    elif cell == "lstm":
         from .batched_lstm import BatchedLSTM as cls
     elif cell == "gru":
         from .batched_gru import BatchedGRU as cls

@@ -50,6 +50,7 @@ from .batched import BatchedBPTT, burn_in_weights, check_dtype, make_kernel
 from .batched_adam import BatchedAdam, check_constants
 from .batched_eval import free_run_mse
 from .batched_kinds import bptt_epoch, plan_chunks, stateful_epoch, stateless_epoch
+from .batched_lstm_numba import check_kernel
 from .blas import single_thread_blas
 from .cells import CELLS, Model
 from .data import Sequence
@@ -113,6 +114,8 @@ class BatchedTrainer:
     init : (K, n_theta) starting parameters instead of :func:`init_theta` (e.g. models from
         another run); the shuffles still follow ``seeds``
     max_chunk : most models one kernel runs at once
+    kernel : ``"numpy"`` (the reference passes) or ``"numba"`` (LSTM, float32: the elementwise
+        passes compiled, :mod:`systems.batched_lstm_numba`; needs numba)
 
     Attributes
     ----------
@@ -125,9 +128,9 @@ class BatchedTrainer:
                  kind: str = "stateless", batch_size: int = 100, stride: int = 1,
                  dtype: object = "float32", betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, activation: str = "tanh", init: np.ndarray | None = None,
-                 max_chunk: int = MAX_CHUNK) -> None:
+                 max_chunk: int = MAX_CHUNK, kernel: str = "numpy") -> None:
         cfg = _config(cell, n_h, data, N, ms, seeds, lr, kind, batch_size, stride, dtype,
-                      betas, eps, activation, max_chunk)
+                      betas, eps, activation, max_chunk, kernel)
         K, P = len(cfg["seeds"]), CELLS[cell].n_params(data.n_x, n_h, data.n_y)
         if init is None:
             theta = np.stack([init_theta(cell, data.n_x, n_h, data.n_y, s) for s in cfg["seeds"]])
@@ -152,7 +155,8 @@ class BatchedTrainer:
             raise InputError("data is not the sequence this state was trained on "
                              f"(fingerprint {state['data']} vs {fingerprint(data)})")
         self.data = data
-        self._cfg = {k: state[k] for k in _CONFIG_KEYS}
+        self._cfg = {k: state.get(k, "numpy") if k == "kernel" else state[k]
+                     for k in _CONFIG_KEYS}  # states written before kernels had a name
         self.cell, self.kind, self.N, self.n_h = (state[k] for k in ("cell", "kind", "N", "n_h"))
         self.n_x, self.n_y = data.n_x, data.n_y
         self.dtype = np.dtype(state["dtype"])
@@ -305,7 +309,7 @@ class BatchedTrainer:
         self._kernels = {
             Kc: self._kernels.get(Kc) or make_kernel(
                 self.cell, self.n_x, self.n_h, self.n_y, Kc, B, self.N, self.dtype,
-                self._cfg["activation"])
+                self._cfg["activation"], self._cfg["kernel"])
             for Kc in sizes}
         self._planned = key
 
@@ -324,7 +328,7 @@ class BatchedTrainer:
 
 
 _CONFIG_KEYS = ("cell", "n_h", "kind", "N", "ms", "seeds", "lr", "batch_size", "stride",
-                "dtype", "betas", "eps", "activation", "max_chunk")
+                "dtype", "betas", "eps", "activation", "max_chunk", "kernel")
 
 
 def _copy(v: Any) -> Any:
@@ -342,7 +346,7 @@ def fingerprint(data: Sequence) -> str:
 
 
 def _config(cell, n_h, data, N, ms, seeds, lr, kind, batch_size, stride, dtype, betas, eps,
-            activation, max_chunk) -> dict[str, Any]:
+            activation, max_chunk, kernel) -> dict[str, Any]:
     """Check every argument of :class:`BatchedTrainer` (before any work) and return them."""
     if cell not in CELLS:
         raise InputError(f"cell must be one of {tuple(CELLS)}, got {cell!r}")
@@ -385,9 +389,10 @@ def _config(cell, n_h, data, N, ms, seeds, lr, kind, batch_size, stride, dtype, 
     try:
         dt = check_dtype(dtype).name
         act = check_activation(activation)
+        kernel = check_kernel(kernel, cell, dt)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     return {"cell": cell, "n_h": int(n_h), "kind": kind, "N": int(N), "ms": ms, "seeds": seeds,
             "lr": lr, "batch_size": int(batch_size), "stride": int(stride), "dtype": dt,
             "betas": betas, "eps": eps, "activation": act,
-            "max_chunk": int(max_chunk)}
+            "max_chunk": int(max_chunk), "kernel": kernel}

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from systems.batched_lstm_numba import check_kernel
 from systems.benchmarks import SPLITS
 from verification.experiment.study_data import DataOptions, Splits, StudyError, load_splits
 from verification.experiment.study_plan import (
@@ -90,6 +91,7 @@ class StudyConfig(DataOptions):
     epochs: int | None = None
     lr: float | None = None
     dtype: str = "float32"
+    kernel: str = "numpy"
     from_models: str | None = None
     out: str | None = None
     workers: int | None = None
@@ -126,7 +128,13 @@ def configure(config: StudyConfig) -> StudyPlan:
     splits = load_splits(c.dataset, c.data_root, files=files or None, inputs=c.inputs,
                          outputs=c.outputs)
     T = splits.train.T
-    budget = budget_for(c.budget, c.dataset, epochs=c.epochs, lr=c.lr, dtype=c.dtype)
+    budget = budget_for(c.budget, c.dataset, epochs=c.epochs, lr=c.lr, dtype=c.dtype,
+                        kernel=c.kernel)
+    if c.from_models is None:
+        try:
+            check_kernel(c.kernel, c.cell, c.dtype)
+        except ValueError as exc:
+            raise StudyError(f"--kernel: {exc}") from exc
     kinds = c.kinds or (KINDS if c.from_models else DEFAULT_KINDS)
     Ns = list(c.Ns) if c.Ns else ([] if c.from_models else [100])
     if c.from_models:

@@ -29,6 +29,8 @@ KINDS = ("stateless", "stateful", "bptt")
 CELLS = ("lstm", "gru", "elman")
 BUDGETS = ("quick", "paper")
 DTYPES = ("float32", "float64")
+#: The training kernels (:mod:`systems.batched_lstm_numba`).
+KERNELS = ("numpy", "numba")
 #: Bump when a stored result changes meaning (its fields, the training or the evaluation).
 FORMAT_VERSION = 3
 #: ``--budget quick``: the learning rate (30x the paper's on Silverbox, 10x on RLC).
@@ -74,8 +76,9 @@ def quick_grid(N: int, k: int = 5) -> list[int]:
 @dataclass(frozen=True)
 class Budget:
     """How one model is trained: Adam, ``epochs`` passes over the windows, minibatch size,
-    window stride (1: every window, the authors' choice) and the training precision (float32,
-    as the authors and torch train; the trained weights are then used in float64)."""
+    window stride (1: every window, the authors' choice), the training precision (float32,
+    as the authors and torch train; the trained weights are then used in float64) and the
+    kernel that runs it (``numpy``, or ``numba``: the LSTM's float32 passes compiled)."""
 
     name: str
     epochs: int
@@ -83,10 +86,12 @@ class Budget:
     batch_size: int = 100
     stride: int = 1
     dtype: str = "float32"
+    kernel: str = "numpy"
 
     def __str__(self) -> str:
+        kernel = "" if self.kernel == "numpy" else f", {self.kernel} kernel"
         return (f"{self.name}: Adam, lr {self.lr:g}, {self.epochs} epochs, batch "
-                f"{self.batch_size}, window stride {self.stride}, {self.dtype}")
+                f"{self.batch_size}, window stride {self.stride}, {self.dtype}{kernel}")
 
     def check(self) -> Budget:
         """This budget if every field is in range, else a :class:`StudyError` naming it."""
@@ -99,11 +104,13 @@ class Budget:
             raise StudyError(f"batch size {self.batch_size} and stride {self.stride} must be >= 1")
         if self.dtype not in DTYPES:
             raise StudyError(f"--dtype {self.dtype!r} must be one of {list(DTYPES)}")
+        if self.kernel not in KERNELS:
+            raise StudyError(f"--kernel {self.kernel!r} must be one of {list(KERNELS)}")
         return self
 
 
 def budget_for(name: str, dataset: str, *, epochs: int | None = None, lr: float | None = None,
-               dtype: str = "float32") -> Budget:
+               dtype: str = "float32", kernel: str = "numpy") -> Budget:
     """``paper``: the authors' protocol; ``quick``: the shortened one (docs/study.md).
 
     ``paper``: Adam, batch 100, every window, lr 1e-4 for 400 epochs (silverbox,
@@ -118,7 +125,8 @@ def budget_for(name: str, dataset: str, *, epochs: int | None = None, lr: float 
         b = Budget("paper", spec.paper_epochs, spec.paper_lr, dtype=dtype)
     else:
         b = Budget("quick", spec.quick_epochs, QUICK_LR, dtype=dtype)
-    b = replace(b, epochs=b.epochs if epochs is None else epochs, lr=b.lr if lr is None else lr)
+    b = replace(b, epochs=b.epochs if epochs is None else epochs, lr=b.lr if lr is None else lr,
+                kernel=kernel)
     return b.check()
 
 
@@ -311,8 +319,18 @@ def settings(splits: Splits, budget: Budget | None, cell: str | None, n_h: int |
     return {
         "format": FORMAT_VERSION, "dataset": splits.name, "data": splits.fingerprint,
         "inputs": list(splits.inputs), "outputs": list(splits.outputs),
-        "cell": cell, "n_h": n_h, "budget": None if budget is None else asdict(budget),
+        "cell": cell, "n_h": n_h, "budget": None if budget is None else budget_settings(budget),
     }
+
+
+def budget_settings(budget: Budget) -> dict[str, Any]:
+    """The budget's fields as keyed: the kernel only when it is not NumPy's (the keys of
+    results trained before kernels had a name stay valid; a numba-trained model never
+    matches a NumPy-trained one)."""
+    doc = asdict(budget)
+    if doc["kernel"] == "numpy":
+        del doc["kernel"]
+    return doc
 
 
 def file_sha256(path: str | Path) -> str:

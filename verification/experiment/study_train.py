@@ -77,7 +77,7 @@ def train_group(tasks: Sequence[Task], job: Any, report: Callable[[dict[str, Any
         t.cell, t.n_h, seq, N=None if t.kind == "bptt" else t.N,
         ms=[x.m for x in tasks] if t.kind == "stateless" else None,
         seeds=[x.seed for x in tasks], lr=b.lr, kind=t.kind, batch_size=batch,
-        stride=1 if t.kind == "stateful" else b.stride, dtype=b.dtype)
+        stride=1 if t.kind == "stateful" else b.stride, dtype=b.dtype, kernel=b.kernel)
     epochs = bptt_steps(b, seq.T) if t.kind == "bptt" else b.epochs
 
     def progress(r: EpochReport) -> None:
