@@ -13,12 +13,14 @@ an epoch's cost is linear in its minibatches, so the rates below are converted t
   for its slowest member: compare with both);
 * our single-model trainer (:func:`systems.adam.train_adam`, float64), the 20 models in turn;
 * batched float32 and float64 (:class:`systems.batched_train.BatchedTrainer`, the 20 models as
-  one batch, one process);
+  one batch, one process), and float32 on the numba kernel (``--kernel numba``,
+  :mod:`systems.batched_lstm_numba`) where numba is installed;
 * the same batch split over two processes of 10 models each, run at the same time (the
   2-core figure: the throughput of the pair);
 * the peak memory (tracemalloc) of the batch on the full training split;
-* the study's float32 training time on 2 cores: 20 burn-ins x 3 seeds x ``--study-epochs`` plus
-  the stateful and bptt kinds (3 seeds each, one full epoch of each measured here).
+* the study's float32 training time on 2 cores, per kernel: 20 burn-ins x 3 seeds x
+  ``--study-epochs`` plus the stateful and bptt kinds (3 seeds each, one full epoch of each
+  measured here).
 
 Each figure is the best of ``--repeats`` runs of ``--epochs`` epochs (spread printed), with
 wall and CPU seconds; on a shared machine compare the ratios measured in the same run. The
@@ -46,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from systems.adam import train_adam  # noqa: E402
+from systems.batched_lstm_numba import available  # noqa: E402
 from systems.batched_train import BatchedTrainer, init_theta  # noqa: E402
 from systems.benchmarks import load_benchmark  # noqa: E402
 from systems.blas import single_thread_blas  # noqa: E402
@@ -75,16 +78,18 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[list[float], list[flo
     return walls, cpus
 
 
-def batched(seq: Sequence, ms: list[int], dtype: str, epochs: int) -> Callable[[], object]:
-    tr = BatchedTrainer("lstm", N_H, seq, N=N, ms=ms, seeds=[0] * len(ms), lr=LR, dtype=dtype)
+def batched(seq: Sequence, ms: list[int], dtype: str, epochs: int, kernel: str = "numpy"
+            ) -> Callable[[], object]:
+    tr = BatchedTrainer("lstm", N_H, seq, N=N, ms=ms, seeds=[0] * len(ms), lr=LR, dtype=dtype,
+                        kernel=kernel)
     tr.run(1)  # first touch of the buffers
     return lambda: tr.run(epochs)
 
 
 def _half(args: tuple) -> tuple[float, float]:
     """Worker of :func:`two_processes`: train half the models; wall and CPU seconds."""
-    seq, ms, dtype, epochs, start = args
-    run = batched(seq, ms, dtype, epochs)
+    seq, ms, dtype, epochs, start, kernel = args
+    run = batched(seq, ms, dtype, epochs, kernel)
     while time.time() < start:  # start together
         time.sleep(0.001)
     w, c = time.perf_counter(), time.process_time()
@@ -92,13 +97,14 @@ def _half(args: tuple) -> tuple[float, float]:
     return time.perf_counter() - w, time.process_time() - c
 
 
-def two_processes(seq: Sequence, ms: list[int], dtype: str, epochs: int) -> tuple[float, float]:
+def two_processes(seq: Sequence, ms: list[int], dtype: str, epochs: int, kernel: str = "numpy"
+                  ) -> tuple[float, float]:
     """Wall seconds until both halves of the batch, each in its own process started at the
     same time, are trained, and the CPU seconds of both."""
     halves = [ms[: len(ms) // 2], ms[len(ms) // 2 :]]
     start = time.time() + 2.0 + 0.2 * len(ms)  # after both have built their trainers
     with mp.get_context("fork").Pool(2) as pool:
-        out = pool.map(_half, [(seq, h, dtype, epochs, start) for h in halves])
+        out = pool.map(_half, [(seq, h, dtype, epochs, start, kernel) for h in halves])
     return max(w for w, _ in out), sum(c for _, c in out)
 
 
@@ -152,11 +158,13 @@ def torch_models(seq: Sequence, ms: list[int], epochs: int, threads: int | None 
     return run
 
 
-def kind_epoch(full: Sequence, kind: str, dtype: str, seeds: int) -> float:
+def kind_epoch(full: Sequence, kind: str, dtype: str, seeds: int, kernel: str = "numpy"
+               ) -> float:
     """CPU seconds of one epoch of ``kind`` for ``seeds`` models on the full split (after a
     first epoch that builds the kernel)."""
     tr = BatchedTrainer("lstm", N_H, full, N=N if kind == "stateful" else None,
-                        seeds=list(range(seeds)), lr=LR, kind=kind, dtype=dtype).run(1)
+                        seeds=list(range(seeds)), lr=LR, kind=kind, dtype=dtype,
+                        kernel=kernel).run(1)
     c = time.process_time()
     tr.run(1)
     return time.process_time() - c
@@ -239,26 +247,40 @@ def main(argv: list[str] | None = None) -> None:
     with single_thread_blas():
         one = report("ours, one model at a time (f64)",
                      *timed(single(seq, ms, E), a.repeats), K * E, a.batches, base)
+    variants = {"float32": ("float32", "numpy"), "float64": ("float64", "numpy")}
+    if available():
+        import numba
+
+        print(f"  numba {numba.__version__}: the compiled float32 kernel is timed too")
+        variants["numba"] = ("float32", "numba")
+    else:
+        print('  numba: not installed (pip install "burnin[fast]"); its kernel is not timed')
     rates, cpu = {}, {}
-    for dt in ("float32", "float64"):
-        walls, cpus = timed(batched(seq, ms, dt, E), a.repeats)
-        rates[dt] = report(f"batched {dt}, one batch of {K}", walls, cpus, K * E, a.batches,
-                           base)
-        cpu[dt] = min(cpus) * FULL_BATCHES / a.batches / (K * E)  # CPU s per model-epoch
+    for v, (dt, kernel) in variants.items():
+        walls, cpus = timed(batched(seq, ms, dt, E, kernel), a.repeats)
+        rates[v] = report(f"batched {dt}, {kernel}, one batch of {K}", walls, cpus, K * E,
+                          a.batches, base)
+        cpu[v] = min(cpus) * FULL_BATCHES / a.batches / (K * E)  # CPU s per model-epoch
     pair = {}
-    for dt in ("float32", "float64"):
-        walls, cpus = zip(*[two_processes(seq, ms, dt, E) for _ in range(a.repeats)],
+    for v, (dt, kernel) in variants.items():
+        walls, cpus = zip(*[two_processes(seq, ms, dt, E, kernel) for _ in range(a.repeats)],
                           strict=True)
-        pair[dt] = report(f"batched {dt}, 2 processes x {K // 2}", list(walls), list(cpus),
-                          K * E, a.batches, base)
+        pair[v] = report(f"batched {dt}, {kernel}, 2 processes x {K // 2}", list(walls),
+                         list(cpus), K * E, a.batches, base)
+    if "numba" in variants:
+        print(f"  numba kernel vs NumPy's, float32: {rates['numba'] / rates['float32']:.2f}x "
+              f"(one process), {pair['numba'] / pair['float32']:.2f}x (2 processes)")
     print(f"  batched float32 vs ours one at a time: {rates['float32'] / one:.2f}x")
     for dt in ("float32", "float64"):
         peak = peak_memory(full, ms, dt)
         print(f"  peak memory, batch of {K} on the full split ({full.T} samples), {dt}: "
               f"{peak / 2**20:.0f} MiB (target <= 2048)")
-    study_estimate(full, cpu["float32"], pair["float32"], a.study_epochs)
+    for v, (dt, kernel) in variants.items():
+        if dt == "float32":
+            study_estimate(full, cpu[v], pair[v], a.study_epochs, kernel)
     if base:
-        for dt, goal in (("float32", 5), ("float64", 2)):
+        for dt, goal in (*((("numba", 5),) if "numba" in variants else ()), ("float32", 5),
+                         ("float64", 2)):
             print(f"target batched {dt} >= {goal}x torch float32: {pair[dt] / base:.2f}x on equal "
                   f"cores (2 processes vs torch at its {torch_threads} default threads), "
                   f"{rates[dt] / base:.2f}x for one process vs torch at default threads, "
@@ -266,17 +288,19 @@ def main(argv: list[str] | None = None) -> None:
                   f"{cpu1 / cpu[dt]:.2f}x by CPU seconds per model-epoch (torch 1 thread)")
 
 
-def study_estimate(full: Sequence, cpu_rate: float, pair_rate: float, epochs: int) -> None:
+def study_estimate(full: Sequence, cpu_rate: float, pair_rate: float, epochs: int,
+                   kernel: str = "numpy") -> None:
     """Minutes of the study's float32 training on 2 cores: 20 burn-ins x 3 seeds stateless plus
     stateful and bptt (3 seeds each), as 2 worker processes (30 stateless models and one of
     the small kinds each). From CPU seconds (what a dedicated core delivers; a shared machine
     stretches wall time, not CPU time) and, for the stateless part, from the measured wall time
     of the 2-process pair."""
-    sf = kind_epoch(full, "stateful", "float32", 3) * epochs
-    bp = kind_epoch(full, "bptt", "float32", 3) * epochs
+    sf = kind_epoch(full, "stateful", "float32", 3, kernel) * epochs
+    bp = kind_epoch(full, "bptt", "float32", 3, kernel) * epochs
     sl = 60 * epochs * cpu_rate
     by_cpu = (sl + sf + bp) / 2
-    print(f"  study estimate, float32, {epochs} epochs, 2 worker processes: stateless 60 models "
+    print(f"  study estimate, float32, {kernel} kernel, {epochs} epochs, 2 worker processes: "
+          f"stateless 60 models "
           f"{sl / 60:.0f} CPU-min, stateful {sf / 60:.1f}, bptt {bp / 60:.1f} CPU-min -> "
           f"{by_cpu / 60:.0f} min on 2 dedicated cores (target <= 45); with the 2-process wall "
           f"rate measured here: {(60 * epochs / pair_rate + max(sf, bp)) / 60:.0f} min")

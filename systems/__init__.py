@@ -15,6 +15,11 @@ Where things live:
   equations as plain loops); ``blas`` (OpenBLAS held at one thread);
 * training: ``adam`` (:class:`~systems.adam.Adam`, minibatch and stateful trainers),
   ``problems`` (the three problems of docs/theory.md §2 by L-BFGS-B);
+* ``K`` models at once: ``batched`` (the stacked loss and gradient) with one kernel per cell
+  in ``batched_lstm``, ``batched_gru``, ``batched_elman``, ``batched_lstm_numba`` (the LSTM's
+  float32 passes compiled; optional, needs numba), ``batched_adam``, ``batched_kinds`` (the
+  three kinds' epochs), ``batched_train`` (:class:`~systems.batched_train.BatchedTrainer`),
+  ``batched_eval`` (free runs);
 * ``errors`` (:class:`~systems.errors.InputError`).
 
 Imports go one way: models and data, then ``spec``, the kernels, ``bptt``, then the trainers.

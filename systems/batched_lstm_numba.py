@@ -62,8 +62,8 @@ if numba is not None:
     @numba.njit(inline="always", **_JIT)
     def tanh32(x):  # noqa: ANN001, ANN201 - numba's scalar types
         """``tanh(x)`` in float32: the 13/6 rational interpolant of Eigen's
-        ``generic_fast_tanh_float`` on ``[-9, 9]`` (outside, ``tanh`` is +-1 in float32);
-        NaN stays NaN."""
+        ``generic_fast_tanh_float`` on ``[-9, 9]`` (outside, ``tanh`` is +-1 in float32),
+        ``x`` itself below ``4e-4``; NaN stays NaN."""
         if x > _f32(9.0):
             x = _f32(9.0)
         if x < _f32(-9.0):
@@ -78,7 +78,10 @@ if numba is not None:
         q = x2 * _f32(1.19825839466702e-06) + _f32(1.18534705686654e-04)
         q = x2 * q + _f32(2.26843463243900e-03)
         q = x2 * q + _f32(4.89352518554385e-03)
-        return x * p / q
+        r = x * (p / q)
+        if abs(x) < _f32(4e-4):  # tanh(x) = x to within x^2 / 3 < half a unit; and x p would
+            r = x  # underflow near the smallest normal numbers
+        return r
 
     @numba.njit(**_JIT)
     def tanh32_array(x):  # noqa: ANN001, ANN201

@@ -86,3 +86,22 @@ def shared_data() -> Path:
 def shared_models() -> Path:
     """``../shared/models`` (the authors' 405 LSTMs); skips in a user's clone, fails in CI."""
     return require_shared("models")
+
+
+def require_numba() -> None:
+    """Skip where numba is absent (the ``fast`` extra is optional); fail under ``CI``, whose
+    ``test`` extra installs it."""
+    from systems.batched_lstm_numba import available
+
+    if not available():
+        msg = 'numba is not installed (the optional kernel: pip install "burnin[fast]")'
+        if os.environ.get("CI"):
+            pytest.fail("CI installs numba with the test extra: " + msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def numba_kernel() -> str:
+    """``"numba"``, the compiled kernel's name; skips (fails under CI) where numba is absent."""
+    require_numba()
+    return "numba"

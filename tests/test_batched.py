@@ -42,7 +42,7 @@ VARIANTS = [("lstm", "tanh"), ("gru", "tanh"), ("elman", "tanh"), ("elman", "lin
 
 
 def _case(cell, activation, n_x, n_h, n_y, K, B, N, ms, seed, dtype="float64", scale=0.5,
-          z0=False):
+          z0=False, kernel="numpy"):
     """A kernel loaded with random data, parameters, burn-ins ``ms`` and initial states."""
     rng = np.random.default_rng(seed)
     P = CELLS[cell].n_params(n_x, n_h, n_y)
@@ -50,7 +50,7 @@ def _case(cell, activation, n_x, n_h, n_y, K, B, N, ms, seed, dtype="float64", s
     X, Y = rng.normal(size=(K, B, N, n_x)), rng.normal(size=(K, B, N, n_y))
     n_z = n_h * (2 if cell == "lstm" else 1)
     Z0 = rng.normal(size=(K, B, n_z)) * 0.5 if z0 else None
-    ker = make_kernel(cell, n_x, n_h, n_y, K, B, N, dtype, activation)
+    ker = make_kernel(cell, n_x, n_h, n_y, K, B, N, dtype, activation, kernel)
     ker.x[...] = X.transpose(2, 3, 0, 1)
     ker.y[...] = Y.transpose(2, 3, 0, 1)
     ker.set_weights(burn_in_weights(N, B, np.asarray(ms)))
@@ -100,11 +100,23 @@ def test_gradient_against_central_differences(cell, activation):
 def test_float32_gradient_against_float64(cell, activation, dims, N, data):
     """The float32 kernel's loss and gradient are the float64 ones to
     ``F32_C (N + F32_N0) eps32 rho`` (models at torch's initial scale, see ``F32_C``)."""
+    _check_float32(cell, activation, dims, N, data, "numpy")
+
+
+@given(dims=sizes, N=st.integers(2, 100), data=st.data())
+def test_numba_kernel_against_float64(numba_kernel, dims, N, data):
+    """The numba-compiled LSTM kernel (float32, its own ``tanh``) meets the float32 kernel's
+    tolerance against the float64 NumPy kernel."""
+    _check_float32("lstm", "tanh", dims, N, data, numba_kernel)
+
+
+def _check_float32(cell, activation, dims, N, data, kernel):
     n_x, n_h, n_y, K, B, _ = dims
     ms = data.draw(st.lists(st.integers(0, N - 1), min_size=K, max_size=K))
     args = (cell, activation, n_x, n_h, n_y, K, B, N, ms, N + sum(dims))
     scale = 1.0 / np.sqrt(n_h)
-    ker64, ker32 = _case(*args, scale=scale)[0], _case(*args, dtype="float32", scale=scale)[0]
+    ker64 = _case(*args, scale=scale)[0]
+    ker32 = _case(*args, dtype="float32", scale=scale, kernel=kernel)[0]
     ker64.forward()
     y, yd = ker64.outputs().copy(), ker64.y  # (N, n_y, K, B)
     w = burn_in_weights(N, B, np.asarray(ms))[:, None, :, None]

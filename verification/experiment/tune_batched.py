@@ -79,8 +79,8 @@ def _same(a: Any, b: Any) -> bool:
 class TrainConfig:
     """How every candidate is trained: the cell and size, window length ``N``, Adam's learning
     rate (each call of ``train_many``, i.e. each rung, is one cosine cycle from ``lr`` to
-    ``lr_min``, :func:`cycle_lr`; ``lr_min = lr``: constant), minibatch size, precision (as
-    :class:`BatchedTrainer`)."""
+    ``lr_min``, :func:`cycle_lr`; ``lr_min = lr``: constant), minibatch size, precision and
+    kernel (as :class:`BatchedTrainer`)."""
 
     cell: str
     n_h: int
@@ -89,6 +89,7 @@ class TrainConfig:
     lr_min: float | None = None
     batch_size: int = 100
     dtype: str = "float32"
+    kernel: str = "numpy"
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +121,7 @@ def train_unit(unit: Unit, shared: Shared, report: Callable[[dict[str, Any]], No
     if unit.state is None:
         tr = BatchedTrainer(c.cell, c.n_h, shared.train, N=c.N, ms=list(unit.ms),
                             seeds=list(unit.seeds), lr=c.lr, batch_size=c.batch_size,
-                            dtype=c.dtype)
+                            dtype=c.dtype, kernel=c.kernel)
     else:
         tr = BatchedTrainer.from_state(unit.state, shared.train)
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from systems.batched_lstm_numba import check_kernel
 from systems.benchmarks import DATASETS
 from verification.experiment.study_data import DataOptions, Splits, load_splits
 from verification.experiment.study_plan import CELLS, DTYPES, authors_grid
@@ -51,6 +52,7 @@ class TuneConfig(DataOptions):
     lr_min: float = LR_MIN
     batch_size: int = 100
     dtype: str = "float32"
+    kernel: str = "numpy"
     theory: bool = True
     windows: int = 100
     references: int = REFERENCES
@@ -73,9 +75,12 @@ class TunePlan:
     def store_settings(self) -> dict[str, Any]:
         """Everything that determines the run's results (what a rerun must match)."""
         s = self.splits
+        train = asdict(self.train)
+        if train["kernel"] == "numpy":  # runs from before kernels had a name stay resumable
+            del train["kernel"]
         return {"format": FORMAT_VERSION, "dataset": s.name, "data": s.fingerprint,
                 "inputs": list(s.inputs), "outputs": list(s.outputs),
-                "train": asdict(self.train), "strategy": asdict(self.settings)}
+                "train": train, "strategy": asdict(self.settings)}
 
 
 def configure(c: TuneConfig) -> TunePlan:
@@ -97,7 +102,7 @@ def configure(c: TuneConfig) -> TunePlan:
         N=c.N, grid=grid, paper_epochs=c.paper_epochs or spec.paper_epochs, share=c.share,
         seeds=c.seeds, finalists=c.finalists, tuner_seed=c.tuner_seed, theory=c.theory,
         windows=c.windows, references=c.references).check()
-    train = TrainConfig(c.cell, c.n_h, c.N, c.lr, c.lr_min, c.batch_size, c.dtype)
+    train = TrainConfig(c.cell, c.n_h, c.N, c.lr, c.lr_min, c.batch_size, c.dtype, c.kernel)
     out = Path(c.out or f"tune_{c.dataset}_N{c.N}")
     TuneStore(out).check_layout()
     return TunePlan(c, splits, train, settings, out)
@@ -108,6 +113,10 @@ def _check_numbers(c: TuneConfig) -> None:
         raise TuneError(f"--cell {c.cell!r} must be one of {list(CELLS)}")
     if c.dtype not in DTYPES:
         raise TuneError(f"--dtype {c.dtype!r} must be one of {list(DTYPES)}")
+    try:
+        check_kernel(c.kernel, c.cell, c.dtype)
+    except ValueError as exc:
+        raise TuneError(f"--kernel: {exc}") from exc
     check_integers(("--n-h", c.n_h, 1), ("--N", c.N, 2), ("--batch-size", c.batch_size, 1),
                    ("--seeds", c.seeds, 1), ("--finalists", c.finalists, 1),
                    ("--tuner-seed", c.tuner_seed, 0), ("--windows", c.windows, 1),

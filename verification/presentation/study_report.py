@@ -105,7 +105,8 @@ def write_report(outcome: StudyOutcome, figures: list[Path]) -> Path:
         secs = [r.seconds for r in trained]
         cpu = f", {np.sum([r.cpu_seconds for r in trained]) / 60:.1f} min of CPU"
         lines.append(f"Training: budget `{b.name}` (Adam, lr {b.lr:g}, {b.epochs} epochs, batch "
-                     f"{b.batch_size}, window stride {b.stride}, {b.dtype}); {len(trained)} "
+                     f"{b.batch_size}, window stride {b.stride}, {b.dtype}, {b.kernel} kernel); "
+                     f"{len(trained)} "
                      f"models, {np.sum(secs) / 60:.1f} min of training (wall) in all{cpu} "
                      f"({np.min(secs):.0f}..{np.max(secs):.0f} s each).")
     cells = sorted({(r.cell, r.n_h) for r in records})
