@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from systems.batched_lstm_numba import KERNELS
 from systems.benchmarks import DATASETS
 from systems.errors import InputError
 from verification.experiment.study_data import Splits, StudyError
@@ -29,8 +30,6 @@ KINDS = ("stateless", "stateful", "bptt")
 CELLS = ("lstm", "gru", "elman")
 BUDGETS = ("quick", "paper")
 DTYPES = ("float32", "float64")
-#: The training kernels (:mod:`systems.batched_lstm_numba`).
-KERNELS = ("numpy", "numba")
 #: Bump when a stored result changes meaning (its fields, the training or the evaluation).
 FORMAT_VERSION = 3
 #: ``--budget quick``: the learning rate (30x the paper's on Silverbox, 10x on RLC).

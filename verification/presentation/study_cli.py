@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from systems.batched_lstm_numba import KERNELS
 from verification.experiment.executors import Terminated
 
 EXAMPLE = """examples:
@@ -84,7 +85,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="training precision (default float32, as torch; certificates and "
                    "bounds always use the trained weights in float64)")
-    s.add_argument("--kernel", default="numpy", choices=("numpy", "numba"),
+    s.add_argument("--kernel", default="numpy", choices=KERNELS,
                    help="numba: the LSTM's float32 training passes compiled, about 1.5x "
                    'faster (pip install "burnin[fast]"); results are kept apart from NumPy\'s '
                    "(default numpy)")

@@ -26,6 +26,7 @@ EXAMPLE = """examples:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``tune`` subcommand to ``burnin``'s subparsers; returns its parser."""
+
     p = subparsers.add_parser(
         "tune", help="choose the burn-in m at a small share of the full grid's cost",
         description="Trains its own models: the theory's candidate burn-ins searched at one "
@@ -37,6 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
+    from systems.batched_lstm_numba import KERNELS
     from verification.experiment.study_plan import CELLS
     from verification.experiment.tune import REFERENCES, SHARE
     from verification.experiment.tune_run import LR, LR_MIN
@@ -69,7 +71,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--batch-size", type=int, default=100, help="windows per minibatch")
     m.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="training precision (default float32)")
-    m.add_argument("--kernel", default="numpy", choices=("numpy", "numba"),
+    m.add_argument("--kernel", default="numpy", choices=KERNELS,
                    help="numba: the LSTM's float32 training passes compiled, about 1.5x "
                    'faster (pip install "burnin[fast]"); a run keeps to one kernel '
                    "(default numpy)")
