@@ -127,7 +127,7 @@ def run_tuner(ds: str, N: int, seed: int, theory: bool, out: Path,
         return tuner_row(out)
     cfg = tune_run.TuneConfig(dataset=ds, N=N, tuner_seed=seed, theory=theory,
                               share=args.share, workers=args.workers, out=str(out),
-                              progress_seconds=120)
+                              progress_seconds=120, lr=args.lr, kernel=args.kernel)
     plan = tune_run.configure(cfg)
     t0, c0 = time.perf_counter(), _cpu()
     res = tune_run.execute(plan, log=lambda s: print(f"    {s}", flush=True))
@@ -323,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
                    choices=["tune", "notheory", "optuna", "bound"])
     p.add_argument("--share", type=float, default=tune_run.SHARE)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--lr", type=float, default=tune_run.LR,
+                   help="the tuner's learning rate at the start of each rung (tune, notheory; "
+                        "a run folder keeps one: use another --out for another rate)")
+    p.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
+                   help="the tuner's training kernel (tune, notheory): speed only")
     p.add_argument("--authors-results", default=None,
                    help="folder with the authors' results_<dataset>_h8.csv, or their git repo")
     p.add_argument("--grid", action="append", default=[], metavar="DATASET:N=FOLDER",
