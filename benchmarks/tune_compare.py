@@ -44,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from systems.batched_lstm_numba import KERNELS  # noqa: E402
 from verification.experiment import tune_run  # noqa: E402
 from verification.experiment.table import atomic_write, plain  # noqa: E402
 from verification.experiment.tune import SEED_STRIDE  # noqa: E402
@@ -326,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=tune_run.LR,
                    help="the tuner's learning rate at the start of each rung (tune, notheory; "
                         "a run folder keeps one: use another --out for another rate)")
-    p.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
-                   help="the tuner's training kernel (tune, notheory): speed only")
+    p.add_argument("--kernel", choices=KERNELS, default="numpy",
+                   help="the tuner's training kernel (tune, notheory): the same results to "
+                        "float32 rounding, faster with numba")
     p.add_argument("--authors-results", default=None,
                    help="folder with the authors' results_<dataset>_h8.csv, or their git repo")
     p.add_argument("--grid", action="append", default=[], metavar="DATASET:N=FOLDER",
