@@ -255,3 +255,34 @@ def test_the_slowest_reference_to_forget_sets_the_cap():
     assert type(view).from_dict(view.to_dict()) == view  # theory.json round trip
     with pytest.raises(ValueError, match="one seed per view"):
         combine(views, [7, 8])
+
+
+def test_a_reference_trainer_trains_the_references_and_its_models_set_the_cap():
+    from systems.rnn import ElmanRNN
+
+    class Forgetting(Toy):
+        """A Toy whose model is a linear Elman model with state factor ``a`` (lam = a, C = 2:
+        the zero state's effect falls below 1 % after 8 steps at a = 0.5, 24 at a = 0.8)."""
+
+        def __init__(self, a: float) -> None:
+            super().__init__()
+            self.a = a
+
+        def model(self, state):
+            return ElmanRNN([[self.a]], [[1.0]], None, [[2.0]], None, activation="linear")
+
+    u = np.random.default_rng(2).standard_normal((300, 1))
+    settings = TuneSettings(N=40, grid=tuple(range(0, 40, 4)), paper_epochs=400, windows=30)
+    search, ref = Forgetting(0.8), Forgetting(0.5)
+    res = tune(search, settings, theory_inputs=u, reference_trainer=ref, log=lambda s: None)
+    # the references (m = 0, the first three model seeds, 4 epochs) and nothing else on `ref`
+    assert sorted(ref.calls) == [(0, 0, 0, 4), (0, 1, 0, 4), (0, 2, 0, 4)]
+    assert all(c[0] != 0 or c[2] != 0 or c[3] != 4 for c in search.calls)
+    # the cap is the reference's (8 steps; the four shortest burn-ins are always kept), not
+    # the search trainer's model's (24)
+    assert res.theory.steps == 8 and res.candidates == (0, 4, 8, 12)
+    # the m = 0 finalist starts afresh on the search trainer, not from a reference's state
+    assert (0, 0, 0, res.plan.e_search) in search.calls
+    # without a reference trainer the search trainer's models set the cap (24 steps)
+    alone = tune(Forgetting(0.8), settings, theory_inputs=u, log=lambda s: None)
+    assert alone.theory.steps == 24 and alone.theory.m_cap == 24

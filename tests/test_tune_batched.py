@@ -122,6 +122,21 @@ def test_cli_refuses_other_settings_in_one_line_and_no_resume_starts_afresh(csvs
     assert cli.main([*argv, "--no-resume"]) == 0
 
 
+def test_references_keep_their_rate_when_the_search_changes_its_own(csvs, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(tiny(csvs, out, "--lr", "0.02", "--lr-min", "0.002")) == 0
+    capsys.readouterr()
+    report = (out / "report.md").read_text()
+    assert ("one cosine learning-rate cycle from 0.02 down to 0.002; the theory's reference "
+            "models one cycle from 0.003 to 0.002") in report
+    # the references' rate is part of the run's settings: another one is refused
+    argv = tiny(csvs, out, "--lr", "0.02", "--lr-min", "0.002", "--reference-lr", "0.02")
+    assert_one_line_input_error(argv, "reference_lr: 0.003 there", capsys)
+    # and a run whose references train as its search (the default) names no second rate
+    assert cli.main(tiny(csvs, tmp_path / "plain")) == 0
+    assert "reference models one cycle" not in (tmp_path / "plain" / "report.md").read_text()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["tune", "nosuch"], "DATASET 'nosuch' is not one of"),
     (["tune", "silverbox", "--N", "1"], "--N 1 must be an integer >= 2"),
@@ -130,6 +145,7 @@ def test_cli_refuses_other_settings_in_one_line_and_no_resume_starts_afresh(csvs
     (["tune", "silverbox", "--m", "0", "100"], "--m [0, 100] must be burn-ins 0 <= m < N = 100"),
     (["tune", "silverbox", "--lr", "inf"], "--lr inf and --lr-min 0.0001 must be finite"),
     (["tune", "silverbox", "--lr", "1e-4", "--lr-min", "1e-3"], "0 < lr-min <= lr"),
+    (["tune", "silverbox", "--reference-lr", "0"], "--reference-lr 0.0 must be a finite"),
     (["tune", "silverbox", "--seeds", "0"], "--seeds 0 must be an integer >= 1"),
     (["tune", "silverbox", "--tuner-seed", "-1"], "--tuner-seed -1 must be an integer >= 0"),
     (["tune", "silverbox", "--workers", "-2"], "--workers -2 must be >= 0"),

@@ -231,7 +231,8 @@ class TuneResult:
 
 
 def tune(trainer: Any, settings: TuneSettings, *, theory_inputs: np.ndarray | None = None,
-         store: TuneStore | None = None, log: Callable[[str], None] = print) -> TuneResult:
+         store: TuneStore | None = None, log: Callable[[str], None] = print,
+         reference_trainer: Any = None) -> TuneResult:
     """Choose a burn-in for ``trainer`` (module docstring).
 
     Parameters
@@ -243,13 +244,18 @@ def tune(trainer: Any, settings: TuneSettings, *, theory_inputs: np.ndarray | No
         the theory chooses the candidates (``settings.theory``)
     store : an opened :class:`TuneStore` to write to and resume from (``None``: nothing written)
     log : progress lines
+    reference_trainer : the trainer of the theory's reference ``m = 0`` models (``None``:
+        ``trainer``); it must offer ``model``. The default command trains them at its default
+        learning rate whatever the search's (the constants of a 4-epoch model were measured to
+        be those of the trained one at that rate, not at lower ones: ``docs/tuning.md``)
     """
     s = settings.check()
     t = as_trainer(trainer)
-    run = _Run(t, s, store, log)
+    run = _Run(t, s, store, log, None if reference_trainer is None
+               else as_trainer(reference_trainer))
     cands = s.candidates
     theory = None
-    if s.theory and t.has_model and theory_inputs is not None:
+    if s.theory and run.ref.has_model and theory_inputs is not None:
         theory = run.theory(np.asarray(theory_inputs, dtype=np.float64))
         cands = theory.candidates
     p = s.plan(len(cands)) if theory is None else fit_plan(
@@ -327,8 +333,9 @@ class _Run:
     """The state of one tuning run: trained candidates, their states, the clock, the store."""
 
     def __init__(self, trainer: Any, s: TuneSettings, store: TuneStore | None,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], reference: Any = None) -> None:
         self.t, self.s, self.store, self.log = trainer, s, store, log
+        self.ref = trainer if reference is None else reference  # the theory's m = 0 models
         self.states: dict[tuple[int, int], tuple[int, Any]] = {}  # (m, seed) -> (epochs, state)
         self.seconds = 0.0
         self.done_epochs = 0
@@ -336,10 +343,12 @@ class _Run:
         self.n_rungs = 0
         self.extra_epochs = 0  # the theory's model
 
-    def _train(self, wanted: Sequence[tuple[int, int, int]]
+    def _train(self, wanted: Sequence[tuple[int, int, int]], trainer: Any = None
                ) -> dict[tuple[int, int], tuple[float, float]]:
-        """Train every ``(m, seed)`` to ``epochs`` from where it stopped; MSEs by candidate.
-        A candidate whose state at those epochs is stored already is read, not trained."""
+        """Train every ``(m, seed)`` to ``epochs`` from where it stopped, with ``trainer``
+        (``None``: the search's); MSEs by candidate. A candidate whose state at those epochs is
+        stored already is read, not trained."""
+        t = self.t if trainer is None else trainer
         out: dict[tuple[int, int], tuple[float, float]] = {}
         requests, targets = [], []
         for m, seed, epochs in wanted:
@@ -355,11 +364,11 @@ class _Run:
             targets.append(epochs)
         # a batched trainer gets the rung at once; any other one request at a time, each
         # result kept (and stored) the moment it is there
-        calls = [list(range(len(requests)))] if self.t.batched else [[i] for i in
-                                                                      range(len(requests))]
+        calls = [list(range(len(requests)))] if t.batched else [[i] for i in
+                                                                 range(len(requests))]
         for idx in calls if requests else []:
             t0 = time.perf_counter()
-            outcomes = self.t.train_many([requests[i] for i in idx])
+            outcomes = t.train_many([requests[i] for i in idx])
             dt = time.perf_counter() - t0
             self.train_seconds += dt
             self.seconds += dt
@@ -404,7 +413,7 @@ class _Run:
                  f"the forgetting constants on {s.windows} training windows of the slowest to "
                  "forget choose the candidates")
         before = self.seconds
-        mse = self._train([(0, seed, THEORY_EPOCHS) for seed in seeds])
+        mse = self._train([(0, seed, THEORY_EPOCHS) for seed in seeds], self.ref)
         views = []
         for seed in seeds:
             have, state = self.states.pop((0, seed))
@@ -412,7 +421,7 @@ class _Run:
                 _, state = self.store.read_state(0, seed, have)
             t0 = time.perf_counter()
             views.append(theory_candidates(
-                self.t.model(state), u, s.N, s.candidates, mse[(0, seed)][0],
+                self.ref.model(state), u, s.N, s.candidates, mse[(0, seed)][0],
                 epochs=THEORY_EPOCHS, windows=s.windows, level=s.level,
                 keep_min=s.finalists + 1))
             self.seconds += time.perf_counter() - t0

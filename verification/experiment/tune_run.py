@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ class TuneConfig(DataOptions):
     tuner_seed: int = 0
     lr: float = LR
     lr_min: float = LR_MIN
+    reference_lr: float = LR
     batch_size: int = 100
     dtype: str = "float32"
     kernel: str = "numpy"
@@ -64,13 +65,15 @@ class TuneConfig(DataOptions):
 
 @dataclass(frozen=True, eq=False)
 class TunePlan:
-    """A validated tuning run: data, trainer settings, strategy settings, folder."""
+    """A validated tuning run: data, trainer settings (the search's and the theory's reference
+    models'), strategy settings, folder."""
 
     config: TuneConfig
     splits: Splits
     train: TrainConfig
     settings: TuneSettings
     out: Path
+    reference: TrainConfig | None = None  # None: the references train like the search
 
     def store_settings(self) -> dict[str, Any]:
         """Everything that determines the run's results (what a rerun must match)."""
@@ -78,9 +81,12 @@ class TunePlan:
         train = asdict(self.train)
         if train["kernel"] == "numpy":  # runs from before kernels had a name stay resumable
             del train["kernel"]
-        return {"format": FORMAT_VERSION, "dataset": s.name, "data": s.fingerprint,
-                "inputs": list(s.inputs), "outputs": list(s.outputs),
-                "train": train, "strategy": asdict(self.settings)}
+        doc = {"format": FORMAT_VERSION, "dataset": s.name, "data": s.fingerprint,
+               "inputs": list(s.inputs), "outputs": list(s.outputs),
+               "train": train, "strategy": asdict(self.settings)}
+        if self.reference is not None:  # absent when equal: earlier runs stay resumable
+            doc["reference_lr"] = self.reference.lr
+        return doc
 
 
 def configure(c: TuneConfig) -> TunePlan:
@@ -103,9 +109,12 @@ def configure(c: TuneConfig) -> TunePlan:
         seeds=c.seeds, finalists=c.finalists, tuner_seed=c.tuner_seed, theory=c.theory,
         windows=c.windows, references=c.references).check()
     train = TrainConfig(c.cell, c.n_h, c.N, c.lr, c.lr_min, c.batch_size, c.dtype, c.kernel)
+    # the theory's references at their own rate, their cycle ending where the search's does
+    reference = (replace(train, lr=c.reference_lr, lr_min=min(c.lr_min, c.reference_lr))
+                 if settings.theory and c.reference_lr != c.lr else None)
     out = Path(c.out or f"tune_{c.dataset}_N{c.N}")
     TuneStore(out).check_layout()
-    return TunePlan(c, splits, train, settings, out)
+    return TunePlan(c, splits, train, settings, out, reference)
 
 
 def _check_numbers(c: TuneConfig) -> None:
@@ -127,6 +136,8 @@ def _check_numbers(c: TuneConfig) -> None:
             <= c.lr):
         raise TuneError(f"--lr {c.lr!r} and --lr-min {c.lr_min!r} must be finite with "
                         "0 < lr-min <= lr")
+    if not (math.isfinite(c.reference_lr) and c.reference_lr > 0):
+        raise TuneError(f"--reference-lr {c.reference_lr!r} must be a finite number > 0")
     if not (math.isfinite(c.share) and 0 < c.share <= 1):
         raise TuneError(f"--share {c.share!r} must be a number in (0, 1]")
     if c.ms is not None and any(not 0 <= m < c.N for m in c.ms):
@@ -142,7 +153,12 @@ def execute(plan: TunePlan, log: Callable[[str], None] = print) -> TuneResult:
     store = TuneStore(plan.out, log)
     store.open(plan.store_settings(), resume=plan.config.resume)
     s = plan.splits
-    trainer = BatchedTuneTrainer(s.scaled("train"), s.scaled("val"), plan.train,
-                                 workers=plan.config.workers, log=log,
-                                 progress_seconds=plan.config.progress_seconds)
-    return tune(trainer, plan.settings, theory_inputs=s.scaled("train").x, store=store, log=log)
+
+    def trainer(config: TrainConfig) -> BatchedTuneTrainer:
+        return BatchedTuneTrainer(s.scaled("train"), s.scaled("val"), config,
+                                  workers=plan.config.workers, log=log,
+                                  progress_seconds=plan.config.progress_seconds)
+
+    return tune(trainer(plan.train), plan.settings, theory_inputs=s.scaled("train").x,
+                store=store, log=log,
+                reference_trainer=None if plan.reference is None else trainer(plan.reference))

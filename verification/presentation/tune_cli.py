@@ -68,6 +68,10 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help=f"Adam's learning rate at the start of each rung (default {LR:g})")
     m.add_argument("--lr-min", type=float, default=LR_MIN,
                    help=f"learning rate at the end of each rung's cosine (default {LR_MIN:g})")
+    m.add_argument("--reference-lr", type=float, default=LR,
+                   help="learning rate at the start of the theory's 4-epoch m = 0 reference "
+                   f"models (default {LR:g}, whatever --lr: their forgetting constants were "
+                   "measured to match the trained model's at that rate)")
     m.add_argument("--batch-size", type=int, default=100, help="windows per minibatch")
     m.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="training precision (default float32)")
@@ -114,7 +118,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return TuneConfig(
         **data_options(args), N=args.N, ms=tup(args.m), paper_epochs=args.paper_epochs,
         share=args.share, seeds=args.seeds, finalists=args.finalists,
-        tuner_seed=args.tuner_seed, lr=args.lr, lr_min=args.lr_min, batch_size=args.batch_size,
+        tuner_seed=args.tuner_seed, lr=args.lr, lr_min=args.lr_min,
+        reference_lr=args.reference_lr, batch_size=args.batch_size,
         dtype=args.dtype, kernel=args.kernel, theory=not args.no_theory, windows=args.windows,
         references=args.references, out=args.out,
         workers=args.workers, progress_seconds=args.progress_seconds,

@@ -63,8 +63,9 @@ def _rule(res: TuneResult) -> str:
             "burn-ins within the noise it takes the longest.\n")
 
 
-def report(res: TuneResult, title: str = "") -> str:
-    """``report.md``: the choice, its predicted change, the compute, the theory, every rung."""
+def report(res: TuneResult, title: str = "", training: str = "") -> str:
+    """``report.md``: the choice, its predicted change, the compute, the theory, every rung;
+    ``training``: a line on how the candidates were trained."""
     s = res.settings
     lines = [f"# Burn-in tuning{': ' + title if title else ''}", "",
              f"**Chosen burn-in: m = {res.m}** (N = {s.N}). Criterion 0.7 train + 0.3 "
@@ -76,6 +77,7 @@ def report(res: TuneResult, title: str = "") -> str:
              f"length N = {s.N}) = {100 * res.share_of_grid:.2f} % of the full grid at the "
              f"paper's budget ({len(set(s.grid))} burn-ins x {s.paper_epochs} epochs = "
              f"{s.grid_model_epochs}); {res.seconds:.0f} s of training and evaluation.", "",
+             *([training, ""] if training else []),
              _rule(res),
              "Selection never reads the test split. The criterion is that of the tuner's "
              "training (its own learning-rate schedule and epochs), not of the paper's budget: "
@@ -123,6 +125,20 @@ def _theory(res: TuneResult) -> list[str]:
             f"Candidates: {list(th.candidates)} of the grid {list(th.grid)}.", ""]
 
 
+def _training(plan: Any) -> str:
+    """How the batched trainer trained the candidates (and the theory's references)."""
+    t, ref = plan.train, getattr(plan, "reference", None)
+
+    def low(c: Any) -> float:
+        return c.lr if c.lr_min is None else c.lr_min
+
+    refs = (f"; the theory's reference models one cycle from {ref.lr:g} to {low(ref):g}"
+            if ref is not None else "")
+    return (f"Training: {t.cell.upper()}, n_h = {t.n_h}, Adam, batch {t.batch_size}, {t.dtype}, "
+            f"{t.kernel} kernel; every rung one cosine learning-rate cycle from {t.lr:g} down "
+            f"to {low(t):g}{refs}.")
+
+
 def write_all(res: TuneResult, plan: Any) -> list[Path]:
     """Write ``report.md``, ``result.json`` and ``tune_rungs.png`` into the run's folder."""
     from verification.presentation.tune_figures import rung_figure, save_figure
@@ -130,7 +146,7 @@ def write_all(res: TuneResult, plan: Any) -> list[Path]:
     out = Path(plan.out)
     title = f"{plan.splits.name}, N = {plan.settings.N}"
     paths = [atomic_write(out / "result.json", json.dumps(result_doc(res), indent=1)),
-             atomic_write(out / "report.md", report(res, title))]
+             atomic_write(out / "report.md", report(res, title, _training(plan)))]
     a = figure_arrays(res)
     fig = rung_figure(a["ms"], a["mean"], a["lo"], a["hi"], a["epochs"], a["kinds"],
                       a["chosen"], a["cap"], title=title)
