@@ -27,10 +27,16 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-W_TRAIN, W_VAL = 0.7, 0.3
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tune_compare import regret  # noqa: E402
+
+from verification.experiment.tune_protocol import criterion  # noqa: E402
 
 
 def read(folder: Path, kind: str) -> dict[int, dict[int, tuple[float, float]]]:
@@ -40,14 +46,15 @@ def read(folder: Path, kind: str) -> dict[int, dict[int, tuple[float, float]]]:
         for r in csv.DictReader(f):
             if r["kind"] != kind or r.get("diverged"):
                 continue
-            c = W_TRAIN * float(r["mse_train_scaled"]) + W_VAL * float(r["mse_val_scaled"])
+            c = criterion(float(r["mse_train_scaled"]), float(r["mse_val_scaled"]))
             by[int(r["m"])][int(r["seed"])] = (c, float(r["mse_test_scaled"]))
     seeds = set.intersection(*(set(v) for v in by.values())) if by else set()
     return {m: {s: v[s] for s in sorted(seeds)} for m, v in sorted(by.items())}
 
 
-def regret(m: int, test: dict[int, float]) -> float:
-    return test[m] / min(test.values())
+def held_out_judge(grid: dict[int, dict[int, tuple[float, float]]], s: int) -> dict[int, float]:
+    """Per ``m``: the mean test MSE of every seed but ``s``."""
+    return {m: statistics.fmean(v[1] for t, v in grid[m].items() if t != s) for m in grid}
 
 
 def protocol(grid: dict[int, dict[int, tuple[float, float]]]) -> dict[str, list[tuple[int, int,
@@ -58,8 +65,7 @@ def protocol(grid: dict[int, dict[int, tuple[float, float]]]) -> dict[str, list[
     for s in seeds:
         others = [t for t in seeds if t != s]
         m1 = min(grid, key=lambda m: (grid[m][s][0], m))
-        judge1 = {m: statistics.fmean(grid[m][t][1] for t in others) for m in grid}
-        one.append((s, m1, regret(m1, judge1)))
+        one.append((s, m1, regret(m1, held_out_judge(grid, s))))
         m2 = min(grid, key=lambda m: (statistics.fmean(grid[m][t][0] for t in others), m))
         rest.append((s, m2, regret(m2, {m: grid[m][s][1] for m in grid})))
     return {"one seed chooses": one, "k - 1 seeds choose": rest}
@@ -68,12 +74,7 @@ def protocol(grid: dict[int, dict[int, tuple[float, float]]]) -> dict[str, list[
 def judged(grid: dict[int, dict[int, tuple[float, float]]], ms: list[int]) -> list[float]:
     """The regret of every ``m`` of ``ms`` against every held-out judge of ``one seed
     chooses`` (the mean test MSE of the seeds but one): ``len(ms) * k`` regrets."""
-    seeds = list(next(iter(grid.values())))
-    out = []
-    for s in seeds:
-        judge = {m: statistics.fmean(grid[m][t][1] for t in seeds if t != s) for m in grid}
-        out += [regret(m, judge) for m in ms]
-    return out
+    return [regret(m, held_out_judge(grid, s)) for s in next(iter(grid.values())) for m in ms]
 
 
 def main(argv: list[str] | None = None) -> int:

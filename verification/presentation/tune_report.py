@@ -127,7 +127,7 @@ def _theory(res: TuneResult) -> list[str]:
 
 def _training(plan: Any) -> str:
     """How the batched trainer trained the candidates (and the theory's references)."""
-    t, ref = plan.train, getattr(plan, "reference", None)
+    t, ref = plan.train, plan.reference
 
     def low(c: Any) -> float:
         return c.lr if c.lr_min is None else c.lr_min
