@@ -167,14 +167,22 @@ def run_optuna(ds: str, N: int, seed: int, budget: int, rungs: list[int], out: P
     """TPE + successive-halving pruner with the tuner's trainer and rungs, ``budget``
     model-epochs (module docstring)."""
     path = out / "optuna.json"
-    if path.is_file() or args.summary_only:
-        return json.loads(path.read_text()) if path.is_file() else None
+    if path.is_file():
+        doc = json.loads(path.read_text())
+        if doc.get("lr", tune_run.LR) != args.lr:  # runs from before the rate was kept: default
+            raise SystemExit(f"{path}: an Optuna run with rate {doc.get('lr', tune_run.LR):g}, "
+                             f"not --lr {args.lr:g}; use another --out")
+        return doc
+    if args.summary_only:
+        return None
     try:
         import optuna
     except ImportError:
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    plan = tune_run.configure(tune_run.TuneConfig(dataset=ds, N=N, out=str(out)))
+    # the tuner's trainer: its rate, and its kernel (the same results, only faster or not)
+    plan = tune_run.configure(tune_run.TuneConfig(dataset=ds, N=N, out=str(out), lr=args.lr,
+                                                  kernel=args.kernel))
     s = plan.splits
     trainer = BatchedTuneTrainer(s.scaled("train"), s.scaled("val"), plan.train, workers=0)
     grid = list(plan.settings.grid)
@@ -205,7 +213,7 @@ def run_optuna(ds: str, N: int, seed: int, budget: int, rungs: list[int], out: P
         study.optimize(objective, n_trials=1)
     m = _optuna_choice(study, optuna)
     doc = {"m": m, "model_epochs": used[0], "seconds": time.perf_counter() - t0,
-           "cpu_seconds": _cpu() - c0,
+           "cpu_seconds": _cpu() - c0, "lr": args.lr, "kernel": args.kernel,
            "trials": len(study.trials),
            "complete": sum(t.state.name == "COMPLETE" for t in study.trials)}
     atomic_write(path, json.dumps(plain(doc)))
@@ -325,10 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--share", type=float, default=tune_run.SHARE)
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--lr", type=float, default=tune_run.LR,
-                   help="the tuner's learning rate at the start of each rung (tune, notheory; "
-                        "a run folder keeps one: use another --out for another rate)")
+                   help="the learning rate at the start of each rung or stretch (tune, "
+                        "notheory, optuna; a run folder keeps one: use another --out for "
+                        "another rate)")
     p.add_argument("--kernel", choices=KERNELS, default="numpy",
-                   help="the tuner's training kernel (tune, notheory): the same results to "
+                   help="the training kernel (tune, notheory, optuna): the same results to "
                         "float32 rounding, faster with numba")
     p.add_argument("--authors-results", default=None,
                    help="folder with the authors' results_<dataset>_h8.csv, or their git repo")
