@@ -166,6 +166,23 @@ def test_a_folder_of_other_settings_is_refused_in_one_line(tmp_path):
     TuneStore(tmp_path).open({"share": 0.1, "data": "abc"}, resume=False)  # afresh: accepted
 
 
+def test_an_existing_run_is_read_with_its_own_settings_and_nothing_else(tmp_path):
+    with pytest.raises(TuneError, match="holds no tuning run"):
+        TuneStore.existing(tmp_path)
+    run = TuneStore(tmp_path, log=lambda s: None)
+    run.open({"share": 0.1, "grid": (0, 5)})
+    run.write_state(5, 1, 8, {"w": np.arange(3.0)})
+    seen = TuneStore.existing(tmp_path, log=lambda s: None)
+    assert seen.hash == run.hash and seen.settings() == {"share": 0.1, "grid": [0, 5]}
+    ok, state = seen.read_state(5, 1, 8)
+    assert ok and state["w"].tolist() == [0.0, 1.0, 2.0]
+    assert seen.read_state(5, 1, 9) == (False, None)  # other epochs: not this state
+    # a state written under other settings (another hash) is not read as this run's
+    TuneStore(tmp_path / "other", log=lambda s: None).open({"share": 0.2})
+    (tmp_path / "other" / "tune.json").replace(tmp_path / "tune.json")
+    assert TuneStore.existing(tmp_path, log=lambda s: None).read_state(5, 1, 8) == (False, None)
+
+
 def test_states_are_stored_without_pickle():
     state = {"w": np.arange(6.0).reshape(2, 3), "k": np.int64(3), "betas": (0.9, 0.999),
              "rngs": {7: {"s": 2 ** 100}}, "name": "x", "nan": float("nan")}

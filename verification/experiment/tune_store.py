@@ -146,6 +146,23 @@ class TuneStore:
         self.hash = settings_hash(new)
         atomic_write(manifest, json.dumps({"settings": new, "hash": self.hash}, indent=1))
 
+    @classmethod
+    def existing(cls, out: str | Path, log: Callable[[str], None] = print) -> TuneStore:
+        """The store of the run in ``out``, to read (its records checked against its own
+        settings, nothing written); a :class:`TuneError` when ``out`` holds no run."""
+        store = cls(out, log)
+        store.hash = settings_hash(store.settings())
+        return store
+
+    def settings(self) -> dict[str, Any]:
+        """The settings of the run in this folder (as its manifest has them); a
+        :class:`TuneError` when it holds none."""
+        try:
+            return dict(json.loads((self.out / self.MANIFEST).read_text())["settings"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise TuneError(f"{str(self.out)!r} holds no tuning run (no readable "
+                            f"{self.MANIFEST})") from None
+
     # ------------------------------------------------------------------ rungs
     def rung_path(self, r: int) -> Path:
         return self.out / "rungs" / f"rung{r}.json"
