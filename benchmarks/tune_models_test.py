@@ -13,7 +13,11 @@ part of its choice (which reads no test data).
 
 ``RUN_FOLDER``: a ``burnin tune`` output folder of one of the built-in benchmarks (e.g.
 ``tune_compare.py``'s ``<out>/rlc_N200/tune_s0``); ``STUDY_FOLDER``: a ``burnin study --budget
-paper`` folder of the same dataset and ``N``.
+paper`` folder of the same dataset and ``N``. ``--train M [M ...]``: also train burn-ins the run
+did not take to its last rung, with the run's own recipe (its trainer settings, the last rung's
+seeds; the first seed through the search's epochs and then the rest, as a finalist's first seed,
+the others from their start) and judge them alike: the tuner's recipe at the paper budget's best
+burn-in, on the same model seeds.
 """
 
 from __future__ import annotations
@@ -33,12 +37,15 @@ from tune_compare import grid_test  # noqa: E402
 
 from systems.batched_train import BatchedTrainer  # noqa: E402
 from verification.experiment.study_data import load_splits  # noqa: E402
+from verification.experiment.tune_batched import BatchedTuneTrainer, TrainConfig  # noqa: E402
+from verification.experiment.tune_protocol import Request, criterion  # noqa: E402
 from verification.experiment.tune_store import TuneStore  # noqa: E402
 
 
-def last_rung_test(folder: Path) -> tuple[dict, list[dict]]:
-    """The run's settings and, per last-rung candidate, ``m``, the criterion per seed and the
-    test MSE (scaled) per seed of its stored model."""
+def last_rung_test(folder: Path, extra: list[int] = ()) -> tuple[dict, list[dict]]:
+    """The run's settings and, per last-rung candidate (and per burn-in of ``extra``, trained
+    here with the run's recipe), ``m``, the criterion per seed and the test MSE (scaled) per
+    seed of its model."""
     store = TuneStore.existing(folder, log=lambda s: None)
     settings = store.settings()
     splits = load_splits(settings["dataset"])
@@ -59,8 +66,34 @@ def last_rung_test(folder: Path) -> tuple[dict, list[dict]]:
                 ev = BatchedTrainer.from_state(state, train).evaluate({"test": test})
             crit.append(s["criterion"])
             mse.append(float(ev["test"][0]))
-        rows.append({"m": c["m"], "criterion": crit, "test": mse, "epochs": last["epochs"]})
+        rows.append({"m": c["m"], "criterion": crit, "test": mse, "epochs": last["epochs"],
+                     "trained_here": False})
+    seeds = [s["seed"] for s in last["candidates"][0]["seeds"]]
+    for m in extra:
+        models = recipe(settings, splits, m, seeds, res["plan"]["e_search"], last["epochs"])
+        crit = [criterion(tr, va) for _, tr, va in models]
+        mse = []
+        for state, _, _ in models:
+            with np.errstate(all="ignore"):
+                mse.append(float(BatchedTrainer.from_state(state, train)
+                                 .evaluate({"test": test})["test"][0]))
+        rows.append({"m": m, "criterion": crit, "test": mse, "epochs": last["epochs"],
+                     "trained_here": True})
     return {**settings, "chosen": res["m"]}, rows
+
+
+def recipe(settings: dict, splits, m: int, seeds: list[int], e_search: int, e_final: int
+           ) -> list[tuple[dict, float, float]]:
+    """Burn-in ``m`` trained as a finalist of the run would be: ``(state, train MSE, val MSE)``
+    per seed (the first seed ``e_search`` epochs and then ``e_final - e_search`` more, each one
+    cycle of the run's rate; the others ``e_final`` epochs, one cycle)."""
+    config = TrainConfig(**settings["train"])
+    t = BatchedTuneTrainer(splits.scaled("train"), splits.scaled("val"), config)
+    first, *rest = seeds
+    out = t.train_many([Request(m, first, e_search, None)]
+                       + [Request(m, s, e_final, None) for s in rest])
+    out[0] = t.train_many([Request(m, first, e_final - e_search, out[0].state)])[0]
+    return [(o.state, o.train_mse, o.val_mse) for o in out]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--grid", type=Path, default=None,
                    help="a burnin study --budget paper folder of the same dataset and N")
+    p.add_argument("--train", type=int, nargs="+", default=[], metavar="M",
+                   help="burn-ins to train with the run's recipe and judge alike")
     args = p.parse_args(argv)
     for folder in args.runs:
-        settings, rows = last_rung_test(folder)
+        settings, rows = last_rung_test(folder, args.train)
         N = settings["train"]["N"]
         grid, n_seeds, _ = grid_test(args.grid, N)
         best = min(grid.values()) if grid else None
@@ -81,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             head += f" paper-budget grid test ({n_seeds} seeds) | its best |"
         print(head)
         for r in rows:
-            line = (f"| {r['m']} | {', '.join(f'{1e3 * v:.2f}' for v in r['criterion'])} | "
+            tag = " (trained here)" if r["trained_here"] else ""
+            line = (f"| {r['m']}{tag} | {', '.join(f'{1e3 * v:.2f}' for v in r['criterion'])} | "
                     f"{', '.join(f'{1e3 * v:.2f}' for v in r['test'])} | "
                     f"{1e3 * statistics.mean(r['test']):.2f} |")
             if grid:
