@@ -26,6 +26,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ from verification.experiment.tune_protocol import Request, criterion  # noqa: E4
 from verification.experiment.tune_store import TuneStore  # noqa: E402
 
 
-def last_rung_test(folder: Path, extra: list[int] = ()) -> tuple[dict, list[dict]]:
+def last_rung_test(folder: Path, extra: Sequence[int] = ()) -> tuple[dict, list[dict]]:
     """The run's settings and, per last-rung candidate (and per burn-in of ``extra``, trained
     here with the run's recipe), ``m``, the criterion per seed and the test MSE (scaled) per
     seed of its model."""
@@ -54,6 +55,12 @@ def last_rung_test(folder: Path, extra: list[int] = ()) -> tuple[dict, list[dict
     res = json.loads((folder / "result.json").read_text())
     last = res["rungs"][-1]
     train, test = splits.scaled("train"), splits.scaled("test")
+
+    def test_mse(state: dict) -> float:
+        with np.errstate(all="ignore"):
+            return float(BatchedTrainer.from_state(state, train).evaluate({"test": test})
+                         ["test"][0])
+
     rows = []
     for c in last["candidates"]:
         crit, mse = [], []
@@ -62,21 +69,15 @@ def last_rung_test(folder: Path, extra: list[int] = ()) -> tuple[dict, list[dict
             if not ok:
                 raise SystemExit(f"{folder}: the model m = {c['m']}, seed {s['seed']} after "
                                  f"{last['epochs']} epochs is not stored")
-            with np.errstate(all="ignore"):
-                ev = BatchedTrainer.from_state(state, train).evaluate({"test": test})
             crit.append(s["criterion"])
-            mse.append(float(ev["test"][0]))
+            mse.append(test_mse(state))
         rows.append({"m": c["m"], "criterion": crit, "test": mse, "epochs": last["epochs"],
                      "trained_here": False})
     seeds = [s["seed"] for s in last["candidates"][0]["seeds"]]
     for m in extra:
         models = recipe(settings, splits, m, seeds, res["plan"]["e_search"], last["epochs"])
         crit = [criterion(tr, va) for _, tr, va in models]
-        mse = []
-        for state, _, _ in models:
-            with np.errstate(all="ignore"):
-                mse.append(float(BatchedTrainer.from_state(state, train)
-                                 .evaluate({"test": test})["test"][0]))
+        mse = [test_mse(state) for state, _, _ in models]
         rows.append({"m": m, "criterion": crit, "test": mse, "epochs": last["epochs"],
                      "trained_here": True})
     return {**settings, "chosen": res["m"]}, rows
